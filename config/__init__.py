@@ -1,0 +1,6 @@
+"""Project configuration package; loads the Celery app so shared_task binds to it."""
+
+from config.celery import app as celery_app
+
+__all__ = ("celery_app",)
+__version__ = "0.1.0"

@@ -1,0 +1,52 @@
+"""Log processors shared by every entry point."""
+
+import re
+from typing import Any
+
+REDACTED = "***"
+SENSITIVE_PARAM = r"(?:[A-Za-z0-9]*[_-])?(?:token|access|refresh|password|key|secret|code)"
+# name=value pairs in query strings, URLs and form bodies.
+_QUERY_SECRET = re.compile(rf"(?i)(^|[?&;\s]){SENSITIVE_PARAM}=([^&;\s#\"']*)")
+_BEARER = re.compile(r"(?i)\b(bearer|api-key)\s+[A-Za-z0-9._~+/=-]+")
+_SENSITIVE_KEYS = frozenset(
+    {
+        "password",
+        "new_password",
+        "current_password",
+        "token",
+        "access",
+        "refresh",
+        "mfa_token",
+        "secret",
+        "api_key",
+        "authorization",
+        "otp",
+    }
+)
+
+
+def redact_text(text: str) -> str:
+    """Replace secret values in query strings and auth headers inside free text."""
+    if "=" in text:
+        text = _QUERY_SECRET.sub(lambda m: m.group(0).split("=", 1)[0] + "=" + REDACTED, text)
+    if " " in text:
+        text = _BEARER.sub(lambda m: m.group(1) + " " + REDACTED, text)
+    return text
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {
+            k: (REDACTED if str(k).lower() in _SENSITIVE_KEYS and v else _redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return type(value)(_redact(v) for v in value)
+    return value
+
+
+def redact_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: no token, password or key reaches a log line."""
+    return _redact(event_dict)

@@ -1,0 +1,29 @@
+"""Top-level URLs: API, schema and docs, health, metrics, admin and the chat page."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from config.health import health, health_detailed
+from config.metrics import metrics_view
+
+admin.site.site_header = f"{settings.PROJECT_NAME} administration"
+admin.site.site_title = settings.PROJECT_NAME
+admin.site.index_title = "Management console"
+
+urlpatterns = [
+    path("api/v1/", include("config.api_router")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("health", health, name="health"),
+    path("health/detailed", health_detailed, name="health-detailed"),
+    path("metrics", metrics_view, name="metrics"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "config.exceptions.handler400"
+handler403 = "config.exceptions.handler403"
+handler404 = "config.exceptions.handler404"
+handler500 = "config.exceptions.handler500"
