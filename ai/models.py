@@ -1,0 +1,109 @@
+"""Usage records of every model call, and the users' documents."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class UsageKind(models.TextChoices):
+    CHAT = "chat", "Chat"
+    EMBEDDING = "embedding", "Embedding"
+
+
+class UsageRecord(models.Model):
+    """One call to a model provider: who, which model, how many tokens, how long."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_records"
+    )
+    kind = models.CharField(max_length=16, choices=UsageKind.choices)
+    provider = models.CharField(max_length=32)
+    model = models.CharField(max_length=128)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    # Loose links (no FK): usage outlives deleted chats and documents, and stays cheap to write.
+    message_id = models.BigIntegerField(null=True, blank=True)
+    document_id = models.UUIDField(null=True, blank=True)
+    request_id = models.CharField(max_length=128, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "created_at"]),
+            models.Index(fields=["created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.model} {self.total_tokens} tokens"
+
+
+class DocumentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class DocumentType(models.TextChoices):
+    PDF = "pdf", "PDF"
+    TEXT = "text", "Plain text"
+    MARKDOWN = "markdown", "Markdown"
+
+
+def document_upload_to(instance: "Document", filename: str) -> str:
+    # Server-generated name: the client's file name never reaches the file system.
+    suffix = {"pdf": ".pdf", "text": ".txt", "markdown": ".md"}.get(instance.file_type, "")
+    return f"documents/{instance.owner_id}/{instance.id}{suffix}"
+
+
+class Document(models.Model):
+    """An uploaded file and the state of its ingestion into the vector store."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="documents"
+    )
+    title = models.CharField(max_length=255)
+    original_name = models.CharField(max_length=255, blank=True, default="")
+    file = models.FileField(upload_to=document_upload_to, max_length=255)
+    file_type = models.CharField(max_length=16, choices=DocumentType.choices)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    status = models.CharField(
+        max_length=16, choices=DocumentStatus.choices, default=DocumentStatus.PENDING
+    )
+    pages = models.PositiveIntegerField(default=0)
+    chunks = models.PositiveIntegerField(default=0)
+    chunks_indexed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    embedding_model = models.CharField(max_length=128, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "sha256"], name="document_unique_per_owner")
+        ]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            models.Index(fields=["status"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def progress(self) -> int:
+        """Percent of chunks embedded and indexed (100 when ready)."""
+        if self.status == DocumentStatus.READY:
+            return 100
+        if not self.chunks:
+            return 0
+        return min(99, int(100 * self.chunks_indexed / self.chunks))
