@@ -320,6 +320,9 @@ def _default_provider() -> str:
 
 
 AI_PROVIDER = env.str("AI_PROVIDER", default=_default_provider())
+# Optional `dimensions` for text-embedding-3 models; the offline embedder's size.
+AI_EMBEDDING_DIMENSIONS = env.int("AI_EMBEDDING_DIMENSIONS", default=None)
+OFFLINE_EMBEDDING_DIMENSIONS = env.int("OFFLINE_EMBEDDING_DIMENSIONS", default=1536)
 
 from config.settings.logging import build_logging  # noqa: E402
 
