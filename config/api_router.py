@@ -34,4 +34,7 @@ class ApiRootView(APIView):
 
 urlpatterns = [
     path("", ApiRootView.as_view(), name="root"),
+    # accounts routes
+    # chat routes
+    # documents routes
 ]

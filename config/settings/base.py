@@ -327,3 +327,12 @@ OFFLINE_EMBEDDING_DIMENSIONS = env.int("OFFLINE_EMBEDDING_DIMENSIONS", default=1
 from config.settings.logging import build_logging  # noqa: E402
 
 LOGGING = build_logging(level=LOG_LEVEL, fmt=LOG_FORMAT)
+
+# --- Accounts, MFA and brute-force protection (accounts app) --------------------------------
+# (accounts settings)
+
+# --- Chat and model providers (chat and ai apps) --------------------------------------------
+# (chat settings)
+
+# --- Documents, Qdrant and retrieval (ai app) -----------------------------------------------
+# (documents settings)
