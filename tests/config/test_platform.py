@@ -155,3 +155,51 @@ def test_all_embedded_data_lives_under_data_dir(tmp_path):
     assert len(paths) == 4
     for path in paths:
         assert path.startswith(str(tmp_path / "copy2")), path
+
+
+def test_scaled_mode_is_switched_by_environment_only(tmp_path):
+    """DATABASE_URL / REDIS_URL / QDRANT_URL turn on PostgreSQL+pool, Redis layers and workers."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        DATA_DIR=str(tmp_path),
+        DATABASE_URL="postgres://u:p@db.internal:5432/chat",
+        REDIS_URL="redis://cache.internal:6379/2",
+        QDRANT_HOST="qdrant.internal",
+    )
+    code = (
+        "import json, django; django.setup(); from django.conf import settings as s; "
+        "print(json.dumps({'engine': s.DATABASES['default']['ENGINE'], "
+        "'pool': s.DATABASES['default']['OPTIONS'].get('pool') is not None, "
+        "'cache': s.CACHES['default']['BACKEND'], "
+        "'layer': s.CHANNEL_LAYERS['default']['BACKEND'], "
+        "'eager': s.CELERY_TASK_ALWAYS_EAGER, 'broker': s.CELERY_BROKER_URL, "
+        "'qdrant': s.QDRANT_URL}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    import json
+
+    config = json.loads(result.stdout.strip().splitlines()[-1])
+    assert config == {
+        "engine": "django.db.backends.postgresql",
+        "pool": True,
+        "cache": "django.core.cache.backends.redis.RedisCache",
+        "layer": "channels_redis.core.RedisChannelLayer",
+        "eager": False,
+        "broker": "redis://cache.internal:6379/2",
+        "qdrant": "http://qdrant.internal:6333",
+    }
+
+
+def test_celery_runs_tasks_eagerly_in_embedded_mode(settings):
+    from config.celery import app
+
+    @app.task(name="tests.add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    assert settings.CELERY_TASK_ALWAYS_EAGER is True
+    assert add.delay(2, 3).get(timeout=1) == 5
