@@ -45,7 +45,16 @@ format: install-dev
 	$(BIN)/ruff format .
 
 test: lint
+	@if [ -x /usr/bin/chromium ]; then \
+		echo "make test: /usr/bin/chromium found: the end-to-end browser tests (tests/e2e) run too"; \
+	else \
+		echo "make test: SKIPPING the end-to-end browser tests (tests/e2e): /usr/bin/chromium is not installed (apt-get install chromium)"; \
+	fi
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest
+
+# The browser tests alone (headless Chromium against a live Daphne); screenshots in var/e2e/.
+e2e: install-dev
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest -m e2e -rs
 
 schema: install-dev
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null

@@ -2,27 +2,67 @@
 
 from typing import Any
 
+from django.db.models import Exists, OuterRef
+from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
-from accounts.models import User
+from accounts.models import RevokedAccessToken, User
 
 TOKEN_VERSION_CLAIM = "ver"
+SCOPE_CLAIM = "scope"
+# Access tokens with this scope only reach views that set ``allow_enrollment_token = True``.
+ENROLLMENT_SCOPE = "mfa_enrollment"
 
 
 class AccessTokenAuthentication(JWTAuthentication):
     """simplejwt access tokens, plus the checks that make revocation immediate.
 
-    A token is refused when its user is inactive (suspended) or when its ``ver`` claim is older
-    than the user's ``token_version`` (logout-all, password change, suspension).
+    A token is refused when its user is inactive (suspended), when its ``ver`` claim is older
+    than the user's ``token_version`` (logout-all, password change, suspension), when its
+    ``jti`` was revoked by a logout, and (enrolment-only tokens) outside the MFA enrolment
+    endpoints. Refresh tokens and ``mfa_token``s fail simplejwt's ``token_type`` check.
     """
 
     www_authenticate_realm = "api"
 
+    def authenticate(self, request: Request) -> tuple[User, Any] | None:
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user, token = result
+        if token.get(SCOPE_CLAIM) == ENROLLMENT_SCOPE:
+            view = (getattr(request, "parser_context", None) or {}).get("view")
+            if not getattr(view, "allow_enrollment_token", False):
+                raise AuthenticationFailed(
+                    "Enrol in multi-factor authentication first.",
+                    code="mfa_enrollment_required",
+                )
+        return user, token
+
     def get_user(self, validated_token: Any) -> User:
-        user = super().get_user(validated_token)
+        try:
+            user_id = validated_token[api_settings.USER_ID_CLAIM]
+        except KeyError as exc:
+            raise InvalidToken("Token contained no recognizable user identification") from exc
+        jti = validated_token.get(api_settings.JTI_CLAIM) or ""
+        # One query loads the user and tells whether this very token was logged out.
+        user = (
+            User.objects.filter(pk=user_id)
+            .annotate(
+                token_revoked=Exists(
+                    RevokedAccessToken.objects.filter(jti=jti, user_id=OuterRef("pk"))
+                )
+            )
+            .first()
+        )
+        if user is None:
+            raise AuthenticationFailed("User not found", code="user_not_found")
         check_token_user(user, validated_token)
+        if user.token_revoked:
+            raise AuthenticationFailed("Token has been revoked.", code="token_revoked")
         return user
 
 
@@ -40,4 +80,8 @@ def user_from_access_token(raw_token: str) -> User:
         token = AccessToken(raw_token)
     except Exception as exc:  # simplejwt raises TokenError subclasses
         raise InvalidToken("Token is invalid or expired.") from exc
+    if token.get(SCOPE_CLAIM) == ENROLLMENT_SCOPE:
+        raise AuthenticationFailed(
+            "Enrol in multi-factor authentication first.", code="mfa_enrollment_required"
+        )
     return AccessTokenAuthentication().get_user(token)

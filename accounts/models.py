@@ -89,3 +89,17 @@ class User(AbstractBaseUser, PermissionsMixin):
     def can_write(self) -> bool:
         """Viewers read; users and admins create."""
         return self.role in (Role.ADMIN, Role.USER)
+
+
+class RevokedAccessToken(models.Model):
+    """An access token ended before its expiry (logout). Rows are useless once ``expires_at``
+    passes, so they are pruned then; the authentication class checks ``jti`` on every request
+    in the same query that loads the user."""
+
+    jti = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="revoked_access_tokens")
+    expires_at = models.DateTimeField(db_index=True)
+    revoked_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"revoked access token {self.jti}"

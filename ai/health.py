@@ -8,20 +8,23 @@ from django.conf import settings
 
 
 def qdrant_health() -> dict[str, Any]:
-    """Server mode: Qdrant's ``/readyz``. Embedded mode: the shard folder is writable."""
-    if settings.QDRANT_URL:
+    """Server mode: Qdrant's ``/readyz``, then a collection listing through the store.
+    Embedded mode: the shard folder is writable and the store answers."""
+    from ai.vectorstore import get_vector_store, selected_backend
+
+    if settings.QDRANT_URL and selected_backend() == "client":
         headers = {"api-key": settings.QDRANT_API_KEY} if settings.QDRANT_API_KEY else {}
         response = httpx.get(
             settings.QDRANT_URL.rstrip("/") + "/readyz", headers=headers, timeout=2.0
         )
         response.raise_for_status()
-        return {"mode": "server"}
-    path = settings.QDRANT_PATH
-    path.mkdir(parents=True, exist_ok=True)
-    probe = path / f".probe-{uuid.uuid4().hex}"
-    probe.write_bytes(b"ok")
-    probe.unlink()
-    return {"mode": "embedded"}
+    else:
+        path = settings.QDRANT_PATH
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".probe-{uuid.uuid4().hex}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    return get_vector_store().health()
 
 
 def provider_health() -> dict[str, Any]:

@@ -3,7 +3,9 @@
 import uuid
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 
 
@@ -82,6 +84,10 @@ class Document(models.Model):
     chunks_indexed = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, default="")
     embedding_model = models.CharField(max_length=128, blank=True, default="")
+    embedding_dimensions = models.PositiveIntegerField(default=0)
+    # Counts pipeline starts since the last upload/reindex: a file that keeps killing the worker
+    # (hard time limit, out of memory) is failed instead of being redelivered forever.
+    ingest_attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     processed_at = models.DateTimeField(null=True, blank=True)
@@ -107,3 +113,40 @@ class Document(models.Model):
         if not self.chunks:
             return 0
         return min(99, int(100 * self.chunks_indexed / self.chunks))
+
+
+class DocumentChunk(models.Model):
+    """One piece of a document's text as it was embedded: where it came from and what it said.
+
+    Kept in the database so an interrupted ingestion resumes from ``Document.chunks_indexed``
+    without extracting the file again, and so a reindex never depends on the vector store.
+    """
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunk_rows")
+    chunk_index = models.PositiveIntegerField()
+    page = models.PositiveIntegerField()
+    char_start = models.PositiveIntegerField()
+    char_end = models.PositiveIntegerField()
+    token_count = models.PositiveIntegerField()
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["document", "chunk_index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document", "chunk_index"], name="document_chunk_unique_index"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id} #{self.chunk_index} (page {self.page})"
+
+
+@receiver(post_delete, sender=Document)
+def _document_post_delete(sender: type[Document], instance: Document, **kwargs: object) -> None:
+    # The API, the admin and a deleted user's cascade all end here: the file and the vectors
+    # go once the deletion is committed (never for a rolled-back delete).
+    from ai.documents.services import document_cleanup
+
+    document_id, file_name = str(instance.pk), instance.file.name or ""
+    transaction.on_commit(lambda: document_cleanup(document_id=document_id, file_name=file_name))

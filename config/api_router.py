@@ -1,6 +1,6 @@
 """The versioned API: ``/api/v1/``. Each app contributes its ``api/urls.py`` here."""
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -35,6 +35,10 @@ class ApiRootView(APIView):
 urlpatterns = [
     path("", ApiRootView.as_view(), name="root"),
     # accounts routes
+    path("", include("accounts.api.urls")),
     # chat routes
+    path("chat/", include("chat.api.urls")),
+    path("ai/", include("ai.api.urls")),
     # documents routes
+    path("", include("ai.api.document_urls")),
 ]

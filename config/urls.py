@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from config.health import health, health_detailed
 from config.metrics import metrics_view
+from config.views import chat_page
 
 admin.site.site_header = f"{settings.PROJECT_NAME} administration"
 admin.site.site_title = settings.PROJECT_NAME
@@ -21,6 +22,7 @@ urlpatterns = [
     path("health/detailed", health_detailed, name="health-detailed"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
+    path("", chat_page, name="chat-page"),
 ]
 
 handler400 = "config.exceptions.handler400"

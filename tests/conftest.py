@@ -101,3 +101,15 @@ def log_lines():
         yield collector
     finally:
         root.removeHandler(collector.handler)
+
+
+@pytest.fixture
+def fake_openai():
+    """A local OpenAI-compatible server on 127.0.0.1 (see tests/fakes/openai_server.py)."""
+    from tests.fakes import FakeOpenAI
+
+    server = FakeOpenAI().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -107,6 +107,10 @@ class ModelProvider(ABC):
         result = await self.embed_texts([text])
         return result.vectors[0]
 
+    async def aclose(self) -> None:
+        """Release network resources (HTTP connection pools); a no-op by default."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         """What ``GET /api/v1/ai/models`` and health checks show about this provider."""
         return {

@@ -330,9 +330,97 @@ LOGGING = build_logging(level=LOG_LEVEL, fmt=LOG_FORMAT)
 
 # --- Accounts, MFA and brute-force protection (accounts app) --------------------------------
 # (accounts settings)
+# Open sign-up; read only through accounts.services.registration_is_open().
+REGISTRATION_OPEN = env.bool("REGISTRATION_OPEN", default=True)
+# Long passphrases are welcome; the cap only bounds the hashing work per request.
+PASSWORD_MAX_LENGTH = env.int("PASSWORD_MAX_LENGTH", default=256)
+AUTH_PASSWORD_VALIDATORS += [
+    {
+        "NAME": "accounts.validators.MaximumLengthValidator",
+        "OPTIONS": {"max_length": PASSWORD_MAX_LENGTH},
+    },
+    {"NAME": "accounts.validators.CompositionValidator"},
+]
+# Roles that must enrol in TOTP before they get a full session (comma-separated).
+MFA_REQUIRED_ROLES = env.list("MFA_REQUIRED_ROLES", default=[])
+MFA_TOKEN_LIFETIME = timedelta(seconds=env.int("MFA_TOKEN_SECONDS", default=300))
+MFA_ENROLLMENT_TOKEN_LIFETIME = timedelta(
+    seconds=env.int("MFA_ENROLLMENT_TOKEN_SECONDS", default=900)
+)
+MFA_BACKUP_CODE_COUNT = 10
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default=PROJECT_NAME)
+# django-otp's own per-device back-off would reject a correct code typed within a second of a
+# typo; login/MFA throttles and the account/IP lock-out below protect these endpoints instead.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
+# Failed logins / MFA codes: after LOGIN_LOCKOUT_THRESHOLD failures within the window for one
+# account or one client IP, that account or IP is locked for LOGIN_LOCKOUT_SECONDS.
+LOGIN_LOCKOUT_THRESHOLD = env.int("LOGIN_LOCKOUT_THRESHOLD", default=10)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
+    {
+        "login": env.str("THROTTLE_LOGIN", default="5/min"),
+        "login_ip": env.str("THROTTLE_LOGIN_IP", default="20/min"),
+        "mfa": env.str("THROTTLE_MFA", default="5/min"),
+        "mfa_ip": env.str("THROTTLE_MFA_IP", default="20/min"),
+        "register": env.str("THROTTLE_REGISTER", default="10/hour"),
+    }
+)
 
 # --- Chat and model providers (chat and ai apps) --------------------------------------------
 # (chat settings)
+CHAT_SYSTEM_PROMPT = env.str(
+    "CHAT_SYSTEM_PROMPT",
+    default="You are a helpful assistant for a team. Answer clearly and concisely. When "
+    "reference passages from the user's documents are provided, ground the answer in them and "
+    "cite them as [n]; say so when they do not contain the answer.",
+)
+CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=3000)
+CHAT_MESSAGE_MAX_CHARS = env.int("CHAT_MESSAGE_MAX_CHARS", default=16000)
+CHAT_STREAM_PERSIST_INTERVAL = env.float("CHAT_STREAM_PERSIST_INTERVAL", default=0.5)
+CHAT_WS_MAX_FRAME_BYTES = env.int("CHAT_WS_MAX_FRAME_BYTES", default=65536)
+CHAT_WS_AUTH_TIMEOUT = env.float("CHAT_WS_AUTH_TIMEOUT", default=10.0)
+CHAT_WS_MAX_FRAMES_PER_MINUTE = env.int("CHAT_WS_MAX_FRAMES_PER_MINUTE", default=120)
+AI_ALLOWED_MODELS = env.list("AI_ALLOWED_MODELS", default=[])
+AI_MAX_TOKENS = env.int("AI_MAX_TOKENS", default=2048)
+AI_REQUEST_TIMEOUT = env.float("AI_REQUEST_TIMEOUT", default=60.0)
+AI_MAX_RETRIES = env.int("AI_MAX_RETRIES", default=2)
+AI_RETRY_AFTER_CAP = env.float("AI_RETRY_AFTER_CAP", default=20.0)
+AI_RETRY_BACKOFF_BASE = env.float("AI_RETRY_BACKOFF_BASE", default=0.5)
+AI_STREAM_IDLE_TIMEOUT = env.float("AI_STREAM_IDLE_TIMEOUT", default=30.0)
+AI_OFFLINE_TOKEN_DELAY = env.float("AI_OFFLINE_TOKEN_DELAY", default=0.0)
+if REDIS_URL:
+    # redis-py 8 defaults socket_timeout to 5 s, exactly channels-redis's BZPOPMIN wait, so an
+    # idle socket's receive loop died with "Timeout reading"; give the blocking pop headroom.
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{"address": REDIS_URL, "socket_timeout": 30}]
 
 # --- Documents, Qdrant and retrieval (ai app) -----------------------------------------------
 # (documents settings)
+DOCUMENT_MAX_UPLOAD_BYTES = env.int("DOCUMENT_MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
+DOCUMENT_MAX_PAGES = env.int("DOCUMENT_MAX_PAGES", default=500)
+# Extracted text is capped too: a small file can still expand to a huge amount of text.
+DOCUMENT_MAX_TEXT_CHARS = env.int("DOCUMENT_MAX_TEXT_CHARS", default=10_000_000)
+DOCUMENT_MAX_PER_USER = env.int("DOCUMENT_MAX_PER_USER", default=1000)
+CHUNK_TOKENS = env.int("CHUNK_TOKENS", default=400)
+CHUNK_OVERLAP = env.int("CHUNK_OVERLAP", default=40)
+EMBED_BATCH_SIZE = env.int("EMBED_BATCH_SIZE", default=64)
+INGEST_TIME_LIMIT = env.int("INGEST_TIME_LIMIT", default=600)  # seconds per document
+INGEST_MAX_ATTEMPTS = env.int("INGEST_MAX_ATTEMPTS", default=3)
+RAG_TOP_K = env.int("RAG_TOP_K", default=5)
+RAG_MAX_TOP_K = env.int("RAG_MAX_TOP_K", default=50)
+# Minimum cosine similarity for the dense half of hybrid search; BM25 matches need a shared term.
+RAG_MIN_SCORE = env.float("RAG_MIN_SCORE", default=0.2)
+RAG_RRF_K = env.int("RAG_RRF_K", default=60)
+SEARCH_QUERY_MAX_CHARS = env.int("SEARCH_QUERY_MAX_CHARS", default=2000)
+# "" picks by QDRANT_URL (server via qdrant-client, else embedded Qdrant Edge); "edge" | "client".
+QDRANT_BACKEND = env.str("QDRANT_BACKEND", default="")
+# qdrant-client without QDRANT_URL: its local mode at this path, or ":memory:" (tests, baseline).
+QDRANT_LOCATION = env.str("QDRANT_LOCATION", default="")
+QDRANT_COLLECTION_PREFIX = env.str("QDRANT_COLLECTION_PREFIX", default="chunks")
+QDRANT_TIMEOUT = env.int("QDRANT_TIMEOUT", default=10)
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
+    {
+        "document_upload": env.str("THROTTLE_DOCUMENT_UPLOAD", default="60/hour"),
+        "search": env.str("THROTTLE_SEARCH", default="120/min"),
+    }
+)

@@ -4,9 +4,21 @@ import secrets
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from accounts.models import Role, User
+
+
+def _free_username(base: str) -> str:
+    """``base``, or ``base-2``, ``base-3``... when a user already has it."""
+    candidate, n = base, 1
+    while User.objects.filter(username__iexact=candidate).exists():
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
 
 
 class Command(BaseCommand):
@@ -17,16 +29,28 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         email = settings.DEFAULT_ADMIN_EMAIL.strip().lower()
-        if User.objects.filter(email=email).exists():
+        if not email or "@" not in email:
+            raise CommandError("DEFAULT_ADMIN_EMAIL must be an email address.")
+        if User.objects.filter(email__iexact=email).exists():
             self.stdout.write(f"Default admin {email} already exists; nothing to do.")
             return
         password = settings.DEFAULT_ADMIN_PASSWORD or secrets.token_urlsafe(18)
-        User.objects.create_superuser(
-            email=email,
-            password=password,
-            username=email.split("@", 1)[0],
-            full_name="Administrator",
-        )
+        candidate = User(email=email, username=email.split("@", 1)[0], full_name="Administrator")
+        try:
+            validate_password(password, user=candidate)
+        except ValidationError as exc:
+            # The operator's choice is kept (it may be a throw-away dev box), but said loudly.
+            self.stderr.write(
+                "Warning: DEFAULT_ADMIN_PASSWORD fails the password policy: "
+                + " ".join(exc.messages)
+            )
+        with transaction.atomic():
+            User.objects.create_superuser(
+                email=email,
+                password=password,
+                username=_free_username(email.split("@", 1)[0]),
+                full_name="Administrator",
+            )
         self.stdout.write(self.style.SUCCESS(f"Created default admin {email} (role {Role.ADMIN})."))
         if not settings.DEFAULT_ADMIN_PASSWORD:
             # Shown once on the terminal, never logged: the operator must store it now.

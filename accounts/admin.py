@@ -1,0 +1,205 @@
+"""The management console for users: list, filters, search and the account actions.
+
+Every action calls the same service the API uses (suspension ends sessions, role changes are
+audited, MFA reset removes devices), so the console never bypasses a rule.
+"""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm
+from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts import mfa, services
+from accounts.models import RevokedAccessToken, Role, User
+
+
+class MfaFilter(admin.SimpleListFilter):
+    title = "MFA"
+    parameter_name = "mfa"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("on", "On"), ("off", "Off")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "on":
+            return queryset.filter(mfa_enabled=True)
+        if self.value() == "off":
+            return queryset.filter(mfa_enabled=False)
+        return queryset
+
+
+class UserCreationForm(AdminUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email", "username", "full_name", "role")
+
+
+class UserChangeForm(DjangoUserChangeForm):
+    """Shows the password as a hash summary with a link to the set-password form."""
+
+    class Meta:
+        model = User
+        fields = ("email", "username", "full_name", "password", "role", "is_active", "is_verified")
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    list_display = (
+        "email",
+        "username",
+        "full_name",
+        "role",
+        "is_active",
+        "is_verified",
+        "mfa_on",
+        "last_login",
+        "created_at",
+    )
+    list_filter = ("role", "is_active", "is_verified", MfaFilter)
+    search_fields = ("email", "username", "full_name")
+    ordering = ("-created_at",)
+    readonly_fields = ("last_login", "created_at", "mfa_on")
+    list_per_page = 50
+    fieldsets = (
+        (None, {"fields": ("email", "username", "full_name", "password")}),
+        ("Access", {"fields": ("role", "is_active", "is_verified", "mfa_on")}),
+        ("Dates", {"fields": ("last_login", "created_at")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("email", "username", "full_name", "role", "password1", "password2"),
+            },
+        ),
+    )
+    filter_horizontal = ()
+    actions = (
+        "suspend_users",
+        "reactivate_users",
+        "reset_mfa",
+        "make_admin",
+        "make_user",
+        "make_viewer",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # MFA state comes from one EXISTS subquery, not a query per row.
+        return mfa.users_with_mfa_state(super().get_queryset(request))
+
+    @admin.display(boolean=True, description="MFA", ordering="mfa_enabled")
+    def mfa_on(self, user: User) -> bool:
+        return mfa.user_has_mfa(user=user)
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            # The form saved a new password: old tokens must not outlive it.
+            user = self.get_object(request, unquote(id))
+            if user is not None:
+                services.user_password_reset_by_admin(
+                    actor=request.user, user=user, request=request
+                )
+        return response
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        # Role and active flag go through the services (sessions end, audit lines).
+        changed = set(form.changed_data)
+        role = obj.role
+        is_active = obj.is_active
+        original = User.objects.get(pk=obj.pk)
+        obj.role, obj.is_active = original.role, original.is_active
+        super().save_model(request, obj, form, change)
+        try:
+            if "role" in changed:
+                services.user_role_change(actor=request.user, user=obj, role=role, request=request)
+            if "is_active" in changed:
+                if is_active:
+                    services.user_reactivate(actor=request.user, user=obj, request=request)
+                else:
+                    services.user_suspend(actor=request.user, user=obj, request=request)
+        except Exception as exc:  # noqa: BLE001 - shown to the admin instead of a 500
+            self.message_user(request, getattr(exc, "message", str(exc)), messages.ERROR)
+
+    def _each(self, request: HttpRequest, queryset: QuerySet, action: Any, done: str) -> None:
+        count = 0
+        for user in queryset:
+            try:
+                action(user)
+                count += 1
+            except Exception as exc:  # noqa: BLE001 - report per user, keep going
+                message = getattr(exc, "message", str(exc))
+                self.message_user(request, f"{user.email}: {message}", messages.ERROR)
+        if count:
+            self.message_user(request, f"{done}: {count} user(s).", messages.SUCCESS)
+
+    @admin.action(description="Suspend selected users (ends their sessions)")
+    def suspend_users(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda u: services.user_suspend(actor=request.user, user=u, request=request),
+            "Suspended",
+        )
+
+    @admin.action(description="Reactivate selected users")
+    def reactivate_users(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda u: services.user_reactivate(actor=request.user, user=u, request=request),
+            "Reactivated",
+        )
+
+    @admin.action(description="Reset MFA of selected users")
+    def reset_mfa(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda u: mfa.mfa_reset(actor=request.user, user=u, request=request),
+            "MFA reset",
+        )
+
+    def _make(self, request: HttpRequest, queryset: QuerySet, role: str) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda u: services.user_role_change(
+                actor=request.user, user=u, role=role, request=request
+            ),
+            f"Role set to {role}",
+        )
+
+    @admin.action(description="Change role to admin")
+    def make_admin(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._make(request, queryset, Role.ADMIN)
+
+    @admin.action(description="Change role to user")
+    def make_user(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._make(request, queryset, Role.USER)
+
+    @admin.action(description="Change role to viewer")
+    def make_viewer(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._make(request, queryset, Role.VIEWER)
+
+
+@admin.register(RevokedAccessToken)
+class RevokedAccessTokenAdmin(admin.ModelAdmin):
+    list_display = ("jti", "user", "revoked_at", "expires_at")
+    search_fields = ("jti", "user__email")
+    list_select_related = ("user",)
+    readonly_fields = ("jti", "user", "revoked_at", "expires_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,0 +1,260 @@
+"""Auth endpoints (register, login, tokens, MFA): thin doors over the services."""
+
+from typing import Any
+
+from drf_spectacular.utils import (
+    OpenApiExample,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
+from rest_framework import status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import mfa, services
+from accounts.api.serializers import (
+    BackupCodesSerializer,
+    LoginResponseSerializer,
+    LoginSerializer,
+    MfaChallengeSerializer,
+    MfaCodeSerializer,
+    MfaConfirmResponseSerializer,
+    MfaDisableSerializer,
+    MfaEnrollmentRequiredSerializer,
+    MfaSetupSerializer,
+    MfaVerifySerializer,
+    RefreshSerializer,
+    RegisterSerializer,
+    TokenPairSerializer,
+    UserSerializer,
+)
+from accounts.api.views.common import AUTH_TAG, ERROR, user_data
+from accounts.authentication import ENROLLMENT_SCOPE, SCOPE_CLAIM
+from accounts.throttles import LOGIN_THROTTLES, MFA_THROTTLES, REGISTER_THROTTLES
+
+
+class RegisterView(APIView):
+    """Sign up (when registration is open)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = REGISTER_THROTTLES
+
+    @extend_schema(
+        tags=AUTH_TAG,
+        request=RegisterSerializer,
+        responses={201: UserSerializer, 400: ERROR, 403: ERROR, 429: ERROR},
+        examples=[
+            OpenApiExample(
+                "Sign-up",
+                value={
+                    "email": "ada@example.com",
+                    "username": "ada",
+                    "full_name": "Ada Lovelace",
+                    "password": "analytical engine 1843",
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = RegisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_register(**serializer.validated_data, request=request)
+        return Response(user_data(user), status=status.HTTP_201_CREATED)
+
+
+LOGIN_RESPONSE = PolymorphicProxySerializer(
+    component_name="LoginResult",
+    serializers=[LoginResponseSerializer, MfaChallengeSerializer, MfaEnrollmentRequiredSerializer],
+    resource_type_field_name=None,
+)
+
+
+class LoginView(APIView):
+    """Password login: a session, an MFA challenge, or (forced MFA roles) enrolment only."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = LOGIN_THROTTLES
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    @extend_schema(
+        tags=AUTH_TAG,
+        request={
+            "application/json": LoginSerializer,
+            "application/x-www-form-urlencoded": LoginSerializer,
+        },
+        responses={200: LOGIN_RESPONSE, 400: ERROR, 401: ERROR, 403: ERROR, 429: ERROR},
+        examples=[
+            OpenApiExample(
+                "JSON", value={"email": "ada@example.com", "password": "..."}, request_only=True
+            ),
+            OpenApiExample(
+                "MFA challenge",
+                value={"mfa_required": True, "mfa_token": "eyJ..."},
+                response_only=True,
+            ),
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = LoginSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        outcome = services.auth_login(
+            identifier=serializer.validated_data["identifier"],
+            password=serializer.validated_data["password"],
+            request=request,
+        )
+        if outcome.mfa_token:
+            return Response({"mfa_required": True, "mfa_token": outcome.mfa_token})
+        if outcome.enrollment_token:
+            return Response(
+                {
+                    "mfa_enrollment_required": True,
+                    "enrollment_token": outcome.enrollment_token,
+                    "token_type": "bearer",
+                    "user": user_data(outcome.user),
+                }
+            )
+        return Response({**outcome.tokens, "user": user_data(outcome.user)})
+
+
+class MfaVerifyView(APIView):
+    """Second login step: ``mfa_token`` + a TOTP or backup code."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = MFA_THROTTLES
+
+    @extend_schema(
+        tags=AUTH_TAG,
+        request=MfaVerifySerializer,
+        responses={200: LoginResponseSerializer, 400: ERROR, 401: ERROR, 429: ERROR},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = MfaVerifySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user, tokens = mfa.auth_mfa_verify(**serializer.validated_data, request=request)
+        return Response({**tokens, "user": user_data(user)})
+
+
+class RefreshView(APIView):
+    """Rotate a refresh token."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        tags=AUTH_TAG,
+        request=RefreshSerializer,
+        responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = RefreshSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(services.auth_token_refresh(**serializer.validated_data, request=request))
+
+
+class LogoutView(APIView):
+    """End this session: the refresh token and the current access token stop working."""
+
+    @extend_schema(
+        tags=AUTH_TAG,
+        request=RefreshSerializer,
+        responses={204: None, 400: ERROR, 401: ERROR},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = RefreshSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.auth_logout(
+            user=request.user,
+            refresh=serializer.validated_data["refresh"],
+            access_token=request.auth,
+            request=request,
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllView(APIView):
+    """End every session of the caller (all devices, open WebSockets too)."""
+
+    @extend_schema(tags=AUTH_TAG, request=None, responses={204: None, 401: ERROR})
+    def post(self, request: Request) -> Response:
+        services.auth_logout_all(user=request.user, request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MfaEnableView(APIView):
+    """Start TOTP enrolment."""
+
+    allow_enrollment_token = True
+    throttle_classes = MFA_THROTTLES
+
+    @extend_schema(
+        tags=AUTH_TAG, request=None, responses={200: MfaSetupSerializer, 401: ERROR, 409: ERROR}
+    )
+    def post(self, request: Request) -> Response:
+        return Response(mfa.mfa_enable(user=request.user, request=request))
+
+
+class MfaConfirmView(APIView):
+    """Finish enrolment with a first code; returns the backup codes once."""
+
+    allow_enrollment_token = True
+    throttle_classes = MFA_THROTTLES
+
+    @extend_schema(
+        tags=AUTH_TAG,
+        request=MfaCodeSerializer,
+        responses={200: MfaConfirmResponseSerializer, 401: ERROR, 409: ERROR, 429: ERROR},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = MfaCodeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        codes = mfa.mfa_confirm(user=request.user, request=request, **serializer.validated_data)
+        body: dict[str, Any] = {"backup_codes": codes}
+        if request.auth is not None and request.auth.get(SCOPE_CLAIM) == ENROLLMENT_SCOPE:
+            # Enrolment forced at login is done: this is now a full login.
+            body["tokens"] = services.user_login_complete(
+                user=request.user, request=request, method="mfa_enrollment"
+            )
+        return Response(body)
+
+
+class MfaDisableView(APIView):
+    """Turn MFA off (password and a current code)."""
+
+    throttle_classes = MFA_THROTTLES
+
+    @extend_schema(
+        tags=AUTH_TAG,
+        request=MfaDisableSerializer,
+        responses={204: None, 400: ERROR, 401: ERROR, 403: ERROR, 409: ERROR, 429: ERROR},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = MfaDisableSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        mfa.mfa_disable(user=request.user, request=request, **serializer.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MfaBackupCodesView(APIView):
+    """Replace the backup codes (a current code required)."""
+
+    throttle_classes = MFA_THROTTLES
+
+    @extend_schema(
+        tags=AUTH_TAG,
+        request=MfaCodeSerializer,
+        responses={200: BackupCodesSerializer, 401: ERROR, 409: ERROR, 429: ERROR},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = MfaCodeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        codes = mfa.mfa_backup_codes_regenerate(
+            user=request.user, request=request, **serializer.validated_data
+        )
+        return Response({"backup_codes": codes})

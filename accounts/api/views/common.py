@@ -1,0 +1,17 @@
+"""Shared bits of the accounts views."""
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse
+
+from accounts import selectors
+from accounts.api.serializers import UserSerializer
+
+AUTH_TAG = ["auth"]
+USERS_TAG = ["users"]
+ERROR = OpenApiResponse(description="Error envelope")
+
+
+def user_data(user: Any) -> dict[str, Any]:
+    """The user as the API shows it (MFA state annotated, no secrets)."""
+    return UserSerializer(selectors.user_me(user=user)).data

@@ -1,0 +1,258 @@
+"""TOTP multi-factor authentication with single-use backup codes (django-otp devices).
+
+* TOTP: django-otp ``TOTPDevice`` (30 s step, tolerance 1 step). Every check runs inside a
+  transaction holding a row lock on the device, so ``last_t`` (the last accepted step) is read
+  and written by one request at a time: a code is accepted once, even under parallel requests.
+* Backup codes: django-otp ``StaticDevice``/``StaticToken``, but the token column holds a keyed
+  hash (HMAC-SHA256 with the secret key, 64 bits kept) of the code, never the code itself. Codes
+  are random (50 bits), so a fast keyed hash is enough; a slow password hash would cost ten
+  Argon2 runs per attempt for no gain.
+"""
+
+import base64
+import secrets
+from typing import Any
+
+import segno
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils.crypto import salted_hmac
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework import exceptions as drf_exceptions
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+
+from accounts.audit import audit_log, client_ip
+from accounts.authentication import TOKEN_VERSION_CLAIM
+from accounts.models import User
+from accounts.services import InvalidTokenError, user_login_complete
+from accounts.throttles import lockout_check, lockout_record_failure
+from accounts.tokens import mfa_token_decode
+from config.exceptions import ApplicationError, ConflictError
+
+BACKUP_CODE_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l look-alikes
+BACKUP_CODE_LENGTH = 10
+TOTP_DEVICE_NAME = "Authenticator app"
+BACKUP_DEVICE_NAME = "Backup codes"
+
+
+class InvalidMfaCodeError(ApplicationError):
+    status_code = 401
+    default_code = "INVALID_MFA_CODE"
+    default_detail = "The code is not valid (wrong, expired or already used)."
+
+
+# --- Queries --------------------------------------------------------------------------------
+
+
+def mfa_enabled_subquery() -> Exists:
+    """``Exists`` that annotates users with their MFA state in the same query."""
+    return Exists(TOTPDevice.objects.filter(user_id=OuterRef("pk"), confirmed=True))
+
+
+def users_with_mfa_state(queryset: QuerySet[User] | None = None) -> QuerySet[User]:
+    return (queryset if queryset is not None else User.objects.all()).annotate(
+        mfa_enabled=mfa_enabled_subquery()
+    )
+
+
+def user_has_mfa(*, user: User) -> bool:
+    annotated = getattr(user, "mfa_enabled", None)
+    if isinstance(annotated, bool):
+        return annotated
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+# --- Codes ----------------------------------------------------------------------------------
+
+
+def _normalize_code(code: str) -> str:
+    return "".join(code.split()).replace("-", "").lower()
+
+
+def backup_code_hash(code: str) -> str:
+    """What is stored for a backup code (fits StaticToken's 16 characters)."""
+    digest = salted_hmac("accounts.mfa.backup_code", _normalize_code(code), algorithm="sha256")
+    return digest.hexdigest()[:16]
+
+
+def _new_backup_code() -> str:
+    raw = "".join(secrets.choice(BACKUP_CODE_ALPHABET) for _ in range(BACKUP_CODE_LENGTH))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def _backup_codes_replace(*, user: User) -> list[str]:
+    """New backup codes for ``user``; the previous ones stop working. Returns them in clear."""
+    device, _ = StaticDevice.objects.get_or_create(
+        user=user, name=BACKUP_DEVICE_NAME, defaults={"confirmed": True}
+    )
+    StaticDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+    device.token_set.all().delete()
+    codes = [_new_backup_code() for _ in range(int(settings.MFA_BACKUP_CODE_COUNT))]
+    StaticToken.objects.bulk_create(
+        [StaticToken(device=device, token=backup_code_hash(code)) for code in codes]
+    )
+    return codes
+
+
+def mfa_code_verify(*, user: User, code: str, allow_backup: bool = True) -> str | None:
+    """Check a TOTP code or a backup code; consume it. Returns ``"totp"``, ``"backup"`` or None.
+
+    The device row is locked for the check, so two requests with one code cannot both pass.
+    """
+    normalized = _normalize_code(code or "")
+    if not normalized or len(normalized) > 32:
+        return None
+    with transaction.atomic():
+        if normalized.isdigit() and len(normalized) == 6:
+            device = (
+                TOTPDevice.objects.select_for_update()
+                .filter(user=user, confirmed=True)
+                .order_by("pk")
+                .first()
+            )
+            if device is not None and device.verify_token(normalized):
+                return "totp"
+            return None
+        if not allow_backup:
+            return None
+        device = (
+            StaticDevice.objects.select_for_update()
+            .filter(user=user, confirmed=True)
+            .order_by("pk")
+            .first()
+        )
+        if device is not None and device.verify_token(backup_code_hash(normalized)):
+            return "backup"
+    return None
+
+
+# --- Enrolment and management ---------------------------------------------------------------
+
+
+def mfa_enable(*, user: User, request: Any = None) -> dict[str, str]:
+    """Start enrolment: a new unconfirmed TOTP device; returns its secret, URL and QR code."""
+    if user_has_mfa(user=user):
+        raise ConflictError("MFA is already enabled.", code="MFA_ALREADY_ENABLED")
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        device = TOTPDevice.objects.create(
+            user=user, name=TOTP_DEVICE_NAME, confirmed=False, step=30, tolerance=1, digits=6
+        )
+    url = device.config_url
+    audit_log(action="mfa_enrollment_started", actor=user, target=user, request=request)
+    return {
+        "secret": base64.b32encode(device.bin_key).decode(),
+        "otpauth_url": url,
+        "qr_svg": segno.make(url, error="m").svg_inline(scale=4),
+    }
+
+
+def mfa_confirm(*, user: User, code: str, request: Any = None) -> list[str]:
+    """Activate the pending TOTP device with a first code; returns the backup codes once."""
+    with transaction.atomic():
+        device = (
+            TOTPDevice.objects.select_for_update()
+            .filter(user=user, confirmed=False)
+            .order_by("-pk")
+            .first()
+        )
+        if device is None:
+            if user_has_mfa(user=user):
+                raise ConflictError("MFA is already enabled.", code="MFA_ALREADY_ENABLED")
+            raise ConflictError("Start with auth/mfa/enable.", code="MFA_NOT_PENDING")
+        normalized = _normalize_code(code or "")
+        if not (normalized.isdigit() and len(normalized) == 6 and device.verify_token(normalized)):
+            raise InvalidMfaCodeError()
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+        codes = _backup_codes_replace(user=user)
+    audit_log(action="mfa_enabled", actor=user, target=user, request=request)
+    return codes
+
+
+def _devices_delete(*, user: User) -> None:
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
+
+
+def mfa_disable(*, user: User, code: str, password: str, request: Any = None) -> None:
+    """Turn MFA off: needs the password and a current code (or a backup code)."""
+    if not user_has_mfa(user=user):
+        raise ConflictError("MFA is not enabled.", code="MFA_NOT_ENABLED")
+    if user.role in settings.MFA_REQUIRED_ROLES:
+        raise ApplicationError(
+            "Your role requires multi-factor authentication.",
+            code="MFA_REQUIRED",
+            status_code=403,
+        )
+    if not user.check_password(password or ""):
+        raise drf_exceptions.ValidationError({"password": ["The password is not correct."]})
+    if mfa_code_verify(user=user, code=code) is None:
+        raise InvalidMfaCodeError()
+    _devices_delete(user=user)
+    audit_log(action="mfa_disabled", actor=user, target=user, request=request)
+
+
+def mfa_backup_codes_regenerate(*, user: User, code: str, request: Any = None) -> list[str]:
+    """Ten new backup codes for a user with MFA on; the old ones stop working."""
+    if not user_has_mfa(user=user):
+        raise ConflictError("MFA is not enabled.", code="MFA_NOT_ENABLED")
+    if mfa_code_verify(user=user, code=code) is None:
+        raise InvalidMfaCodeError()
+    with transaction.atomic():
+        codes = _backup_codes_replace(user=user)
+    audit_log(action="mfa_backup_codes_regenerated", actor=user, target=user, request=request)
+    return codes
+
+
+def mfa_reset(*, actor: User | None, user: User, request: Any = None) -> None:
+    """Admin: remove a user's MFA devices (lost phone); they log in with the password again."""
+    _devices_delete(user=user)
+    audit_log(action="mfa_reset", actor=actor, target=user, request=request)
+
+
+# --- Second login step ----------------------------------------------------------------------
+
+
+def auth_mfa_verify(*, mfa_token: str, code: str, request: Any = None) -> tuple[User, dict]:
+    """Exchange an ``mfa_token`` and a TOTP/backup code for a token pair (single use)."""
+    from django.core.cache import cache
+
+    try:
+        token = mfa_token_decode(mfa_token)
+    except TokenError as exc:
+        raise InvalidTokenError("The MFA token is invalid or expired. Log in again.") from exc
+    user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM)).first()
+    if (
+        user is None
+        or not user.is_active
+        or token.get(TOKEN_VERSION_CLAIM, 0) != user.token_version
+    ):
+        raise InvalidTokenError("The MFA token is invalid or expired. Log in again.")
+    used_key = f"mfa-token-used:{token.get(jwt_settings.JTI_CLAIM)}"
+    if cache.get(used_key):
+        raise InvalidTokenError("The MFA token was already used. Log in again.")
+    ip = client_ip(request)
+    lockout_check(account=user.email, ip=ip)
+    method = mfa_code_verify(user=user, code=code)
+    if method is None:
+        locked = lockout_record_failure(account=user.email, ip=ip)
+        audit_log(
+            action="login_failed",
+            target=user,
+            request=request,
+            reason="bad_mfa_code",
+            locked_out=locked,
+        )
+        raise InvalidMfaCodeError()
+    # add() is atomic: of two requests racing with one mfa_token only one gets a session.
+    lifetime = int(settings.MFA_TOKEN_LIFETIME.total_seconds())
+    if not cache.add(used_key, 1, timeout=lifetime + 60):
+        raise InvalidTokenError("The MFA token was already used. Log in again.")
+    if method == "backup":
+        audit_log(action="mfa_backup_code_used", actor=user, target=user, request=request)
+    return user, user_login_complete(user=user, request=request, method=f"mfa_{method}")

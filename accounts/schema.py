@@ -1,0 +1,14 @@
+"""OpenAPI description of our bearer authentication (imported by AccountsConfig.ready)."""
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class AccessTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.AccessTokenAuthentication"
+    name = "jwtAuth"
+    match_subclasses = True
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

@@ -1,0 +1,55 @@
+"""Account reads. Only admins list or open other users; everybody else sees themself."""
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from accounts.mfa import users_with_mfa_state
+from accounts.models import Role, User
+from config.exceptions import NotFoundError, PermissionDeniedError
+
+USER_ORDERING_FIELDS = ("created_at", "email", "username", "full_name", "last_login", "role")
+MAX_SEARCH_LENGTH = 100
+
+
+def _require_admin(actor: User) -> None:
+    if not (actor.is_authenticated and actor.role == Role.ADMIN):
+        raise PermissionDeniedError("This action requires the admin role.")
+
+
+def user_list(
+    *,
+    actor: User,
+    search: str | None = None,
+    role: str | None = None,
+    is_active: bool | None = None,
+    ordering: str | None = None,
+) -> QuerySet[User]:
+    """All users for an admin, filtered, with ``mfa_enabled`` annotated (no per-row queries)."""
+    _require_admin(actor)
+    queryset = users_with_mfa_state()
+    if search:
+        term = search.strip()[:MAX_SEARCH_LENGTH]
+        queryset = queryset.filter(
+            Q(email__icontains=term) | Q(username__icontains=term) | Q(full_name__icontains=term)
+        )
+    if role:
+        queryset = queryset.filter(role=role)
+    if is_active is not None:
+        queryset = queryset.filter(is_active=is_active)
+    order = ordering if ordering and ordering.lstrip("-") in USER_ORDERING_FIELDS else "-created_at"
+    return queryset.order_by(order, "pk")
+
+
+def user_get(*, actor: User, user_id: Any) -> User:
+    """One user for an admin (404 when it does not exist)."""
+    _require_admin(actor)
+    user = users_with_mfa_state().filter(pk=user_id).first() if str(user_id).isdigit() else None
+    if user is None:
+        raise NotFoundError("User not found.")
+    return user
+
+
+def user_me(*, user: User) -> User:
+    """The caller, annotated like the admin list."""
+    return users_with_mfa_state().get(pk=user.pk)

@@ -1,0 +1,365 @@
+"""Account writes: registration, login, token refresh/logout, profile and admin changes.
+
+Every front door (REST views, the admin console, management commands) calls these functions,
+so a rule lives here once. MFA services are in :mod:`accounts.mfa`.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework import exceptions as drf_exceptions
+from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.state import token_backend
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.audit import audit_log, client_ip
+from accounts.authentication import TOKEN_VERSION_CLAIM
+from accounts.models import RevokedAccessToken, Role, User
+from accounts.sessions import user_sessions_revoke
+from accounts.throttles import lockout_check, lockout_record_failure, lockout_reset
+from accounts.tokens import enrollment_token_for, issue_tokens, mfa_token_for
+from config.exceptions import ApplicationError, PermissionDeniedError
+
+MAX_PREFERENCES_BYTES = 16 * 1024
+
+
+class InvalidCredentialsError(ApplicationError):
+    """Same status and body for an unknown account and a wrong password (no enumeration)."""
+
+    status_code = 401
+    default_code = "INVALID_CREDENTIALS"
+    default_detail = "Invalid email or password."
+
+
+class InvalidTokenError(ApplicationError):
+    status_code = 401
+    default_code = "INVALID_TOKEN"
+    default_detail = "Token is invalid, expired or already used."
+
+
+class AccountDisabledError(ApplicationError):
+    status_code = 403
+    default_code = "ACCOUNT_DISABLED"
+    default_detail = "This account is suspended. Contact an administrator."
+
+
+def registration_is_open() -> bool:
+    """Whether anyone may sign up. One place to read it (a feature flag will replace it)."""
+    return bool(settings.REGISTRATION_OPEN)
+
+
+# --- Registration ---------------------------------------------------------------------------
+
+
+def _password_check(password: str, user: User) -> None:
+    try:
+        validate_password(password, user=user)
+    except DjangoValidationError as exc:
+        raise drf_exceptions.ValidationError({"password": list(exc.messages)}) from exc
+
+
+def user_register(
+    *, email: str, username: str, full_name: str, password: str, request: Any = None
+) -> User:
+    """Create a ``user``-role account (never admin, never pre-verified) from the sign-up form."""
+    if not registration_is_open():
+        raise PermissionDeniedError("Registration is closed.", code="REGISTRATION_CLOSED")
+    email = User.objects.normalize_email(email).strip().lower()
+    username = username.strip()
+    errors: dict[str, list[str]] = {}
+    if User.objects.filter(email__iexact=email).exists():
+        errors["email"] = ["A user with this email address already exists."]
+    if User.objects.filter(username__iexact=username).exists():
+        errors["username"] = ["This username is taken."]
+    if errors:
+        raise drf_exceptions.ValidationError(errors)
+    user = User(email=email, username=username, full_name=full_name.strip(), role=Role.USER)
+    _password_check(password, user)
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:  # a parallel sign-up won the race
+        raise drf_exceptions.ValidationError(
+            {"email": ["A user with this email address or username already exists."]}
+        ) from exc
+    audit_log(action="user_registered", actor=user, target=user, request=request)
+    return user
+
+
+# --- Login ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    """What a correct password leads to: a session, an MFA challenge, or enrolment only."""
+
+    user: User
+    tokens: dict[str, Any] | None = None
+    mfa_token: str | None = None
+    enrollment_token: str | None = None
+
+
+def _user_by_identifier(identifier: str) -> User | None:
+    if "@" in identifier:
+        return User.objects.filter(email=identifier).first()
+    return User.objects.filter(username__iexact=identifier).order_by("pk").first()
+
+
+def user_login_complete(*, user: User, request: Any = None, method: str) -> dict[str, Any]:
+    """The last step of every successful login: tokens, ``last_login``, counters, audit."""
+    lockout_reset(account=user.email)
+    User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+    user.refresh_from_db(fields=["last_login"])
+    audit_log(action="login_succeeded", actor=user, target=user, request=request, method=method)
+    return issue_tokens(user=user)
+
+
+def auth_login(*, identifier: str, password: str, request: Any = None) -> LoginOutcome:
+    """Check a password login, with lock-out, enumeration-safe failures and MFA."""
+    from accounts.mfa import user_has_mfa
+
+    identifier = identifier.strip().lower()
+    ip = client_ip(request)
+    user = _user_by_identifier(identifier)
+    account = user.email if user is not None else identifier
+    lockout_check(account=account, ip=ip)
+    if user is None:
+        # Hash anyway, so an unknown address costs the same time as a wrong password.
+        User().set_password(password)
+        valid = False
+    else:
+        valid = user.check_password(password)
+    if not valid:
+        locked = lockout_record_failure(account=account, ip=ip)
+        audit_log(
+            action="login_failed",
+            target=user,
+            request=request,
+            reason="bad_credentials",
+            locked_out=locked,
+        )
+        raise InvalidCredentialsError()
+    if not user.is_active:
+        audit_log(action="login_failed", target=user, request=request, reason="suspended")
+        raise AccountDisabledError()
+    if user_has_mfa(user=user):
+        # The account's failure counter is NOT reset here: the code must still be right.
+        audit_log(action="login_mfa_challenge", target=user, request=request)
+        return LoginOutcome(user=user, mfa_token=mfa_token_for(user=user))
+    if user.role in settings.MFA_REQUIRED_ROLES:
+        audit_log(action="login_mfa_enrollment_required", target=user, request=request)
+        return LoginOutcome(user=user, enrollment_token=enrollment_token_for(user=user))
+    return LoginOutcome(
+        user=user, tokens=user_login_complete(user=user, request=request, method="password")
+    )
+
+
+# --- Refresh and logout ---------------------------------------------------------------------
+
+
+def auth_token_refresh(*, refresh: str, request: Any = None) -> dict[str, Any]:
+    """Rotate a refresh token: the old one is blacklisted, a new pair is issued.
+
+    The outstanding-token row is locked and the blacklist row created in one transaction, so
+    of two parallel refreshes of one token exactly one wins.
+    """
+    try:
+        token = RefreshToken(refresh)
+    except TokenError as exc:
+        raise InvalidTokenError() from exc
+    jti = token.get(jwt_settings.JTI_CLAIM)
+    with transaction.atomic():
+        outstanding = (
+            OutstandingToken.objects.select_for_update(of=("self",))
+            .filter(jti=jti)
+            .order_by("pk")  # its default ordering joins the nullable user: no FOR UPDATE
+            .first()
+        )
+        if outstanding is None:
+            raise InvalidTokenError()
+        _blacklisted, created = BlacklistedToken.objects.get_or_create(token=outstanding)
+        if not created:
+            audit_log(action="refresh_reuse", target=outstanding.user, request=request)
+            raise InvalidTokenError()
+        user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM)).first()
+        if (
+            user is None
+            or not user.is_active
+            or token.get(TOKEN_VERSION_CLAIM, 0) != user.token_version
+        ):
+            raise InvalidTokenError()
+        return issue_tokens(user=user)
+
+
+def access_token_revoke(*, user: User, access_token: Any) -> None:
+    """End one access token now (its ``jti`` is checked on every request until it expires)."""
+    if access_token is None:
+        return
+    jti = access_token.get(jwt_settings.JTI_CLAIM)
+    exp = access_token.get("exp")
+    if not jti or not exp:
+        return
+    now = timezone.now()
+    RevokedAccessToken.objects.filter(expires_at__lt=now).delete()  # keep the table small
+    RevokedAccessToken.objects.get_or_create(
+        jti=jti, defaults={"user": user, "expires_at": datetime.fromtimestamp(exp, tz=UTC)}
+    )
+
+
+def auth_logout(*, user: User, refresh: str, access_token: Any, request: Any = None) -> None:
+    """Blacklist the caller's refresh token and end the access token of this request."""
+    try:
+        payload = token_backend.decode(refresh, verify=True)
+    except TokenBackendError as exc:
+        raise InvalidTokenError() from exc
+    if payload.get(jwt_settings.TOKEN_TYPE_CLAIM) != "refresh" or str(
+        payload.get(jwt_settings.USER_ID_CLAIM)
+    ) != str(user.pk):
+        raise InvalidTokenError()
+    with transaction.atomic():
+        outstanding = OutstandingToken.objects.filter(
+            jti=payload.get(jwt_settings.JTI_CLAIM)
+        ).first()
+        if outstanding is not None:
+            # Logging out twice is fine: an already blacklisted token stays blacklisted.
+            BlacklistedToken.objects.get_or_create(token=outstanding)
+        access_token_revoke(user=user, access_token=access_token)
+    audit_log(action="logout", actor=user, target=user, request=request)
+
+
+def auth_logout_all(*, user: User, request: Any = None) -> None:
+    """End every session of the caller, on every device."""
+    user_sessions_revoke(user=user, reason="logout_all")
+    audit_log(action="logout_all", actor=user, target=user, request=request)
+
+
+def user_password_change(
+    *, user: User, current_password: str, new_password: str, request: Any = None
+) -> dict[str, Any]:
+    """Change the password, end every other session and return a fresh pair for this one."""
+    if not user.check_password(current_password):
+        raise drf_exceptions.ValidationError(
+            {"current_password": ["The current password is not correct."]}
+        )
+    _password_check(new_password, user)
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    user_sessions_revoke(user=user, reason="password_changed")
+    audit_log(action="password_changed", actor=user, target=user, request=request)
+    return issue_tokens(user=user)
+
+
+def user_password_reset_by_admin(*, actor: User | None, user: User, request: Any = None) -> None:
+    """After an admin set a new password (console): the user's existing sessions end."""
+    user_sessions_revoke(user=user, reason="password_reset")
+    audit_log(action="password_reset_by_admin", actor=actor, target=user, request=request)
+
+
+# --- Profile and admin changes --------------------------------------------------------------
+
+PROFILE_FIELDS = ("username", "full_name", "preferences")
+ADMIN_FIELDS = (*PROFILE_FIELDS, "email", "is_verified")
+
+
+def _apply_fields(*, user: User, data: dict[str, Any], allowed: tuple[str, ...]) -> list[str]:
+    changed = []
+    for field in allowed:
+        if field in data and getattr(user, field) != data[field]:
+            setattr(user, field, data[field])
+            changed.append(field)
+    if "username" in changed and (
+        User.objects.filter(username__iexact=user.username).exclude(pk=user.pk).exists()
+    ):
+        raise drf_exceptions.ValidationError({"username": ["This username is taken."]})
+    if "email" in changed:
+        user.email = user.email.strip().lower()
+        if User.objects.filter(email__iexact=user.email).exclude(pk=user.pk).exists():
+            raise drf_exceptions.ValidationError(
+                {"email": ["A user with this email address already exists."]}
+            )
+    return changed
+
+
+def user_profile_update(*, user: User, data: dict[str, Any]) -> User:
+    """The user's own changes: only username, full name and preferences, whatever is sent."""
+    changed = _apply_fields(user=user, data=data, allowed=PROFILE_FIELDS)
+    if changed:
+        user.save(update_fields=changed)
+    return user
+
+
+def _not_self(*, actor: User | None, user: User, what: str) -> None:
+    if actor is not None and actor.pk == user.pk:
+        # An admin who demotes or suspends themself could leave nobody to undo it.
+        raise ApplicationError(f"You cannot {what} your own account.", code="SELF_CHANGE_FORBIDDEN")
+
+
+def user_role_change(*, actor: User | None, user: User, role: str, request: Any = None) -> User:
+    """Give ``user`` another role; their current tokens (carrying the old role) end."""
+    if role not in Role.values:
+        raise drf_exceptions.ValidationError({"role": [f'"{role}" is not a valid role.']})
+    if role == user.role:
+        return user
+    _not_self(actor=actor, user=user, what="change the role of")
+    previous = user.role
+    with transaction.atomic():
+        user.role = role
+        user.save(update_fields=["role"])
+        user_sessions_revoke(user=user, reason="role_changed")
+    audit_log(
+        action="role_changed",
+        actor=actor,
+        target=user,
+        request=request,
+        old_role=previous,
+        new_role=role,
+    )
+    return user
+
+
+def user_suspend(*, actor: User | None, user: User, request: Any = None) -> User:
+    """Deactivate ``user`` and end every session of theirs at once (REST and WebSocket)."""
+    _not_self(actor=actor, user=user, what="suspend")
+    with transaction.atomic():
+        if user.is_active:
+            user.is_active = False
+            user.save(update_fields=["is_active"])
+        user_sessions_revoke(user=user, reason="suspended")
+    audit_log(action="user_suspended", actor=actor, target=user, request=request)
+    return user
+
+
+def user_reactivate(*, actor: User | None, user: User, request: Any = None) -> User:
+    """Let a suspended user log in again (old tokens stay revoked)."""
+    if not user.is_active:
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+        audit_log(action="user_reactivated", actor=actor, target=user, request=request)
+    return user
+
+
+def user_update(*, actor: User, user: User, data: dict[str, Any], request: Any = None) -> User:
+    """An admin's change to any user; role and active flag go through their own services."""
+    with transaction.atomic():
+        changed = _apply_fields(user=user, data=data, allowed=ADMIN_FIELDS)
+        if changed:
+            user.save(update_fields=changed)
+        if "role" in data:
+            user_role_change(actor=actor, user=user, role=data["role"], request=request)
+        if "is_active" in data and data["is_active"] != user.is_active:
+            if data["is_active"]:
+                user_reactivate(actor=actor, user=user, request=request)
+            else:
+                user_suspend(actor=actor, user=user, request=request)
+    if changed:
+        audit_log(action="user_updated", actor=actor, target=user, request=request, fields=changed)
+    return user

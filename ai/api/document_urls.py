@@ -1,0 +1,15 @@
+"""Routes of the documents API: ``documents/…`` and ``search``."""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from ai.api.documents import DocumentViewSet
+from ai.api.search import SearchView
+
+router = SimpleRouter()
+router.register("documents", DocumentViewSet, basename="documents")
+
+urlpatterns = [
+    path("search", SearchView.as_view(), name="search"),
+    *router.urls,
+]

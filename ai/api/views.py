@@ -1,0 +1,51 @@
+"""``GET /api/v1/ai/models``: which provider and models this server uses."""
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ai.api.serializers import ModelsSerializer
+from ai.providers import get_provider
+from ai.providers.limits import allowed_models
+
+
+def models_describe() -> dict:
+    """The configured provider, its chat models (allow-list) and its embedding model."""
+    provider = get_provider()
+    chat = allowed_models(default=provider.chat_model)
+    if provider.chat_model not in chat:
+        chat = [provider.chat_model, *chat]
+    models = [{"id": m, "kind": "chat", "default": m == provider.chat_model} for m in chat]
+    models.append({"id": provider.embedding_model, "kind": "embedding", "default": True})
+    return {
+        "provider": provider.name,
+        "offline": provider.name == "offline",
+        "max_tokens": int(settings.AI_MAX_TOKENS),
+        "models": models,
+    }
+
+
+class ModelsView(APIView):
+    @extend_schema(
+        tags=["ai"],
+        summary="The configured AI provider and models",
+        responses={200: ModelsSerializer},
+        examples=[
+            OpenApiExample(
+                "azure",
+                value={
+                    "provider": "azure",
+                    "offline": False,
+                    "max_tokens": 2048,
+                    "models": [
+                        {"id": "gpt-4o", "kind": "chat", "default": True},
+                        {"id": "text-embedding-3-large", "kind": "embedding", "default": True},
+                    ],
+                },
+            )
+        ],
+    )
+    def get(self, request: Request) -> Response:
+        return Response(ModelsSerializer(models_describe()).data)

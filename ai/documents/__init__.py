@@ -1,0 +1,1 @@
+"""Documents: upload, extraction, chunking, embedding and indexing of the users' files."""

@@ -1,0 +1,37 @@
+"""Reads of documents, always scoped to their owner: anybody else's document is a 404."""
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+
+from ai.models import Document, DocumentChunk, DocumentStatus
+from config.exceptions import NotFoundError
+
+
+def document_list(*, user: Any, status: str | None = None) -> QuerySet[Document]:
+    documents = Document.objects.filter(owner=user)
+    if status:
+        documents = documents.filter(status=status)
+    return documents.order_by("-created_at")
+
+
+def document_get(*, document_id: uuid.UUID | str, user: Any) -> Document:
+    try:
+        return Document.objects.get(pk=document_id, owner=user)
+    except (Document.DoesNotExist, ValueError, TypeError) as exc:
+        raise NotFoundError("Document not found.") from exc
+
+
+def document_ready_titles(
+    *, user: Any, document_ids: list[uuid.UUID | str] | None = None
+) -> dict[str, str]:
+    """``{document_id: title}`` of the user's ready documents (optionally only some)."""
+    documents = Document.objects.filter(owner=user, status=DocumentStatus.READY)
+    if document_ids is not None:
+        documents = documents.filter(pk__in=document_ids)
+    return {str(pk): title for pk, title in documents.values_list("pk", "title")}
+
+
+def document_chunks(*, document: Document) -> QuerySet[DocumentChunk]:
+    return DocumentChunk.objects.filter(document=document).order_by("chunk_index")

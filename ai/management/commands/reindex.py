@@ -1,0 +1,58 @@
+"""``manage.py reindex --document ID | --all``: run the pipeline again."""
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ai.documents.services import document_ingest, document_reindex
+from ai.models import Document, DocumentStatus
+from ai.tasks import vector_store_optimize
+from config.exceptions import ApplicationError
+
+
+class Command(BaseCommand):
+    help = "Re-extract, re-chunk and re-embed documents (e.g. after changing the embedding model)."
+
+    def add_arguments(self, parser: Any) -> None:
+        target = parser.add_mutually_exclusive_group(required=True)
+        target.add_argument("--document", action="append", help="Document id (repeatable).")
+        target.add_argument("--all", action="store_true", help="Every document.")
+        parser.add_argument(
+            "--failed", action="store_true", help="With --all: only documents that failed."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        documents = Document.objects.order_by("created_at")
+        if options["document"]:
+            documents = documents.filter(pk__in=options["document"])
+            missing = set(options["document"]) - {
+                str(pk) for pk in documents.values_list("pk", flat=True)
+            }
+            if missing:
+                raise CommandError(f"No such document: {', '.join(sorted(missing))}")
+        elif options["failed"]:
+            documents = documents.filter(status=DocumentStatus.FAILED)
+        collections: set[str] = set()
+        done = failed = 0
+        for document in documents.iterator():
+            try:
+                document_reindex(document=document, force=True)
+            except ApplicationError as exc:
+                raise CommandError(str(exc)) from exc
+            # document_reindex queued the task; in embedded mode it already ran. On a worker
+            # setup the queue does the work, so only run inline when nothing else will.
+            document.refresh_from_db()
+            if document.status in (DocumentStatus.PENDING, DocumentStatus.PROCESSING):
+                collection = document_ingest(document_id=document.pk)
+                if collection:
+                    collections.add(collection)
+                document.refresh_from_db()
+            if document.status == DocumentStatus.READY:
+                done += 1
+                self.stdout.write(f"{document.pk} ready ({document.chunks} chunks)")
+            else:
+                failed += 1
+                self.stdout.write(f"{document.pk} {document.status}: {document.error}")
+        for collection in collections:
+            vector_store_optimize(collection)
+        self.stdout.write(f"Reindexed {done} document(s), {failed} failed.")

@@ -1,0 +1,67 @@
+"""Model providers: ``get_provider()`` returns the one configured by ``AI_PROVIDER``."""
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from ai.providers.base import (
+    ChatMessage,
+    ChatResult,
+    EmbeddingResult,
+    ModelProvider,
+    ProviderError,
+    StreamDelta,
+    StreamEnd,
+    Usage,
+)
+
+__all__ = [
+    "ChatMessage",
+    "ChatResult",
+    "EmbeddingResult",
+    "ModelProvider",
+    "ProviderError",
+    "StreamDelta",
+    "StreamEnd",
+    "Usage",
+    "get_provider",
+]
+
+
+def get_provider(*, pooled: bool = False) -> ModelProvider:
+    """A fresh provider for the configured backend (settings are read on every call).
+
+    ``pooled=True`` shares the SDK's HTTP client with everything else on the running event
+    loop (for long-lived loops such as the ASGI server's); otherwise the client is private
+    and ``await provider.aclose()`` releases it.
+    """
+    name = settings.AI_PROVIDER
+    if name == "offline":
+        from ai.providers.offline import OfflineProvider
+
+        return OfflineProvider(dimensions=int(settings.OFFLINE_EMBEDDING_DIMENSIONS))
+    if name == "openai":
+        from ai.providers.openai_compat import OpenAICompatibleProvider
+
+        return OpenAICompatibleProvider(
+            base_url=settings.OPENAI_BASE_URL or None,
+            api_key=settings.OPENAI_API_KEY,
+            chat_model=settings.OPENAI_CHAT_MODEL,
+            embedding_model=settings.OPENAI_EMBEDDING_MODEL,
+            embedding_dimensions=settings.AI_EMBEDDING_DIMENSIONS,
+            pooled=pooled,
+        )
+    if name == "azure":
+        from ai.providers.openai_compat import AzureOpenAIProvider
+
+        if not (settings.AZURE_OPENAI_ENDPOINT and settings.AZURE_OPENAI_API_KEY):
+            raise ImproperlyConfigured("AI_PROVIDER=azure needs AZURE_OPENAI_ENDPOINT and _KEY.")
+        return AzureOpenAIProvider(
+            endpoint=settings.AZURE_OPENAI_ENDPOINT,
+            api_key=settings.AZURE_OPENAI_API_KEY,
+            api_version=settings.AZURE_OPENAI_API_VERSION,
+            chat_deployment=settings.AZURE_OPENAI_CHAT_DEPLOYMENT,
+            embedding_deployment=settings.AZURE_OPENAI_EMBEDDING_DEPLOYMENT,
+            embedding_dimensions=settings.AI_EMBEDDING_DIMENSIONS,
+            pooled=pooled,
+        )
+    raise ImproperlyConfigured(f"Unknown AI_PROVIDER {name!r} (azure, openai or offline).")

@@ -1,0 +1,291 @@
+"""Embedded backend: Qdrant Edge, the Qdrant engine in this process, one shard per collection.
+
+A shard directory can be open in one process only (its write-ahead log is locked), which is
+exactly the embedded mode: the web server runs the Celery tasks in-process. Everything here
+is synchronous native code; the async methods hand writes to a thread and run searches
+inline (they take a few milliseconds).
+"""
+
+import asyncio
+import shutil
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+from qdrant_edge import (
+    CountRequest,
+    Distance,
+    EdgeConfig,
+    EdgeShard,
+    EdgeSparseVectorParams,
+    EdgeVectorParams,
+    FieldCondition,
+    Filter,
+    Fusion,
+    KeywordIndexParams,
+    MatchAny,
+    MatchValue,
+    Modifier,
+    PayloadSchemaType,
+    Point,
+    Prefetch,
+    Query,
+    QueryRequest,
+    UpdateOperation,
+)
+
+from ai.vectorstore import bm25
+from ai.vectorstore.base import (
+    DENSE,
+    SPARSE,
+    ChunkPoint,
+    SearchHit,
+    VectorStore,
+    VectorStoreError,
+)
+
+logger = structlog.get_logger(__name__)
+
+
+def _owner_filter(owner_id: str, document_ids: Sequence[str] | None) -> Filter:
+    must: list[Any] = [FieldCondition("owner_id", match=MatchValue(owner_id))]
+    if document_ids is not None:
+        must.append(FieldCondition("document_id", match=MatchAny(list(document_ids))))
+    return Filter(must=must)
+
+
+class EdgeVectorStore(VectorStore):
+    backend = "edge"
+
+    def __init__(self, *, path: Path, prefix: str, rrf_k: int = 60) -> None:
+        self.path = Path(path)
+        self.prefix = prefix
+        self.rrf_k = rrf_k
+        self._shards: dict[str, EdgeShard] = {}
+        self._lock = threading.RLock()
+        self._optimizers: dict[str, threading.Thread] = {}
+
+    # --- shards ----------------------------------------------------------------------------
+    def _shard_path(self, name: str) -> Path:
+        return self.path / name
+
+    def _open(self, name: str, *, dimensions: int | None = None) -> EdgeShard | None:
+        """The open shard, loading it from disk or creating it (when dimensions are given)."""
+        shard = self._shards.get(name)
+        if shard is not None:
+            return shard
+        with self._lock:
+            shard = self._shards.get(name)
+            if shard is not None:
+                return shard
+            folder = self._shard_path(name)
+            try:
+                if (folder / "edge_config.json").exists() or (folder / "wal").exists():
+                    shard = EdgeShard.load(str(folder))
+                elif dimensions:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    shard = EdgeShard.create(str(folder), self._config(dimensions))
+                    self._create_indexes(shard)
+                else:
+                    return None
+            except Exception as exc:
+                if "WouldBlock" in str(exc) or "lock" in str(exc).lower():
+                    raise VectorStoreError(
+                        "The embedded vector store is open in another process (probably the "
+                        "running server). Stop it first, or set QDRANT_URL to use a Qdrant server."
+                    ) from exc
+                raise VectorStoreError(f"Cannot open the vector store shard {name}.") from exc
+            self._shards[name] = shard
+            return shard
+
+    @staticmethod
+    def _config(dimensions: int) -> EdgeConfig:
+        return EdgeConfig(
+            vectors={DENSE: EdgeVectorParams(size=int(dimensions), distance=Distance.Cosine)},
+            sparse_vectors={SPARSE: EdgeSparseVectorParams(modifier=Modifier.Idf)},
+        )
+
+    @staticmethod
+    def _create_indexes(shard: EdgeShard) -> None:
+        # owner_id is the tenant key: Qdrant groups each tenant's points and plans the
+        # filtered search per tenant; document_id serves deletes and "only these documents".
+        shard.update(
+            UpdateOperation.create_field_index("owner_id", KeywordIndexParams(is_tenant=True))
+        )
+        shard.update(UpdateOperation.create_field_index("document_id", PayloadSchemaType.Keyword))
+
+    # --- interface -------------------------------------------------------------------------
+    async def ensure_collection(self, name: str, *, dimensions: int) -> None:
+        shard = self._open(name, dimensions=dimensions)
+        assert shard is not None
+        if not {"owner_id", "document_id"} <= set(shard.info().payload_schema):
+            self._create_indexes(shard)
+
+    async def list_collections(self) -> list[str]:
+        if not self.path.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.path.iterdir() if p.is_dir() and p.name.startswith(self.prefix)
+        )
+
+    async def upsert(self, name: str, points: Sequence[ChunkPoint]) -> None:
+        shard = self._open(name)
+        if shard is None:
+            raise VectorStoreError(f"Collection {name} does not exist.")
+        edge_points = [
+            Point(
+                p.point_id,
+                {DENSE: list(p.vector), SPARSE: bm25.document_sparse(p.text)},
+                p.payload(),
+            )
+            for p in points
+        ]
+        await asyncio.to_thread(shard.update, UpdateOperation.upsert_points(edge_points))
+
+    async def delete_document(self, document_id: str) -> None:
+        condition = Filter(must=[FieldCondition("document_id", match=MatchValue(document_id))])
+        for name in await self.list_collections():
+            shard = self._open(name)
+            if shard is not None:
+                await asyncio.to_thread(
+                    shard.update, UpdateOperation.delete_points_by_filter(condition)
+                )
+
+    async def count(self, name: str, *, document_id: str | None = None) -> int:
+        shard = self._open(name)
+        if shard is None:
+            return 0
+        condition = (
+            Filter(must=[FieldCondition("document_id", match=MatchValue(document_id))])
+            if document_id
+            else None
+        )
+        return int(shard.count(CountRequest(exact=True, filter=condition)))
+
+    async def search(
+        self,
+        name: str,
+        *,
+        owner_id: str,
+        dense_vector: Sequence[float],
+        query_text: str,
+        limit: int,
+        document_ids: Sequence[str] | None = None,
+        min_dense_score: float | None = None,
+    ) -> list[SearchHit]:
+        return self.search_sync(
+            name,
+            owner_id=owner_id,
+            dense_vector=dense_vector,
+            query_text=query_text,
+            limit=limit,
+            document_ids=document_ids,
+            min_dense_score=min_dense_score,
+        )
+
+    def search_sync(
+        self,
+        name: str,
+        *,
+        owner_id: str,
+        dense_vector: Sequence[float],
+        query_text: str,
+        limit: int,
+        document_ids: Sequence[str] | None = None,
+        min_dense_score: float | None = None,
+    ) -> list[SearchHit]:
+        shard = self._open(name)
+        if shard is None:
+            return []
+        condition = _owner_filter(owner_id, document_ids)
+        candidates = max(limit * 4, 20)
+        prefetches = [
+            Prefetch(
+                limit=candidates,
+                query=Query.Nearest(list(dense_vector), using=DENSE),
+                filter=condition,
+                score_threshold=min_dense_score,
+            )
+        ]
+        sparse = bm25.query_sparse(query_text)
+        if sparse.indices:
+            prefetches.append(
+                Prefetch(
+                    limit=candidates,
+                    query=Query.Nearest(sparse, using=SPARSE),
+                    filter=condition,
+                )
+            )
+        points = shard.query(
+            QueryRequest(
+                limit=limit,
+                prefetches=prefetches,
+                query=Fusion.Rrf(k=self.rrf_k),
+                filter=condition,
+                with_payload=True,
+            )
+        )
+        return [
+            SearchHit(
+                document_id=str(p.payload["document_id"]),
+                chunk_index=int(p.payload["chunk_index"]),
+                page=int(p.payload["page"]),
+                text=str(p.payload["text"]),
+                score=float(p.score),
+            )
+            for p in points
+            if p.payload and p.payload.get("owner_id") == owner_id
+        ]
+
+    def optimize(self, name: str) -> bool:
+        shard = self._open(name)
+        if shard is None:
+            return False
+        changed = bool(shard.optimize())
+        shard.flush()
+        return changed
+
+    def optimize_in_background(self, name: str) -> None:
+        """Embedded mode runs tasks inside the request: the optimizer gets its own thread."""
+        with self._lock:
+            running = self._optimizers.get(name)
+            if running is not None and running.is_alive():
+                return
+            thread = threading.Thread(
+                target=self._optimize_logged, args=(name,), name=f"qdrant-optimize-{name}"
+            )
+            thread.daemon = True
+            self._optimizers[name] = thread
+            thread.start()
+
+    def _optimize_logged(self, name: str) -> None:
+        try:
+            self.optimize(name)
+        except Exception:
+            logger.exception("qdrant_optimize_failed", collection=name)
+
+    def health(self) -> dict[str, Any]:
+        self.path.mkdir(parents=True, exist_ok=True)
+        usage = shutil.disk_usage(self.path)
+        return {
+            "mode": "embedded",
+            "backend": self.backend,
+            "collections": sum(
+                1 for p in self.path.iterdir() if p.is_dir() and p.name.startswith(self.prefix)
+            ),
+            "disk_free_mb": usage.free // (1024 * 1024),
+        }
+
+    def close(self) -> None:
+        for thread in list(self._optimizers.values()):
+            thread.join()
+        with self._lock:
+            for shard in self._shards.values():
+                try:
+                    shard.flush()
+                    shard.close()
+                except Exception:
+                    logger.warning("qdrant_shard_close_failed", exc_info=True)
+            self._shards.clear()

@@ -1,0 +1,81 @@
+"""Management console for chat: sessions with read-only transcripts."""
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from chat.models import ChatMessage, ChatSession
+
+
+class ChatMessageInline(admin.TabularInline):
+    """The transcript: read-only, because what a model said is a record, not a draft."""
+
+    model = ChatMessage
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ["timestamp", "message", "response", "status", "feedback"]
+    readonly_fields = fields
+    ordering = ["timestamp", "id"]
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(ChatSession)
+class ChatSessionAdmin(admin.ModelAdmin):
+    list_display = ["id", "title", "user", "message_count", "is_active", "created_at", "updated_at"]
+    list_filter = ["is_active", "created_at"]
+    search_fields = ["title", "user__email"]
+    list_select_related = ["user"]
+    readonly_fields = ["user", "created_at", "updated_at", "message_count", "documents"]
+    fields = [
+        "user",
+        "title",
+        "is_active",
+        "documents",
+        "message_count",
+        "created_at",
+        "updated_at",
+    ]
+    inlines = [ChatMessageInline]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(ChatMessage)
+class ChatMessageAdmin(admin.ModelAdmin):
+    list_display = ["id", "session", "user", "status", "short_message", "timestamp"]
+    list_filter = ["status", "timestamp"]
+    search_fields = ["message", "response", "user__email"]
+    list_select_related = ["session", "user"]
+    date_hierarchy = "timestamp"
+    readonly_fields = [
+        "session",
+        "user",
+        "message",
+        "response",
+        "status",
+        "sources",
+        "feedback",
+        "metadata",
+        "timestamp",
+        "updated_at",
+    ]
+    exclude = ["token_ends"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ChatMessage]:
+        return super().get_queryset(request).defer("token_ends")
+
+    @admin.display(description="message")
+    def short_message(self, obj: ChatMessage) -> str:
+        return obj.message[:80]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Viewable (the change page renders read-only), never editable.
+        return request.method in ("GET", "HEAD") and super().has_change_permission(request, obj)

@@ -1,0 +1,65 @@
+"""Reads of chat data, always scoped to the requesting user (anybody else's object is a 404)."""
+
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+
+from ai.models import Document
+from ai.providers.base import ChatMessage as PromptMessage
+from ai.providers.tokens import count_tokens
+from chat.models import ChatMessage, ChatSession, MessageStatus
+from config.exceptions import NotFoundError
+
+# Answers worth showing the model again as context (a partial answer is still context).
+_HISTORY_STATUSES = (MessageStatus.COMPLETE, MessageStatus.INCOMPLETE, MessageStatus.CANCELLED)
+
+
+def chat_session_list(*, user: Any) -> QuerySet[ChatSession]:
+    """The user's sessions, newest first, with their document ids in one extra query."""
+    return (
+        ChatSession.objects.filter(user=user)
+        .prefetch_related(Prefetch("documents", queryset=Document.objects.only("id")))
+        .order_by("-created_at", "-id")
+    )
+
+
+def chat_session_get(*, session_id: Any, user: Any) -> ChatSession:
+    try:
+        return chat_session_list(user=user).get(pk=int(session_id))
+    except (ChatSession.DoesNotExist, TypeError, ValueError):
+        raise NotFoundError("Chat session not found.") from None
+
+
+def chat_message_list(*, session: ChatSession) -> QuerySet[ChatMessage]:
+    """The session's messages in chronological order (no N+1: nothing related is rendered)."""
+    return ChatMessage.objects.filter(session=session).order_by("timestamp", "id")
+
+
+def chat_message_get(*, message_id: Any, user: Any) -> ChatMessage:
+    try:
+        return ChatMessage.objects.select_related("session").get(pk=int(message_id), user=user)
+    except (ChatMessage.DoesNotExist, TypeError, ValueError):
+        raise NotFoundError("Message not found.") from None
+
+
+def chat_history_for_prompt(
+    *, session: ChatSession, before_id: int | None, budget_tokens: int
+) -> list[PromptMessage]:
+    """As many of the latest turns as fit ``budget_tokens``, oldest dropped first."""
+    queryset = ChatMessage.objects.filter(session=session, status__in=_HISTORY_STATUSES).exclude(
+        response=""
+    )
+    if before_id is not None:
+        queryset = queryset.filter(id__lt=before_id)
+    turns: list[PromptMessage] = []
+    used = 0
+    # Newest first, bounded: even tiny turns never pull a whole long session into memory.
+    for message in queryset.order_by("-timestamp", "-id").only("message", "response")[:200]:
+        cost = count_tokens(message.message) + count_tokens(message.response) + 8
+        if used + cost > budget_tokens:
+            break
+        used += cost
+        turns.append(PromptMessage("assistant", message.response))
+        turns.append(PromptMessage("user", message.message))
+    turns.reverse()
+    return turns

@@ -1,0 +1,412 @@
+"""Writes of chat data: sessions, turns, the end of a generation, feedback.
+
+The REST views, the WebSocket consumer and the admin all go through these functions.
+"""
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ai.models import Document, UsageKind
+from ai.providers import ChatMessage as PromptMessage
+from ai.providers import ModelProvider, ProviderError, Usage, get_provider
+from ai.providers.limits import check_model_allowed
+from ai.providers.references import format_references
+from ai.retrieval import retrieve_for_chat
+from ai.usage import usage_record_create
+from chat.models import ACTIVE_STATUSES, ChatMessage, ChatSession, MessageStatus
+from chat.selectors import chat_history_for_prompt, chat_session_get
+from config.exceptions import ApplicationError, ConflictError, PermissionDeniedError
+
+logger = structlog.get_logger(__name__)
+
+TITLE_MAX_CHARS = 60
+SNIPPET_MAX_CHARS = 300
+MAX_SESSION_DOCUMENTS = 100
+
+
+class ModelNotAllowedError(ApplicationError):
+    default_code = "MODEL_NOT_ALLOWED"
+    default_detail = "This model is not allowed."
+
+
+class ProviderUnavailableError(ApplicationError):
+    status_code = 502
+    default_code = "AI_PROVIDER_ERROR"
+    default_detail = "The AI model could not answer. Try again later."
+
+
+def provider_error_to_application(error: ProviderError, *, message_id: int | None = None):
+    """The envelope-ready form of a provider failure (no internals, just what happened)."""
+    details: dict[str, Any] = {"kind": error.kind}
+    if message_id is not None:
+        details["message_id"] = message_id
+    headers = {}
+    if error.retry_after is not None:
+        details["retry_after"] = round(error.retry_after, 1)
+        headers["Retry-After"] = str(max(1, int(error.retry_after + 0.999)))
+    if error.kind == "model_not_allowed":
+        return ModelNotAllowedError(str(error), details=details)
+    status_code = 503 if error.kind == "rate_limited" else 502
+    return ProviderUnavailableError(
+        str(error), details=details, status_code=status_code, headers=headers
+    )
+
+
+def _require_writer(user: Any) -> None:
+    if not getattr(user, "can_write", False):
+        raise PermissionDeniedError("Your role (viewer) can read chats but not send messages.")
+
+
+def _title_from(text: str) -> str:
+    line = " ".join(text.split())
+    if len(line) <= TITLE_MAX_CHARS:
+        return line or "New chat"
+    cut = line[:TITLE_MAX_CHARS].rsplit(" ", 1)[0] or line[:TITLE_MAX_CHARS]
+    return cut + "…"
+
+
+def _own_documents(*, user: Any, document_ids: list) -> list[Document]:
+    ids = list(dict.fromkeys(document_ids))
+    if len(ids) > MAX_SESSION_DOCUMENTS:
+        raise ApplicationError(
+            f"At most {MAX_SESSION_DOCUMENTS} documents per session.", code="VALIDATION_ERROR"
+        )
+    documents = list(Document.objects.filter(owner=user, pk__in=ids))
+    if len(documents) != len(ids):
+        raise ApplicationError(
+            "Unknown document.", code="VALIDATION_ERROR", details={"document_ids": ["Not found."]}
+        )
+    return documents
+
+
+@transaction.atomic
+def chat_session_create(
+    *, user: Any, title: str = "", document_ids: list | None = None
+) -> ChatSession:
+    _require_writer(user)
+    session = ChatSession.objects.create(user=user, title=title.strip()[:200] or "New chat")
+    if document_ids:
+        session.documents.set(_own_documents(user=user, document_ids=document_ids))
+    return session
+
+
+@transaction.atomic
+def chat_session_update(
+    *,
+    session: ChatSession,
+    user: Any,
+    title: str | None = None,
+    is_active: bool | None = None,
+    document_ids: list | None = None,
+) -> ChatSession:
+    _require_writer(user)
+    fields = ["updated_at"]
+    if title is not None:
+        session.title = title.strip()[:200] or session.title
+        fields.append("title")
+    if is_active is not None:
+        session.is_active = is_active
+        fields.append("is_active")
+    session.updated_at = timezone.now()
+    session.save(update_fields=fields)
+    if document_ids is not None:
+        session.documents.set(_own_documents(user=user, document_ids=document_ids))
+    return session
+
+
+def chat_session_delete(*, session: ChatSession, user: Any) -> None:
+    _require_writer(user)
+    session.delete()
+
+
+def chat_message_feedback_set(
+    *, message: ChatMessage, user: Any, rating: str, comment: str = ""
+) -> ChatMessage:
+    """Thumbs up/down on an answer; the last rating wins. Viewers may rate what they read."""
+    if message.status in ACTIVE_STATUSES:
+        raise ConflictError("The answer is still being generated.")
+    message.feedback = {
+        "rating": rating,
+        "comment": comment.strip()[:2000],
+        "at": timezone.now().isoformat(),
+    }
+    message.save(update_fields=["feedback", "updated_at"])
+    return message
+
+
+@dataclass
+class TurnPlan:
+    """A validated user message with its prompt, before anything is written."""
+
+    user: Any
+    content: str
+    session: ChatSession | None
+    prompt: list[PromptMessage]
+    passages: list[dict[str, Any]]
+    sources: list[dict[str, Any]]
+    provider: ModelProvider
+    model: str
+    streaming: bool
+
+
+@dataclass
+class Turn:
+    """A committed turn: the stored message and everything its generation needs."""
+
+    message: ChatMessage
+    session: ChatSession
+    prompt: list[PromptMessage]
+    sources: list[dict[str, Any]]
+    provider: ModelProvider
+    model: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _sources(passages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "document_id": str(p.get("document_id")),
+            "title": str(p.get("title") or ""),
+            "page": p.get("page"),
+            "score": round(float(p.get("score") or 0.0), 4),
+            "snippet": " ".join(str(p.get("text") or "").split())[:SNIPPET_MAX_CHARS],
+        }
+        for p in passages
+    ]
+
+
+def chat_turn_plan(
+    *,
+    user: Any,
+    content: str,
+    session_id: Any = None,
+    model: str | None = None,
+    streaming: bool,
+) -> TurnPlan:
+    """Validate a new user message, retrieve context and build the prompt (reads only).
+
+    Split from :func:`chat_turn_commit` so the WebSocket path can open the upstream request
+    while the message row is being written (time to first token).
+    """
+    _require_writer(user)
+    content = (content or "").strip()
+    if not content:
+        raise ApplicationError(
+            "The message is empty.", code="VALIDATION_ERROR", details={"message": ["Required."]}
+        )
+    limit = int(settings.CHAT_MESSAGE_MAX_CHARS)
+    if len(content) > limit:
+        raise ApplicationError(
+            f"The message is longer than {limit} characters.",
+            code="VALIDATION_ERROR",
+            details={"message": [f"At most {limit} characters."]},
+        )
+    # Streaming runs on the server's long-lived loop: share its connection pool.
+    provider = get_provider(pooled=streaming)
+    try:
+        chosen = check_model_allowed(model or provider.chat_model, default=provider.chat_model)
+    except ProviderError as exc:
+        raise provider_error_to_application(exc) from exc
+    session = None
+    document_ids = None
+    if session_id is not None:
+        session = chat_session_get(session_id=session_id, user=user)
+        if not session.is_active:
+            raise ConflictError("This chat session is archived; reactivate it first.")
+        document_ids = [str(d.pk) for d in session.documents.all()] or None
+
+    passages = retrieve_for_chat(user=user, query=content, document_ids=document_ids)
+    prompt = [PromptMessage("system", settings.CHAT_SYSTEM_PROMPT)]
+    if session is not None:
+        prompt += chat_history_for_prompt(
+            session=session, before_id=None, budget_tokens=int(settings.CHAT_HISTORY_TOKENS)
+        )
+    if passages:
+        prompt.append(PromptMessage("system", format_references(passages)))
+    prompt.append(PromptMessage("user", content))
+    return TurnPlan(
+        user=user,
+        content=content,
+        session=session,
+        prompt=prompt,
+        passages=passages,
+        sources=_sources(passages),
+        provider=provider,
+        model=chosen,
+        streaming=streaming,
+    )
+
+
+def chat_turn_commit(*, plan: TurnPlan) -> Turn:
+    """Store the user's message (and a session titled from it when there was none)."""
+    with transaction.atomic():
+        session = plan.session
+        if session is None:
+            session = ChatSession.objects.create(user=plan.user, title=_title_from(plan.content))
+        now = timezone.now()
+        message = ChatMessage.objects.create(
+            session=session,
+            user=plan.user,
+            message=plan.content,
+            status=MessageStatus.STREAMING if plan.streaming else MessageStatus.PENDING,
+            sources=plan.sources,
+            metadata={"provider": plan.provider.name, "model": plan.model},
+            timestamp=now,
+        )
+        ChatSession.objects.filter(pk=session.pk).update(
+            message_count=F("message_count") + 1, updated_at=now
+        )
+    return Turn(
+        message=message,
+        session=session,
+        prompt=plan.prompt,
+        sources=plan.sources,
+        provider=plan.provider,
+        model=plan.model,
+    )
+
+
+def chat_turn_prepare(
+    *,
+    user: Any,
+    content: str,
+    session_id: Any = None,
+    model: str | None = None,
+    streaming: bool,
+) -> Turn:
+    """Plan and commit a turn in one go (the REST path)."""
+    return chat_turn_commit(
+        plan=chat_turn_plan(
+            user=user, content=content, session_id=session_id, model=model, streaming=streaming
+        )
+    )
+
+
+def chat_message_checkpoint(*, message_id: int, response: str, token_ends: list[int]) -> None:
+    """Persist the partial answer of a running generation (what ``resume`` replays)."""
+    ChatMessage.objects.filter(pk=message_id, status__in=ACTIVE_STATUSES).update(
+        response=response, token_ends=token_ends, updated_at=timezone.now()
+    )
+
+
+def chat_message_finish(
+    *,
+    message_id: int,
+    user_id: int,
+    status: str,
+    response: str,
+    token_ends: list[int],
+    provider: str,
+    model: str,
+    usage: Usage,
+    latency_ms: int,
+    ttft_ms: int | None,
+    finish_reason: str | None,
+    error: dict[str, Any] | None = None,
+    request_id: str | None = None,
+) -> bool:
+    """Save the end of a generation exactly once and meter it. False if it was already saved."""
+    metadata = {
+        "provider": provider,
+        "model": model,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "usage_reported": usage.reported,
+        "ttft_ms": ttft_ms,
+        "latency_ms": latency_ms,
+        "finish_reason": finish_reason,
+    }
+    if error:
+        metadata["error"] = error
+    with transaction.atomic():
+        # The status guard makes a second finisher (a retry, a duplicate task) a no-op.
+        updated = ChatMessage.objects.filter(pk=message_id, status__in=ACTIVE_STATUSES).update(
+            status=status,
+            response=response,
+            token_ends=token_ends,
+            metadata=metadata,
+            updated_at=timezone.now(),
+        )
+        if not updated:
+            return False
+        usage_record_create(
+            user=user_id,
+            kind=UsageKind.CHAT,
+            provider=provider,
+            model=model,
+            usage=usage,
+            latency_ms=latency_ms,
+            message_id=message_id,
+            request_id=request_id,
+        )
+    logger.info(
+        "chat_message_finished",
+        message_id=message_id,
+        status=status,
+        completion_tokens=usage.completion_tokens,
+        latency_ms=latency_ms,
+    )
+    return True
+
+
+async def _generate(turn: Turn) -> Any:
+    try:
+        return await turn.provider.generate_response(turn.prompt, model=turn.model)
+    finally:
+        await turn.provider.aclose()
+
+
+def chat_message_send(
+    *, user: Any, content: str, session_id: Any = None, model: str | None = None
+) -> ChatMessage:
+    """The non-streaming path: one request, the whole answer (REST ``POST message``)."""
+    from ai.providers.tokens import count_message_tokens
+
+    turn = chat_turn_prepare(
+        user=user, content=content, session_id=session_id, model=model, streaming=False
+    )
+    started = time.perf_counter()
+    try:
+        result = async_to_sync(_generate)(turn)
+    except ProviderError as exc:
+        latency = int((time.perf_counter() - started) * 1000)
+        chat_message_finish(
+            message_id=turn.message.pk,
+            user_id=user.pk,
+            status=MessageStatus.FAILED,
+            response="",
+            token_ends=[],
+            provider=turn.provider.name,
+            model=turn.model,
+            usage=Usage(count_message_tokens(turn.prompt), 0, reported=False),
+            latency_ms=latency,
+            ttft_ms=None,
+            finish_reason=None,
+            error={"kind": exc.kind, "message": str(exc)},
+        )
+        raise provider_error_to_application(exc, message_id=turn.message.pk) from exc
+    latency = int((time.perf_counter() - started) * 1000)
+    chat_message_finish(
+        message_id=turn.message.pk,
+        user_id=user.pk,
+        status=MessageStatus.COMPLETE,
+        response=result.text,
+        token_ends=[len(result.text)] if result.text else [],
+        provider=turn.provider.name,
+        model=result.model,
+        usage=result.usage,
+        latency_ms=latency,
+        ttft_ms=latency,
+        finish_reason=result.finish_reason,
+    )
+    turn.message.refresh_from_db()
+    return turn.message
