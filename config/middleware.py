@@ -88,7 +88,7 @@ class RequestContextMiddleware:
     def _finish(request: HttpRequest, response: HttpResponse, started: float) -> HttpResponse:
         duration = time.perf_counter() - started
         match = getattr(request, "resolver_match", None)
-        route = ("/" + match.route) if match is not None and match.route else "<unmatched>"
+        route = ("/" + match.route) if match is not None else "<unmatched>"
         user = getattr(request, "user", None)
         user_id = user.pk if user is not None and getattr(user, "is_authenticated", False) else None
         if user_id is not None:
