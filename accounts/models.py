@@ -152,3 +152,44 @@ class FeatureFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={'on' if self.enabled else 'off'}"
+
+
+class ApiKeyScope(models.TextChoices):
+    """What a personal API key may reach (see ``accounts.apikeys`` for the mapping)."""
+
+    CHAT = "chat", "Chat"
+    DOCUMENTS = "documents", "Documents and search"
+    READ = "read", "Read-only everywhere the user can read"
+
+
+class ApiKey(models.Model):
+    """A personal API key. Only the SHA-256 of the secret is stored; the secret is shown once.
+
+    The secret carries 256 random bits, so a fast hash is enough (nobody can brute-force it)
+    and one indexed lookup per request finds the key.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    # The public part of the key (``ak_<prefix>_...``), shown in lists to tell keys apart.
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} (ak_{self.prefix}_…)"
+
+    @property
+    def is_usable(self) -> bool:
+        """Not revoked and not expired (the owner's own state is checked separately)."""
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()

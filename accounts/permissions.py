@@ -28,3 +28,15 @@ class CanWriteOrReadOnly(BasePermission):
         if not (user and user.is_authenticated):
             return False
         return request.method in SAFE_METHODS or user.role in (Role.ADMIN, Role.USER)
+
+
+class VerifiedEmailRequired(BasePermission):
+    """With ``REQUIRE_VERIFIED_EMAIL`` on, unverified users get 403 ``EMAIL_NOT_VERIFIED``."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        from accounts.services import user_require_verified
+
+        user = request.user
+        if user and user.is_authenticated:
+            user_require_verified(user=user)
+        return True

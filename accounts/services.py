@@ -52,8 +52,11 @@ class AccountDisabledError(ApplicationError):
 
 
 def registration_is_open() -> bool:
-    """Whether anyone may sign up. One place to read it (a feature flag will replace it)."""
-    return bool(settings.REGISTRATION_OPEN)
+    """Whether anyone may sign up: the ``registration_open`` feature flag (default from
+    the ``REGISTRATION_OPEN`` setting)."""
+    from ai.flags import flag_enabled
+
+    return flag_enabled("registration_open")
 
 
 # --- Registration ---------------------------------------------------------------------------
@@ -255,6 +258,9 @@ def user_password_change(
     user.save(update_fields=["password"])
     user_sessions_revoke(user=user, reason="password_changed")
     audit_log(action="password_changed", actor=user, target=user, request=request)
+    from accounts.emails import email_send  # imported late: emails imports tasks (Celery)
+
+    email_send(to=user.email, kind="password_changed", context={"user": user})
     return issue_tokens(user=user)
 
 
@@ -363,3 +369,20 @@ def user_update(*, actor: User, user: User, data: dict[str, Any], request: Any =
     if changed:
         audit_log(action="user_updated", actor=actor, target=user, request=request, fields=changed)
     return user
+
+
+# --- Verified email requirement -------------------------------------------------------------
+
+
+class EmailNotVerifiedError(PermissionDeniedError):
+    default_code = "EMAIL_NOT_VERIFIED"
+    default_detail = (
+        "Verify your email address first: request a link at /api/v1/auth/email/verify/request."
+    )
+
+
+def user_require_verified(*, user: User) -> None:
+    """Raise ``EMAIL_NOT_VERIFIED`` (403) when ``REQUIRE_VERIFIED_EMAIL`` is on and ``user``
+    has not confirmed their address. Chat, uploads and the WebSocket call this."""
+    if settings.REQUIRE_VERIFIED_EMAIL and not user.is_verified:
+        raise EmailNotVerifiedError()

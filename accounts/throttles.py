@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
 from config.exceptions import RateLimitedError
 
@@ -29,7 +29,110 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.strip().lower().encode()).hexdigest()[:32]
 
 
-class _SettingsRateThrottle(SimpleRateThrottle):
+# --- The index of blocked throttle keys (for GET /api/v1/admin/rate-limits) ---------------
+# The cache has no "list keys" that works on both locmem and Redis, so every throttle that
+# refuses a request records its key here: one small dict under one key, entries dropped once
+# their window has passed. A lost update under a race only hides an entry from the listing;
+# the throttle itself is unaffected.
+THROTTLE_INDEX_KEY = "throttle:index"
+_THROTTLE_INDEX_MAX = 1000
+
+
+def throttle_index_record(*, key: str, scope: str, ident: str, window: int) -> None:
+    """Remember that ``key`` (scope + ident) is refusing requests until its window passes."""
+    now = time.time()
+    index = cache.get(THROTTLE_INDEX_KEY) or {}
+    index = {k: v for k, v in index.items() if v["until"] > now}
+    index[key] = {"scope": scope, "ident": ident, "until": now + window}
+    if len(index) > _THROTTLE_INDEX_MAX:
+        newest = sorted(index.items(), key=lambda item: item[1]["until"])[-_THROTTLE_INDEX_MAX:]
+        index = dict(newest)
+    cache.set(THROTTLE_INDEX_KEY, index, timeout=max(window, 3600))
+
+
+def throttle_index_entries() -> list[dict[str, Any]]:
+    """Blocked keys whose window has not passed, with the requests counted in it."""
+    now = time.time()
+    index = cache.get(THROTTLE_INDEX_KEY) or {}
+    entries = []
+    for key, meta in index.items():
+        if meta["until"] <= now:
+            continue
+        history = cache.get(key) or []
+        if not history:
+            continue  # unblocked, or the window passed
+        entries.append({"key": key, **meta, "count": len(history)})
+    return sorted(entries, key=lambda e: (e["scope"], e["ident"]))
+
+
+def throttle_unblock(
+    *, user_id: int | None = None, email: str | None = None, ip: str | None = None
+) -> int:
+    """Clear every throttle counter (and lock-out) of a user or an IP; returns how many."""
+    wanted: set[str] = set()
+    if user_id is not None:
+        wanted |= {str(user_id), f"user-{user_id}"}
+    if email:
+        wanted.add(_digest(email))
+        for suffix in (":until", ":failures"):
+            cache.delete(f"lockout:account:{_digest(email)}{suffix}")
+    if ip:
+        wanted.add(ip)
+    index = cache.get(THROTTLE_INDEX_KEY) or {}
+    cleared = 0
+    for key, meta in list(index.items()):
+        if meta["ident"] in wanted:
+            cache.delete(key)
+            index.pop(key)
+            cleared += 1
+    cache.set(THROTTLE_INDEX_KEY, index, timeout=3600)
+    if ip:
+        # A failed-login lock-out of the IP is lifted too.
+        for suffix in (":until", ":failures"):
+            if cache.get(f"lockout:ip:{ip}{suffix}") is not None:
+                cache.delete(f"lockout:ip:{ip}{suffix}")
+                cleared += suffix == ":until"
+    return cleared
+
+
+class IndexedThrottleMixin:
+    """Records a refused key in the throttle index so admins can list and unblock it."""
+
+    def throttle_failure(self) -> bool:  # type: ignore[override]
+        key = getattr(self, "key", None)
+        if key:
+            prefix = self.cache_format % {"scope": self.scope, "ident": ""}  # type: ignore[attr-defined]
+            throttle_index_record(
+                key=key,
+                scope=self.scope,  # type: ignore[attr-defined]
+                ident=key.removeprefix(prefix),
+                window=int(self.duration),  # type: ignore[attr-defined]
+            )
+        return False
+
+
+class IndexedAnonRateThrottle(IndexedThrottleMixin, AnonRateThrottle):
+    """DRF's per-IP throttle for anonymous requests (scope ``anon``), indexed."""
+
+
+class IndexedUserRateThrottle(IndexedThrottleMixin, UserRateThrottle):
+    """DRF's per-user throttle (scope ``user``), indexed."""
+
+
+class ScopedUserThrottle(IndexedThrottleMixin, UserRateThrottle):
+    """A per-user throttle whose rate is read from settings by ``scope`` on every request."""
+
+    def get_rate(self) -> str | None:
+        return settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get(self.scope)
+
+
+class ChatMessageThrottle(ScopedUserThrottle):
+    """Chat messages sent through REST, per user (scope ``chat_message``)."""
+
+    scope = "chat_message"
+
+
+class _SettingsRateThrottle(IndexedThrottleMixin, SimpleRateThrottle):
     """Reads its rate from settings on each request, so operators and tests can change it."""
 
     def get_rate(self) -> str | None:

@@ -150,3 +150,78 @@ def _document_post_delete(sender: type[Document], instance: Document, **kwargs: 
 
     document_id, file_name = str(instance.pk), instance.file.name or ""
     transaction.on_commit(lambda: document_cleanup(document_id=document_id, file_name=file_name))
+
+
+class Quota(models.Model):
+    """A per-user override of the role's token budgets; a null field means the role default."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota"
+    )
+    daily_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    monthly_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    max_concurrent = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"Quota of user {self.user_id}"
+
+
+class QuotaPeriod(models.TextChoices):
+    DAY = "day", "Day"
+    MONTH = "month", "Month"
+
+
+class QuotaCounter(models.Model):
+    """Tokens used and reserved by one user in one day or month (the row that is locked)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota_counters"
+    )
+    period = models.CharField(max_length=8, choices=QuotaPeriod.choices)
+    period_start = models.DateField()
+    used_tokens = models.PositiveBigIntegerField(default=0)
+    reserved_tokens = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "period", "period_start"], name="quota_counter_unique_period"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.period} {self.period_start}"
+
+
+class ReservationStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SETTLED = "settled", "Settled"
+    RELEASED = "released", "Released"
+    EXPIRED = "expired", "Expired"
+
+
+class QuotaReservation(models.Model):
+    """Tokens held for one model call until its real count is known (also: a running call)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota_reservations"
+    )
+    tokens = models.PositiveBigIntegerField()
+    day_start = models.DateField()
+    month_start = models.DateField()
+    status = models.CharField(
+        max_length=12, choices=ReservationStatus.choices, default=ReservationStatus.ACTIVE
+    )
+    charged_tokens = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "status"])]
+
+    def __str__(self) -> str:
+        return f"Reservation {self.pk} ({self.tokens} tokens, {self.status})"

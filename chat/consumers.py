@@ -19,9 +19,16 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts.authentication import user_from_access_token
+from accounts.services import user_require_verified
 from accounts.sessions import user_group_name
-from chat.generation import generation_cancel, generation_start, message_group
+from chat.generation import (
+    generation_cancel,
+    generation_is_local,
+    generation_start,
+    message_group,
+)
 from chat.models import ACTIVE_STATUSES, ChatMessage
+from chat.recovery import chat_messages_recover_orphans
 from chat.selectors import chat_message_get
 from chat.services import TurnPlan, chat_turn_commit, chat_turn_plan
 from config.exceptions import ApplicationError, error_envelope, exception_to_envelope
@@ -45,6 +52,7 @@ def _plan_turn(
         user = user_from_access_token(token)
     except Exception:  # noqa: BLE001 - any failure means "not authenticated"
         return None, None
+    user_require_verified(user=user)  # REQUIRE_VERIFIED_EMAIL: an error frame, not a close
     plan = chat_turn_plan(
         user=user, content=content, session_id=session_id, model=model, streaming=True
     )
@@ -310,6 +318,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Join the live group before reading the checkpoint, so nothing falls in between.
         await self.channel_layer.group_add(message_group(message_id), self.channel_name)
         message = await database_sync_to_async(_get_message)(message_id)
+        recover = database_sync_to_async(chat_messages_recover_orphans)
+        # Its worker may have died: close it if it has gone quiet for too long.
+        if (
+            message.status in ACTIVE_STATUSES
+            and not generation_is_local(message_id=message_id)
+            and await recover(message_ids=[message_id])
+        ):
+            message = await database_sync_to_async(_get_message)(message_id)
         self.following[message_id] = after_seq + 1
         await self._send(
             {

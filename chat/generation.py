@@ -24,6 +24,7 @@ from django.core.cache import cache
 
 from ai.providers import ProviderError, StreamDelta, StreamEnd, Usage
 from ai.providers.tokens import count_message_tokens, count_tokens
+from ai.quotas import quota_release
 from chat.models import MessageStatus
 from chat.services import TurnPlan, chat_message_checkpoint, chat_message_finish
 from config.exceptions import current_request_id, error_envelope
@@ -144,6 +145,9 @@ class Generation:
             await self.attached.wait()
             if not self.aborted:
                 await self._finish()
+            else:
+                # The message was never stored: the model call is abandoned, charge nothing.
+                await database_sync_to_async(quota_release)(reservation_id=self.plan.reservation_id)
         finally:
             # The provider's HTTP client stays open: it is this loop's pool for the next answer.
             _RUNNING.pop(self.message_id, None)
@@ -200,6 +204,7 @@ class Generation:
                     finish_reason=finish_reason,
                     error=error_info,
                     request_id=self.request_id,
+                    reservation_id=self.plan.reservation_id,
                 )
                 break
             except Exception:  # noqa: BLE001 - the database may blink; the answer must land
@@ -248,6 +253,11 @@ def _checkpoint_and_poll(*, message_id: int, response: str, token_ends: list[int
     """Checkpoint, and say whether another worker asked for a cancel (one thread hop)."""
     chat_message_checkpoint(message_id=message_id, response=response, token_ends=token_ends)
     return cache.get(cancel_key(message_id)) is not None
+
+
+def generation_is_local(*, message_id: int) -> bool:
+    """Whether this process is generating ``message_id`` right now."""
+    return message_id in _RUNNING
 
 
 def running_generations() -> int:

@@ -14,11 +14,21 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ai.flags import flag_enabled
+from ai.metrics import generation_observe
 from ai.models import Document, UsageKind
 from ai.providers import ChatMessage as PromptMessage
-from ai.providers import ModelProvider, ProviderError, Usage, get_provider
+from ai.providers import (
+    ModelProvider,
+    ProviderError,
+    Usage,
+    ensure_provider_allowed,
+    get_provider,
+)
 from ai.providers.limits import check_model_allowed
 from ai.providers.references import format_references
+from ai.providers.tokens import count_message_tokens
+from ai.quotas import quota_release, quota_reserve, quota_settle
 from ai.retrieval import retrieve_for_chat
 from ai.usage import usage_record_create
 from chat.models import ACTIVE_STATUSES, ChatMessage, ChatSession, MessageStatus
@@ -155,6 +165,8 @@ class TurnPlan:
     provider: ModelProvider
     model: str
     streaming: bool
+    # The quota reservation held for this turn's model call (settled when it ends).
+    reservation_id: int | None = None
 
 
 @dataclass
@@ -168,6 +180,7 @@ class Turn:
     provider: ModelProvider
     model: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    reservation_id: int | None = None
 
 
 def _sources(passages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -209,9 +222,17 @@ def chat_turn_plan(
             code="VALIDATION_ERROR",
             details={"message": [f"At most {limit} characters."]},
         )
-    # Streaming runs on the server's long-lived loop: share its connection pool.
-    provider = get_provider(pooled=streaming)
+    if streaming and not flag_enabled("streaming_enabled"):
+        raise ApplicationError(
+            "Streaming is turned off on this server; send the message with POST "
+            "/api/v1/chat/message instead.",
+            code="STREAMING_DISABLED",
+            status_code=409,
+        )
     try:
+        # Streaming runs on the server's long-lived loop: share its connection pool.
+        provider = get_provider(pooled=streaming)
+        ensure_provider_allowed(provider)
         chosen = check_model_allowed(model or provider.chat_model, default=provider.chat_model)
     except ProviderError as exc:
         raise provider_error_to_application(exc) from exc
@@ -223,7 +244,11 @@ def chat_turn_plan(
             raise ConflictError("This chat session is archived; reactivate it first.")
         document_ids = [str(d.pk) for d in session.documents.all()] or None
 
-    passages = retrieve_for_chat(user=user, query=content, document_ids=document_ids)
+    passages = (
+        retrieve_for_chat(user=user, query=content, document_ids=document_ids)
+        if flag_enabled("rag_enabled")
+        else []
+    )
     prompt = [PromptMessage("system", settings.CHAT_SYSTEM_PROMPT)]
     if session is not None:
         prompt += chat_history_for_prompt(
@@ -232,6 +257,11 @@ def chat_turn_plan(
     if passages:
         prompt.append(PromptMessage("system", format_references(passages)))
     prompt.append(PromptMessage("user", content))
+    # Last step, so nothing after it can fail and leak the reservation: the prompt plus the
+    # largest answer the provider may produce must fit the budget before any model call.
+    reservation_id = quota_reserve(
+        user=user, estimate=count_message_tokens(prompt) + int(settings.AI_MAX_TOKENS)
+    )
     return TurnPlan(
         user=user,
         content=content,
@@ -242,11 +272,14 @@ def chat_turn_plan(
         provider=provider,
         model=chosen,
         streaming=streaming,
+        reservation_id=reservation_id,
     )
 
 
 def chat_turn_commit(*, plan: TurnPlan) -> Turn:
-    """Store the user's message (and a session titled from it when there was none)."""
+    """Store the user's message (and a session titled from it when there was none).
+
+    The caller releases ``plan.reservation_id`` when this raises."""
     with transaction.atomic():
         session = plan.session
         if session is None:
@@ -271,6 +304,7 @@ def chat_turn_commit(*, plan: TurnPlan) -> Turn:
         sources=plan.sources,
         provider=plan.provider,
         model=plan.model,
+        reservation_id=plan.reservation_id,
     )
 
 
@@ -283,11 +317,14 @@ def chat_turn_prepare(
     streaming: bool,
 ) -> Turn:
     """Plan and commit a turn in one go (the REST path)."""
-    return chat_turn_commit(
-        plan=chat_turn_plan(
-            user=user, content=content, session_id=session_id, model=model, streaming=streaming
-        )
+    plan = chat_turn_plan(
+        user=user, content=content, session_id=session_id, model=model, streaming=streaming
     )
+    try:
+        return chat_turn_commit(plan=plan)
+    except BaseException:
+        quota_release(reservation_id=plan.reservation_id)
+        raise
 
 
 def chat_message_checkpoint(*, message_id: int, response: str, token_ends: list[int]) -> None:
@@ -312,8 +349,12 @@ def chat_message_finish(
     finish_reason: str | None,
     error: dict[str, Any] | None = None,
     request_id: str | None = None,
+    reservation_id: int | None = None,
 ) -> bool:
-    """Save the end of a generation exactly once and meter it. False if it was already saved."""
+    """Save the end of a generation exactly once and meter it. False if it was already saved.
+
+    The quota reservation is settled with the tokens used (a failed call with no answer is
+    released: charged nothing) in the same transaction as the usage record."""
     metadata = {
         "provider": provider,
         "model": model,
@@ -337,7 +378,12 @@ def chat_message_finish(
             updated_at=timezone.now(),
         )
         if not updated:
+            quota_release(reservation_id=reservation_id)
             return False
+        if status == MessageStatus.FAILED:
+            quota_release(reservation_id=reservation_id)
+        else:
+            quota_settle(reservation_id=reservation_id, tokens=usage.total_tokens)
         usage_record_create(
             user=user_id,
             kind=UsageKind.CHAT,
@@ -348,6 +394,13 @@ def chat_message_finish(
             message_id=message_id,
             request_id=request_id,
         )
+    generation_observe(
+        provider=provider,
+        ttft_ms=ttft_ms,
+        latency_ms=latency_ms,
+        completion_tokens=usage.completion_tokens,
+        error_kind=(error or {}).get("kind"),
+    )
     logger.info(
         "chat_message_finished",
         message_id=message_id,
@@ -369,8 +422,6 @@ def chat_message_send(
     *, user: Any, content: str, session_id: Any = None, model: str | None = None
 ) -> ChatMessage:
     """The non-streaming path: one request, the whole answer (REST ``POST message``)."""
-    from ai.providers.tokens import count_message_tokens
-
     turn = chat_turn_prepare(
         user=user, content=content, session_id=session_id, model=model, streaming=False
     )
@@ -392,8 +443,13 @@ def chat_message_send(
             ttft_ms=None,
             finish_reason=None,
             error={"kind": exc.kind, "message": str(exc)},
+            reservation_id=turn.reservation_id,
         )
         raise provider_error_to_application(exc, message_id=turn.message.pk) from exc
+    except BaseException:
+        # An unexpected failure: the held tokens go back at once rather than at the TTL.
+        quota_release(reservation_id=turn.reservation_id)
+        raise
     latency = int((time.perf_counter() - started) * 1000)
     chat_message_finish(
         message_id=turn.message.pk,
@@ -407,6 +463,7 @@ def chat_message_send(
         latency_ms=latency,
         ttft_ms=latency,
         finish_reason=result.finish_reason,
+        reservation_id=turn.reservation_id,
     )
     turn.message.refresh_from_db()
     return turn.message

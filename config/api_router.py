@@ -41,4 +41,6 @@ urlpatterns = [
     path("ai/", include("ai.api.urls")),
     # documents routes
     path("", include("ai.api.document_urls")),
+    # usage, quotas, flags and admin API routes
+    path("", include("ai.api.admin_urls")),
 ]

@@ -19,12 +19,14 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 
 from accounts.permissions import CanWriteOrReadOnly
+from accounts.services import user_require_verified
+from accounts.throttles import IndexedThrottleMixin, IndexedUserRateThrottle
 from ai.documents.selectors import document_get, document_list
 from ai.documents.services import document_create, document_delete, document_reindex
 from ai.models import Document, DocumentStatus
 
 
-class DocumentUploadThrottle(UserRateThrottle):
+class DocumentUploadThrottle(IndexedThrottleMixin, UserRateThrottle):
     scope = "document_upload"
 
     def get_rate(self) -> str | None:
@@ -121,7 +123,7 @@ class DocumentViewSet(viewsets.GenericViewSet):
     permission_classes = [IsAuthenticated, CanWriteOrReadOnly]
     serializer_class = DocumentSerializer
     queryset = Document.objects.none()
-    throttle_classes = [UserRateThrottle, DocumentUploadThrottle]
+    throttle_classes = [IndexedUserRateThrottle, DocumentUploadThrottle]
     parser_classes = [MultiPartParser, FormParser, JSONParser]
     lookup_value_regex = "[0-9a-fA-F-]{36}"
 
@@ -159,6 +161,7 @@ class DocumentViewSet(viewsets.GenericViewSet):
         tags=["documents"],
     )
     def create(self, request: Request) -> Response:
+        user_require_verified(user=request.user)  # REQUIRE_VERIFIED_EMAIL blocks uploads
         serializer = DocumentUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         document, created = document_create(
@@ -173,7 +176,11 @@ class DocumentViewSet(viewsets.GenericViewSet):
         return Response(DocumentSerializer(document).data, status=status.HTTP_200_OK)
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
-        document_delete(document=document_get(document_id=pk, user=request.user))
+        document_delete(
+            document=document_get(document_id=pk, user=request.user),
+            actor=request.user,
+            request=request,
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

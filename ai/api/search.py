@@ -9,10 +9,11 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
+from accounts.throttles import IndexedThrottleMixin, IndexedUserRateThrottle
 from ai.search import search_chunks
 
 
-class SearchThrottle(UserRateThrottle):
+class SearchThrottle(IndexedThrottleMixin, UserRateThrottle):
     scope = "search"
 
     def get_rate(self) -> str | None:
@@ -52,7 +53,7 @@ class SearchView(APIView):
     """Dense + BM25 search with reciprocal rank fusion; viewers may search too."""
 
     permission_classes = [IsAuthenticated]
-    throttle_classes = [UserRateThrottle, SearchThrottle]
+    throttle_classes = [IndexedUserRateThrottle, SearchThrottle]
 
     @extend_schema(
         summary="Search your documents",

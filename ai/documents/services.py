@@ -147,12 +147,25 @@ def document_dispatch(*, document_id: uuid.UUID | str) -> None:
 
 
 # --- delete and reindex ----------------------------------------------------------------------
-def document_delete(*, document: Document) -> None:
+def document_delete(*, document: Document, actor: Any = None, request: Any = None) -> None:
     """Delete the document: its rows now, its file and vectors once the transaction commits
-    (see ``document_cleanup``, connected to ``post_delete`` so admin and cascades do it too)."""
+    (see ``document_cleanup``, connected to ``post_delete`` so admin and cascades do it too).
+    Audited, with ``actor`` (the owner or an admin) when known."""
+    from accounts.audit import audit_log
+
+    document_id, title, owner_id = str(document.pk), document.title, document.owner_id
     with transaction.atomic():
         document.delete()
-    logger.info("document_deleted", document_id=str(document.pk))
+    logger.info("document_deleted", document_id=document_id)
+    audit_log(
+        action="document_deleted",
+        actor=actor,
+        target=None,
+        request=request,
+        document_id=document_id,
+        title=title,
+        owner_id=owner_id,
+    )
 
 
 def document_cleanup(*, document_id: str, file_name: str) -> None:
@@ -233,7 +246,8 @@ def document_ingest(
             "Reindex to try again.",
         )
         return None
-    deadline = time.monotonic() + int(settings.INGEST_TIME_LIMIT)
+    started = time.monotonic()
+    deadline = started + int(settings.INGEST_TIME_LIMIT)
     try:
         return _run_pipeline(document, deadline=deadline, progress=progress)
     except SoftTimeLimitExceeded:
@@ -247,7 +261,16 @@ def document_ingest(
     except Exception:
         logger.exception("document_ingest_crashed", document_id=str(document.pk))
         _fail(document.pk, "An unexpected error stopped the processing. Reindex to try again.")
+    finally:
+        _ingest_observe(document.pk, started)
     return None
+
+
+def _ingest_observe(document_id: uuid.UUID, started: float) -> None:
+    from ai.metrics import AI_INGESTION_DURATION
+
+    status = Document.objects.filter(pk=document_id).values_list("status", flat=True).first()
+    AI_INGESTION_DURATION.labels(outcome=status or "deleted").observe(time.monotonic() - started)
 
 
 def _extract_and_chunk(

@@ -23,8 +23,24 @@ __all__ = [
     "StreamDelta",
     "StreamEnd",
     "Usage",
+    "ensure_provider_allowed",
     "get_provider",
 ]
+
+
+def ensure_provider_allowed(provider: ModelProvider) -> None:
+    """Raise ``ProviderError(kind="provider_disabled")`` when the ``offline_provider_allowed``
+    flag forbids ``provider`` from answering chat messages.
+
+    Administrators may forbid the canned offline answers on a deployment that must only answer
+    with a real model (e.g. while credentials are being fixed).
+    """
+    from ai.flags import flag_enabled
+
+    if provider.name == "offline" and not flag_enabled("offline_provider_allowed"):
+        raise ProviderError(
+            "The offline model provider is disabled on this server.", kind="provider_disabled"
+        )
 
 
 def get_provider(*, pooled: bool = False) -> ModelProvider:

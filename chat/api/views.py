@@ -8,7 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import CanWriteOrReadOnly
+from accounts.permissions import CanWriteOrReadOnly, VerifiedEmailRequired
+from accounts.throttles import DEFAULT_THROTTLES, ChatMessageThrottle
 from chat.api.serializers import (
     ChatMessageSerializer,
     ChatSessionCreateSerializer,
@@ -157,7 +158,8 @@ class SessionMessagesView(ListAPIView):
 class SendMessageView(APIView):
     """The non-streaming path: send a message, get the whole answer."""
 
-    permission_classes = [IsAuthenticated, CanWriteOrReadOnly]
+    permission_classes = [IsAuthenticated, CanWriteOrReadOnly, VerifiedEmailRequired]
+    throttle_classes = [*DEFAULT_THROTTLES, ChatMessageThrottle]
 
     @extend_schema(
         tags=["chat"],
@@ -169,6 +171,10 @@ class SendMessageView(APIView):
             200: ChatMessageSerializer,
             403: OpenApiResponse(description="Viewer role (error envelope)."),
             502: OpenApiResponse(description="The model provider failed (error envelope)."),
+            429: OpenApiResponse(
+                description="`QUOTA_EXCEEDED` (token budget or concurrent answers; "
+                "`details.resets_at`) or `RATE_LIMITED` (error envelope)."
+            ),
             503: OpenApiResponse(description="The model provider is rate limiting."),
             **_ERRORS,
         },

@@ -227,6 +227,7 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.AccessTokenAuthentication",
+        "accounts.apikeys.ApiKeyAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": [
@@ -367,6 +368,29 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
     }
 )
 
+# --- Account lifecycle: email, verification, reset, code login, API keys (accounts app) -------
+# (accounts lifecycle settings)
+# Console email in embedded mode; production reads EMAIL_URL or EMAIL_HOST/... (production.py).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AI Chat <no-reply@localhost>")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# Where links in emails point (verification, reset); default: the server's own chat page.
+FRONTEND_URL = env.str("FRONTEND_URL", default="http://localhost:8000/")
+REQUIRE_VERIFIED_EMAIL = env.bool("REQUIRE_VERIFIED_EMAIL", default=False)
+EMAIL_VERIFY_TIMEOUT = env.int("EMAIL_VERIFY_TIMEOUT", default=3 * 24 * 3600)
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
+EMAIL_CODE_LOGIN = env.bool("EMAIL_CODE_LOGIN", default=True)
+EMAIL_CODE_TIMEOUT = env.int("EMAIL_CODE_TIMEOUT", default=600)
+EMAIL_CODE_MAX_ATTEMPTS = env.int("EMAIL_CODE_MAX_ATTEMPTS", default=5)
+API_KEYS_MAX_PER_USER = env.int("API_KEYS_MAX_PER_USER", default=20)
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
+    {
+        # Mails sent (forgot password, verification, sign-in codes): per address and per IP.
+        "account_email": env.str("THROTTLE_ACCOUNT_EMAIL", default="10/hour"),
+        "account_email_ip": env.str("THROTTLE_ACCOUNT_EMAIL_IP", default="30/hour"),
+    }
+)
+
 # --- Chat and model providers (chat and ai apps) --------------------------------------------
 # (chat settings)
 CHAT_SYSTEM_PROMPT = env.str(
@@ -424,3 +448,31 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
         "search": env.str("THROTTLE_SEARCH", default="120/min"),
     }
 )
+
+# --- Usage, quotas, flags (ai app) ------------------------------------------------------------
+# Token budgets per role (null override on a user's Quota = these). 0 means "no model calls".
+QUOTA_DEFAULTS = {
+    "admin": {
+        "daily_tokens": env.int("QUOTA_ADMIN_DAILY_TOKENS", default=2_000_000),
+        "monthly_tokens": env.int("QUOTA_ADMIN_MONTHLY_TOKENS", default=40_000_000),
+        "max_concurrent": env.int("QUOTA_ADMIN_MAX_CONCURRENT", default=5),
+    },
+    "user": {
+        "daily_tokens": env.int("QUOTA_USER_DAILY_TOKENS", default=200_000),
+        "monthly_tokens": env.int("QUOTA_USER_MONTHLY_TOKENS", default=3_000_000),
+        "max_concurrent": env.int("QUOTA_USER_MAX_CONCURRENT", default=3),
+    },
+    "viewer": {"daily_tokens": 0, "monthly_tokens": 0, "max_concurrent": 0},
+}
+# A reservation whose generation never settled (a worker died) is released after this long.
+QUOTA_RESERVATION_TTL = env.int("QUOTA_RESERVATION_TTL", default=900)
+# Feature flags are cached this long (and invalidated on every change).
+FEATURE_FLAG_CACHE_SECONDS = env.int("FEATURE_FLAG_CACHE_SECONDS", default=60)
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
+    {"chat_message": env.str("THROTTLE_CHAT_MESSAGE", default="30/min")}
+)
+# The default throttles, indexed so GET /api/v1/admin/rate-limits can list who is blocked.
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "accounts.throttles.IndexedAnonRateThrottle",
+    "accounts.throttles.IndexedUserRateThrottle",
+]

@@ -22,10 +22,12 @@ const state = {
   sending: false,
 };
 
+const AUTH_FORMS = ["login-form", "mfa-form", "register-form", "forgot-form", "reset-form", "code-form"];
+
 function showAuth(form, { error = "", info = "" } = {}) {
   $("app-view").hidden = true;
   $("auth-view").hidden = false;
-  for (const id of ["login-form", "mfa-form", "register-form"]) $(id).hidden = id !== form;
+  for (const id of AUTH_FORMS) $(id).hidden = id !== form;
   showText($("auth-error"), error);
   showText($("auth-info"), info);
   const first = $(form).querySelector("input");
@@ -176,6 +178,7 @@ function bindAuthForms() {
     }
   });
 
+  bindRecoveryForms();
   $("show-register").addEventListener("click", () => showAuth("register-form"));
   $("show-login").addEventListener("click", () => showAuth("login-form"));
   $("mfa-back").addEventListener("click", () => {
@@ -195,6 +198,98 @@ function bindAuthForms() {
     teardown();
     showAuth("login-form", { info: "You are logged out." });
   });
+}
+
+/** Submit handler that disables the form's button while ``action`` runs and shows errors. */
+function onSubmit(formId, action) {
+  $(formId).addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = $(formId).querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      await action();
+    } catch (error) {
+      showText($("auth-error"), error.message);
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+let resetToken = null;
+
+function bindRecoveryForms() {
+  $("show-forgot").addEventListener("click", () => showAuth("forgot-form"));
+  $("show-code").addEventListener("click", () => showAuth("code-form"));
+  for (const back of document.querySelectorAll(".back-to-login")) {
+    back.addEventListener("click", () => showAuth("login-form"));
+  }
+  onSubmit("forgot-form", async () => {
+    const data = await request("auth/password/forgot", {
+      method: "POST",
+      auth: false,
+      body: { email: $("forgot-email").value.trim() },
+    });
+    showAuth("login-form", { info: data.detail || "If that address has an account, a reset link is on its way." });
+  });
+  onSubmit("reset-form", async () => {
+    await request("auth/password/reset", {
+      method: "POST",
+      auth: false,
+      body: { token: resetToken, new_password: $("reset-password").value },
+    });
+    $("reset-password").value = "";
+    resetToken = null;
+    showAuth("login-form", { info: "Your password was changed. Log in with the new one." });
+  });
+  $("code-request").addEventListener("click", async () => {
+    try {
+      await request("auth/code/request", {
+        method: "POST",
+        auth: false,
+        body: { email: $("code-email").value.trim() },
+      });
+      showText($("auth-error"), "");
+      showText($("auth-info"), "If that address has an account, a 6-digit code is on its way.");
+      $("code-value").focus();
+    } catch (error) {
+      showText($("auth-error"), error.message);
+    }
+  });
+  onSubmit("code-form", async () => {
+    const data = await request("auth/code/verify", {
+      method: "POST",
+      auth: false,
+      body: { email: $("code-email").value.trim(), code: $("code-value").value.replace(/\s+/g, "") },
+    });
+    $("code-value").value = "";
+    await afterLogin(data);
+  });
+}
+
+/** Links from emails: ``/?verify=<token>`` and ``/?reset=<token>``. Returns true if handled. */
+async function handleEmailLink() {
+  const params = new URLSearchParams(location.search);
+  const verify = params.get("verify");
+  const reset = params.get("reset");
+  if (!verify && !reset) return false;
+  // Tokens must not linger in the address bar or the history.
+  history.replaceState(null, "", location.pathname + location.hash);
+  if (reset) {
+    resetToken = reset;
+    showAuth("reset-form");
+    return true;
+  }
+  const signedIn = Boolean(auth.tokens && auth.tokens.refresh);
+  try {
+    await request("auth/email/verify", { method: "POST", auth: false, body: { token: verify } });
+    if (signedIn) toast("Your email address is verified.");
+    else showAuth("login-form", { info: "Your email address is verified." });
+  } catch (error) {
+    if (signedIn) toast(error.message);
+    else showAuth("login-form", { error: error.message });
+  }
+  return !signedIn;
 }
 
 // --- Sessions sidebar ---------------------------------------------------------------------------
@@ -661,6 +756,7 @@ async function openSettings({ forced = false } = {}) {
     ["Role", user.role],
   ];
   $("profile").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+  $("verify-row").hidden = forced || Boolean(user.is_verified);
   renderMfaState(Boolean(user.mfa_enabled), forced);
 }
 
@@ -675,6 +771,14 @@ function renderMfaState(enabled, forced = false) {
 }
 
 function bindSettings() {
+  $("verify-send").addEventListener("click", async () => {
+    try {
+      const data = await request("auth/email/verify/request", { method: "POST" });
+      toast(data.detail || "A verification link is on its way.");
+    } catch (error) {
+      showText($("settings-error"), error.message);
+    }
+  });
   $("open-settings").addEventListener("click", () => openSettings({ forced: auth.enrollment }));
   $("settings-dialog").addEventListener("cancel", (event) => {
     if (auth.enrollment) event.preventDefault(); // enrolment is required before anything else
@@ -822,6 +926,12 @@ function start() {
   bindApp();
   bindSettings();
   auth.load();
+  handleEmailLink().then((handled) => {
+    if (!handled) enterOrLogin();
+  });
+}
+
+function enterOrLogin() {
   if (auth.tokens && auth.tokens.refresh) {
     enterApp().catch((error) => {
       if (auth.tokens) {

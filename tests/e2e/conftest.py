@@ -114,6 +114,7 @@ class LiveServer:
     admin_email: str = ADMIN_EMAIL
     admin_password: str = ADMIN_PASSWORD
     extra: dict = field(default_factory=dict)
+    mail_dir: Path | None = None
 
     def ws_url(self) -> str:
         return self.url.replace("http://", "ws://") + "/ws/chat/"
@@ -182,6 +183,9 @@ def e2e_server(fake_model: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory)
             "THROTTLE_MFA_IP": "1000/min",
             "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
             "LOG_LEVEL": "INFO",
+            # Mails land as files the tests read (password reset and friends).
+            "TEST_EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "TEST_EMAIL_FILE_PATH": str(data_dir / "mail"),
         }
     )
     manage = [sys.executable, str(REPO / "manage.py")]
@@ -205,7 +209,7 @@ def e2e_server(fake_model: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, process, log_path)
-        yield LiveServer(url=url, fake=fake_model, log_path=log_path)
+        yield LiveServer(url=url, fake=fake_model, log_path=log_path, mail_dir=data_dir / "mail")
     finally:
         process.terminate()
         try:

@@ -21,6 +21,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.tokens import issue_tokens
+from ai.models import Quota
 from chat.generation import generations_wait
 from tests.chat.factories import ChatMessageFactory, ChatSessionFactory
 from tests.chat.ws import open_socket, until_end
@@ -126,6 +127,10 @@ async def test_bench_ttft_websocket_vs_direct(bench_settings, user):
 @pytest.mark.django_db(transaction=True)
 async def test_bench_200_concurrent_chats(external_fake, user):
     chats = int(os.environ.get("BENCH_CHATS", "200"))
+    # The benchmark measures streaming, not quotas: lift this user's budget and concurrency.
+    await database_sync_to_async(Quota.objects.create)(
+        user=user, max_concurrent=chats * 2, daily_tokens=10**10, monthly_tokens=10**11
+    )
     token = (await database_sync_to_async(issue_tokens)(user=user))["access"]
     sockets = [await open_socket(token) for _ in range(chats)]
 

@@ -108,18 +108,23 @@ class LoginView(APIView):
             password=serializer.validated_data["password"],
             request=request,
         )
-        if outcome.mfa_token:
-            return Response({"mfa_required": True, "mfa_token": outcome.mfa_token})
-        if outcome.enrollment_token:
-            return Response(
-                {
-                    "mfa_enrollment_required": True,
-                    "enrollment_token": outcome.enrollment_token,
-                    "token_type": "bearer",
-                    "user": user_data(outcome.user),
-                }
-            )
-        return Response({**outcome.tokens, "user": user_data(outcome.user)})
+        return login_outcome_response(outcome)
+
+
+def login_outcome_response(outcome: services.LoginOutcome) -> Response:
+    """The answer of every login door (password, email code): session, MFA or enrolment."""
+    if outcome.mfa_token:
+        return Response({"mfa_required": True, "mfa_token": outcome.mfa_token})
+    if outcome.enrollment_token:
+        return Response(
+            {
+                "mfa_enrollment_required": True,
+                "enrollment_token": outcome.enrollment_token,
+                "token_type": "bearer",
+                "user": user_data(outcome.user),
+            }
+        )
+    return Response({**outcome.tokens, "user": user_data(outcome.user)})
 
 
 class MfaVerifyView(APIView):

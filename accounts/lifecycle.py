@@ -1,0 +1,275 @@
+"""Self-service account lifecycle: email verification, password reset, sign-in by email code.
+
+Rules that keep these flows safe:
+
+* no enumeration: requests that name an address (forgot password, code request) do the same
+  work and give the same answer whether or not an account exists;
+* links and codes are single use and expire; a reset link dies with any password change
+  (Django's ``PasswordResetTokenGenerator`` hashes the password into the token);
+* codes live only hashed (HMAC with the secret key) in the cache, Redis when configured, so
+  every worker agrees and a cache dump does not reveal a usable code;
+* nothing here bypasses MFA: a code login or a fresh password still ends in the MFA challenge.
+"""
+
+import hashlib
+import hmac
+import secrets
+import time
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
+from django.core import signing
+from django.core.cache import cache
+from django.db import transaction
+from django.utils.encoding import force_bytes, force_str
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+
+from accounts.audit import audit_log, client_ip
+from accounts.emails import email_send, frontend_link
+from accounts.models import User
+from accounts.services import LoginOutcome, _password_check, user_login_complete
+from accounts.sessions import user_sessions_revoke
+from accounts.throttles import (
+    _digest,
+    lockout_check,
+    lockout_record_failure,
+    lockout_reset,
+)
+from accounts.tokens import enrollment_token_for, mfa_token_for
+from config.exceptions import ApplicationError
+
+VERIFY_SALT = "accounts.email-verification"
+CODE_LENGTH = 6
+
+
+class InvalidLinkTokenError(ApplicationError):
+    """A verification or reset token that is malformed, expired, used or superseded."""
+
+    status_code = 400
+    default_code = "INVALID_OR_EXPIRED_TOKEN"
+    default_detail = "This link is invalid, expired or was already used. Request a new one."
+
+
+class InvalidLoginCodeError(ApplicationError):
+    """Same answer for an unknown address, a wrong, expired, used or exhausted code."""
+
+    status_code = 401
+    default_code = "INVALID_CODE"
+    default_detail = "The code is invalid or expired. Request a new one."
+
+
+class CodeLoginDisabledError(ApplicationError):
+    status_code = 403
+    default_code = "CODE_LOGIN_DISABLED"
+    default_detail = "Sign-in by email code is turned off on this server."
+
+
+class EmailAlreadyVerifiedError(ApplicationError):
+    status_code = 409
+    default_code = "EMAIL_ALREADY_VERIFIED"
+    default_detail = "Your email address is already verified."
+
+
+def _active_user_by_email(email: str) -> User | None:
+    return User.objects.filter(email=email.strip().lower(), is_active=True).first()
+
+
+# --- Email verification ---------------------------------------------------------------------
+
+
+def email_verification_token(*, user: User) -> str:
+    """A signed, expiring token naming the user and the address being confirmed."""
+    return signing.dumps({"u": user.pk, "e": user.email}, salt=VERIFY_SALT, compress=True)
+
+
+def email_verification_request(*, user: User, request: Any = None) -> None:
+    """Mail the caller a link that confirms their address."""
+    if user.is_verified:
+        raise EmailAlreadyVerifiedError()
+    token = email_verification_token(user=user)
+    email_send(
+        to=user.email,
+        kind="verify_email",
+        context={
+            "user": user,
+            "link": frontend_link(verify=token),
+            "expires_hours": max(1, settings.EMAIL_VERIFY_TIMEOUT // 3600),
+        },
+    )
+    audit_log(action="email_verification_requested", actor=user, target=user, request=request)
+
+
+def email_verify(*, token: str, request: Any = None) -> User:
+    """Mark the address in ``token`` verified. Single use: a verified user's token is refused,
+    as is one for an address the user no longer has."""
+    try:
+        data = signing.loads(token, salt=VERIFY_SALT, max_age=settings.EMAIL_VERIFY_TIMEOUT)
+        user_id, email = int(data["u"]), str(data["e"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
+        raise InvalidLinkTokenError() from exc
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
+        if user is None or user.email != email or user.is_verified:
+            raise InvalidLinkTokenError()
+        user.is_verified = True
+        user.save(update_fields=["is_verified"])
+    audit_log(action="email_verified", actor=user, target=user, request=request)
+    return user
+
+
+# --- Password reset -------------------------------------------------------------------------
+
+_reset_tokens = PasswordResetTokenGenerator()
+
+
+def password_reset_token(*, user: User) -> str:
+    """``<uid>.<token>``: invalid after ``PASSWORD_RESET_TIMEOUT`` or any password change."""
+    return f"{urlsafe_base64_encode(force_bytes(user.pk))}.{_reset_tokens.make_token(user)}"
+
+
+def password_forgot(*, email: str, request: Any = None) -> None:
+    """Mail a reset link when an active account has this address; silently nothing otherwise."""
+    user = _active_user_by_email(email)
+    if user is None:
+        audit_log(action="password_reset_requested", request=request, known=False)
+        return
+    email_send(
+        to=user.email,
+        kind="password_reset",
+        context={
+            "user": user,
+            "link": frontend_link(reset=password_reset_token(user=user)),
+            "expires_minutes": max(1, settings.PASSWORD_RESET_TIMEOUT // 60),
+        },
+    )
+    audit_log(action="password_reset_requested", target=user, request=request, known=True)
+
+
+def _user_from_reset_token(token: str) -> User:
+    uid, _, raw = token.partition(".")
+    try:
+        user_id = int(force_str(urlsafe_base64_decode(uid)))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidLinkTokenError() from exc
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not raw or not _reset_tokens.check_token(user, raw):
+        raise InvalidLinkTokenError()
+    return user
+
+
+def password_reset(*, token: str, new_password: str, request: Any = None) -> User:
+    """Set a new password from a reset link; every session of the user ends, MFA stays on."""
+    user = _user_from_reset_token(token)
+    _password_check(new_password, user)
+    with transaction.atomic():
+        # Lock the row and re-check: of two parallel uses of one link only one succeeds.
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if not _reset_tokens.check_token(locked, token.partition(".")[2]):
+            raise InvalidLinkTokenError()
+        locked.set_password(new_password)
+        # Following the link proved the mailbox is theirs.
+        locked.is_verified = True
+        locked.save(update_fields=["password", "is_verified"])
+        user_sessions_revoke(user=locked, reason="password_reset")
+    lockout_reset(account=locked.email)
+    audit_log(action="password_reset", actor=locked, target=locked, request=request)
+    email_send(to=locked.email, kind="password_changed", context={"user": locked})
+    return locked
+
+
+# --- Sign-in by email code ------------------------------------------------------------------
+
+
+def _code_key(email: str) -> str:
+    return f"login_code:{_digest(email)}"
+
+
+def _code_hash(user_id: int, code: str) -> str:
+    key = force_bytes(settings.SECRET_KEY)
+    return hmac.new(key, f"{user_id}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def login_code_request(*, email: str, request: Any = None) -> None:
+    """Mail a 6-digit single-use code to an active account; nothing otherwise (same answer)."""
+    if not settings.EMAIL_CODE_LOGIN:
+        raise CodeLoginDisabledError()
+    user = _active_user_by_email(email)
+    if user is None:
+        audit_log(action="login_code_requested", request=request, known=False)
+        return
+    code = f"{secrets.randbelow(10**CODE_LENGTH):0{CODE_LENGTH}d}"
+    key = _code_key(user.email)
+    timeout = int(settings.EMAIL_CODE_TIMEOUT)
+    # A new code replaces the previous one and gets a fresh attempt budget.
+    # The expiry is stored too: the cache TTL bounds storage, the timestamp makes it exact.
+    entry = {
+        "user_id": user.pk,
+        "hash": _code_hash(user.pk, code),
+        "expires": time.time() + timeout,
+    }
+    cache.set(key, entry, timeout=timeout)
+    cache.set(f"{key}:attempts", 0, timeout=timeout)
+    email_send(
+        to=user.email,
+        kind="login_code",
+        context={"user": user, "code": code, "expires_minutes": max(1, timeout // 60)},
+    )
+    audit_log(action="login_code_requested", target=user, request=request, known=True)
+
+
+def _count_attempt(key: str) -> int:
+    cache.add(f"{key}:attempts", 0, timeout=int(settings.EMAIL_CODE_TIMEOUT))
+    try:
+        return cache.incr(f"{key}:attempts")
+    except ValueError:  # expired in between: the code is gone as well
+        return int(settings.EMAIL_CODE_MAX_ATTEMPTS) + 1
+
+
+def login_code_verify(*, email: str, code: str, request: Any = None) -> LoginOutcome:
+    """Exchange a mailed code for a session (or the MFA challenge, exactly like a password)."""
+    from accounts.mfa import user_has_mfa
+
+    if not settings.EMAIL_CODE_LOGIN:
+        raise CodeLoginDisabledError()
+    email = email.strip().lower()
+    ip = client_ip(request)
+    lockout_check(account=email, ip=ip)
+    key = _code_key(email)
+    entry = cache.get(key)
+    if entry is not None and entry.get("expires", 0) <= time.time():
+        cache.delete(key)
+        entry = None
+    attempts = _count_attempt(key) if entry else 0
+    max_attempts = int(settings.EMAIL_CODE_MAX_ATTEMPTS)
+    valid = (
+        entry is not None
+        and attempts <= max_attempts
+        and hmac.compare_digest(entry["hash"], _code_hash(entry["user_id"], code.strip()))
+    )
+    if not valid:
+        if entry is not None and attempts >= max_attempts:
+            cache.delete(key)  # the code is spent: a new one must be requested
+        locked = lockout_record_failure(account=email, ip=ip)
+        audit_log(action="login_failed", request=request, reason="bad_code", locked_out=locked)
+        raise InvalidLoginCodeError()
+    # Single use: only the request that actually deletes the entry may log in.
+    if not cache.delete(key):
+        raise InvalidLoginCodeError()
+    cache.delete(f"{key}:attempts")
+    user = User.objects.filter(pk=entry["user_id"], is_active=True).first()
+    if user is None:
+        raise InvalidLoginCodeError()
+    if not user.is_verified:
+        # Receiving the code proved the mailbox is theirs.
+        user.is_verified = True
+        user.save(update_fields=["is_verified"])
+    if user_has_mfa(user=user):
+        audit_log(action="login_mfa_challenge", target=user, request=request, method="email_code")
+        return LoginOutcome(user=user, mfa_token=mfa_token_for(user=user))
+    if user.role in settings.MFA_REQUIRED_ROLES:
+        audit_log(action="login_mfa_enrollment_required", target=user, request=request)
+        return LoginOutcome(user=user, enrollment_token=enrollment_token_for(user=user))
+    return LoginOutcome(
+        user=user, tokens=user_login_complete(user=user, request=request, method="email_code")
+    )

@@ -1,0 +1,48 @@
+"""Celery tasks of the accounts app: delivering account emails, with retries."""
+
+import smtplib
+
+import structlog
+from celery import shared_task
+
+logger = structlog.get_logger(__name__)
+
+# Transient failures worth another try: SMTP errors, refused connections, timeouts.
+RETRYABLE = (smtplib.SMTPException, OSError)
+
+
+def email_deliver_now(*, to: str, subject: str, text: str, html: str) -> None:
+    """Send one rendered message through the configured email backend (raises on failure)."""
+    from django.conf import settings
+    from django.core.mail import EmailMultiAlternatives
+
+    message = EmailMultiAlternatives(
+        subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to]
+    )
+    message.attach_alternative(html, "text/html")
+    message.send(fail_silently=False)
+
+
+@shared_task(
+    bind=True,
+    autoretry_for=RETRYABLE,
+    retry_backoff=30,
+    retry_backoff_max=1800,
+    retry_jitter=True,
+    max_retries=8,
+    acks_late=True,
+)
+def email_deliver(self, *, to: str, subject: str, text: str, html: str, kind: str) -> None:
+    """Worker side of ``accounts.emails.email_send``: Celery retries with exponential backoff,
+    and every failed attempt is logged, so a message is never dropped silently."""
+    try:
+        email_deliver_now(to=to, subject=subject, text=text, html=html)
+    except RETRYABLE as exc:
+        logger.error(
+            "email_send_failed",
+            kind=kind,
+            attempt=self.request.retries + 1,
+            error=type(exc).__name__,
+        )
+        raise
+    logger.info("email_sent", kind=kind)

@@ -1,0 +1,342 @@
+"""Usage for everyone, and the admin API: usage, quotas, rate limits, stats, feature flags.
+
+Thin views over ``ai.selectors`` / ``ai.quotas`` / ``ai.flags`` / ``accounts.throttles``.
+"""
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.audit import audit_log
+from accounts.models import User
+from accounts.permissions import IsAdminRole
+from accounts.selectors import user_get
+from accounts.throttles import throttle_index_entries, throttle_unblock
+from ai.flags import FLAG_DEFAULTS, feature_flag_list, feature_flag_set
+from ai.quotas import quota_override_get, quota_override_set
+from ai.selectors import MAX_USAGE_DAYS, admin_stats, usage_for_admin, usage_summary
+
+_ADMIN_ERRORS = {
+    401: OpenApiResponse(description="Not authenticated (error envelope)."),
+    403: OpenApiResponse(description="Not an admin (error envelope)."),
+}
+
+# --- Serializers (responses) ---------------------------------------------------------------
+
+
+class UsageRowSerializer(serializers.Serializer):
+    model = serializers.CharField(required=False)
+    kind = serializers.CharField(required=False)
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+    requests = serializers.IntegerField()
+
+
+class UsageWindowSerializer(serializers.Serializer):
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+    requests = serializers.IntegerField()
+    by_model = UsageRowSerializer(many=True)
+    by_kind = UsageRowSerializer(many=True)
+
+
+class UsageQuotaSerializer(serializers.Serializer):
+    daily_tokens = serializers.IntegerField()
+    daily_used = serializers.IntegerField()
+    daily_reserved = serializers.IntegerField()
+    remaining = serializers.IntegerField(help_text="Daily tokens left.")
+    resets_at = serializers.DateTimeField(help_text="When the daily budget resets (UTC).")
+    monthly_tokens = serializers.IntegerField()
+    monthly_used = serializers.IntegerField()
+    monthly_remaining = serializers.IntegerField()
+    monthly_resets_at = serializers.DateTimeField()
+    max_concurrent = serializers.IntegerField()
+    running = serializers.IntegerField(help_text="Answers being generated now.")
+
+
+class UsageSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    today = UsageWindowSerializer(help_text="Since 00:00 UTC.")
+    last_24h = UsageWindowSerializer()
+    last_7d = UsageWindowSerializer()
+    quota = UsageQuotaSerializer()
+
+
+class QuotaWindowSerializer(serializers.Serializer):
+    limit = serializers.IntegerField()
+    used = serializers.IntegerField()
+    reserved = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+    resets_at = serializers.DateTimeField()
+
+
+class QuotaStatusSerializer(serializers.Serializer):
+    daily = QuotaWindowSerializer()
+    monthly = QuotaWindowSerializer()
+    max_concurrent = serializers.IntegerField()
+    running = serializers.IntegerField()
+
+
+class DailyUsageSerializer(UsageRowSerializer):
+    day = serializers.DateField()
+
+
+class AdminUsageSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    email = serializers.EmailField()
+    days = serializers.IntegerField()
+    window = UsageWindowSerializer()
+    daily = DailyUsageSerializer(many=True)
+    quota = QuotaStatusSerializer()
+
+
+class AdminUsageQuerySerializer(serializers.Serializer):
+    user = serializers.IntegerField(min_value=1)
+    days = serializers.IntegerField(min_value=1, max_value=MAX_USAGE_DAYS, default=7)
+
+
+class QuotaLimitsSerializer(serializers.Serializer):
+    daily_tokens = serializers.IntegerField()
+    monthly_tokens = serializers.IntegerField()
+    max_concurrent = serializers.IntegerField()
+
+
+class QuotaSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField(read_only=True)
+    role = serializers.CharField(read_only=True)
+    daily_tokens = serializers.IntegerField(
+        min_value=0, max_value=10**12, allow_null=True, required=False
+    )
+    monthly_tokens = serializers.IntegerField(
+        min_value=0, max_value=10**13, allow_null=True, required=False
+    )
+    max_concurrent = serializers.IntegerField(
+        min_value=0, max_value=1000, allow_null=True, required=False
+    )
+    effective = QuotaLimitsSerializer(read_only=True)
+
+
+class RateLimitEntrySerializer(serializers.Serializer):
+    scope = serializers.CharField()
+    ident = serializers.CharField(help_text="User id, client IP or an account digest.")
+    count = serializers.IntegerField(help_text="Requests counted in the current window.")
+    until = serializers.FloatField(help_text="Unix time when the window passes at the latest.")
+
+
+class RateLimitListSerializer(serializers.Serializer):
+    results = RateLimitEntrySerializer(many=True)
+
+
+class UnblockSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField(min_value=1, required=False)
+    ip = serializers.IPAddressField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("user_id") and not attrs.get("ip"):
+            raise serializers.ValidationError({"user_id": ["Give user_id or ip."]})
+        return attrs
+
+
+class UnblockResultSerializer(serializers.Serializer):
+    cleared = serializers.IntegerField()
+
+
+class FeatureFlagSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    enabled = serializers.BooleanField()
+    default = serializers.BooleanField()
+    description = serializers.CharField()
+    updated_at = serializers.DateTimeField(allow_null=True)
+    updated_by = serializers.EmailField(allow_null=True)
+
+
+class FeatureFlagSetSerializer(serializers.Serializer):
+    name = serializers.ChoiceField(choices=sorted(FLAG_DEFAULTS))
+    enabled = serializers.BooleanField()
+
+
+class StatsSerializer(serializers.Serializer):
+    generated_at = serializers.DateTimeField()
+    users = serializers.DictField(help_text="total, active, suspended, verified, by_role")
+    active_users = serializers.DictField(child=serializers.IntegerField())
+    sessions = serializers.DictField(child=serializers.IntegerField())
+    messages = serializers.DictField(child=serializers.IntegerField())
+    documents = serializers.DictField()
+    tokens = serializers.DictField()
+    top_users = serializers.ListField(child=serializers.DictField())
+
+
+# --- Views ---------------------------------------------------------------------------------
+
+
+class UsageView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        tags=["usage"],
+        summary="Own token usage (today, 24 h, 7 d) and the quota left",
+        responses={200: UsageSerializer, 401: _ADMIN_ERRORS[401]},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(UsageSerializer(usage_summary(user=request.user)).data)
+
+
+class AdminUsageView(APIView):
+    permission_classes = [IsAuthenticated, IsAdminRole]
+
+    @extend_schema(
+        tags=["admin"],
+        summary="A user's token usage over the last N days",
+        parameters=[
+            OpenApiParameter("user", int, required=True, description="User id."),
+            OpenApiParameter("days", int, description=f"1..{MAX_USAGE_DAYS} (default 7)."),
+        ],
+        responses={
+            200: AdminUsageSerializer,
+            404: OpenApiResponse(description="No such user."),
+            **_ADMIN_ERRORS,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        query = AdminUsageQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        user = user_get(actor=request.user, user_id=query.validated_data["user"])
+        data = usage_for_admin(user=user, days=query.validated_data["days"])
+        return Response(AdminUsageSerializer(data).data)
+
+
+class AdminQuotaView(APIView):
+    permission_classes = [IsAuthenticated, IsAdminRole]
+
+    @extend_schema(
+        tags=["admin"],
+        summary="A user's quota override and effective limits",
+        responses={200: QuotaSerializer, **_ADMIN_ERRORS},
+    )
+    def get(self, request: Request, user_id: int) -> Response:
+        user = user_get(actor=request.user, user_id=user_id)
+        return Response(QuotaSerializer(quota_override_get(user=user)).data)
+
+    @extend_schema(
+        tags=["admin"],
+        summary="Set a user's quota override (null = the role's default)",
+        request=QuotaSerializer,
+        responses={200: QuotaSerializer, **_ADMIN_ERRORS},
+        examples=[
+            OpenApiExample(
+                "override",
+                value={"daily_tokens": 50000, "monthly_tokens": None, "max_concurrent": 1},
+                request_only=True,
+            )
+        ],
+    )
+    def put(self, request: Request, user_id: int) -> Response:
+        user = user_get(actor=request.user, user_id=user_id)
+        serializer = QuotaSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = quota_override_set(
+            user=user, actor=request.user, data=serializer.validated_data, request=request
+        )
+        return Response(QuotaSerializer(data).data)
+
+
+class AdminRateLimitListView(APIView):
+    permission_classes = [IsAuthenticated, IsAdminRole]
+
+    @extend_schema(
+        tags=["admin"],
+        summary="Users and IPs currently refused by a rate limit",
+        responses={200: RateLimitListSerializer, **_ADMIN_ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        entries = throttle_index_entries()
+        return Response(RateLimitListSerializer({"results": entries}).data)
+
+
+class AdminRateLimitUnblockView(APIView):
+    permission_classes = [IsAuthenticated, IsAdminRole]
+
+    @extend_schema(
+        tags=["admin"],
+        summary="Lift the rate limits (and login lock-out) of a user or an IP",
+        request=UnblockSerializer,
+        responses={200: UnblockResultSerializer, **_ADMIN_ERRORS},
+        examples=[OpenApiExample("ip", value={"ip": "203.0.113.7"}, request_only=True)],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = UnblockSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user_id = serializer.validated_data.get("user_id")
+        ip = serializer.validated_data.get("ip")
+        target: User | None = None
+        if user_id:
+            target = user_get(actor=request.user, user_id=user_id)
+        cleared = throttle_unblock(user_id=user_id, email=target.email if target else None, ip=ip)
+        audit_log(
+            action="rate_limit_unblocked",
+            actor=request.user,
+            target=target,
+            request=request,
+            unblocked_ip=ip,
+            cleared=cleared,
+        )
+        return Response({"cleared": cleared})
+
+
+class AdminStatsView(APIView):
+    permission_classes = [IsAuthenticated, IsAdminRole]
+
+    @extend_schema(
+        tags=["admin"],
+        summary="Users, activity, sessions, messages, documents and tokens",
+        responses={200: StatsSerializer, **_ADMIN_ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(StatsSerializer(admin_stats()).data)
+
+
+class AdminFeatureFlagView(APIView):
+    permission_classes = [IsAuthenticated, IsAdminRole]
+
+    @extend_schema(
+        tags=["admin"],
+        summary="Feature flags",
+        responses={200: FeatureFlagSerializer(many=True), **_ADMIN_ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(FeatureFlagSerializer(feature_flag_list(), many=True).data)
+
+    @extend_schema(
+        tags=["admin"],
+        summary="Turn a feature flag on or off",
+        request=FeatureFlagSetSerializer,
+        responses={200: FeatureFlagSerializer, **_ADMIN_ERRORS},
+        examples=[
+            OpenApiExample(
+                "close registration",
+                value={"name": "registration_open", "enabled": False},
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = FeatureFlagSetSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        name = serializer.validated_data["name"]
+        feature_flag_set(
+            name=name,
+            enabled=serializer.validated_data["enabled"],
+            actor=request.user,
+            request=request,
+        )
+        flag = next(f for f in feature_flag_list() if f["name"] == name)
+        return Response(FeatureFlagSerializer(flag).data)

@@ -1,0 +1,281 @@
+"""Token quotas: daily and monthly budgets and a concurrent-generation limit per user.
+
+Limits come from the user's ``Quota`` override, field by field, else ``QUOTA_DEFAULTS`` of
+their role. Before a model call the estimated tokens (prompt + the ``AI_MAX_TOKENS`` cap on
+the answer) are *reserved* inside a transaction that locks the user's day counter row and then
+month counter row (``SELECT ... FOR UPDATE``, always in that order, so no deadlock). The check
+``used + reserved + estimate <= limit`` and the increment happen under that lock, so parallel
+requests on any number of workers can never overrun a budget. After the call the reservation is
+*settled* with the real count (cancelled and incomplete answers are charged for what was
+produced) or *released* when the call failed. An active reservation is also a running call:
+counting them enforces ``max_concurrent``. A reservation whose process died is expired after
+``QUOTA_RESERVATION_TTL`` seconds.
+
+Document embeddings are metered (``UsageRecord`` kind ``embedding``, shown by the usage
+endpoints) but are not charged to these budgets: ingestion is bounded by the upload throttle and
+the document size and count limits instead, and a user's uploaded document must not fail half
+way because a chat used the day's budget.
+"""
+
+import datetime as dt
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.audit import audit_log
+from ai.metrics import AI_QUOTA_REJECTIONS
+from ai.models import Quota, QuotaCounter, QuotaPeriod, QuotaReservation, ReservationStatus
+from config.exceptions import ApplicationError
+
+
+class QuotaExceededError(ApplicationError):
+    status_code = 429
+    default_code = "QUOTA_EXCEEDED"
+    default_detail = "Your token quota is used up."
+
+
+@dataclass(frozen=True)
+class QuotaLimits:
+    daily_tokens: int
+    monthly_tokens: int
+    max_concurrent: int
+
+
+QUOTA_FIELDS = ("daily_tokens", "monthly_tokens", "max_concurrent")
+
+
+def _role_defaults(role: str) -> dict[str, int]:
+    defaults = settings.QUOTA_DEFAULTS
+    return defaults.get(role) or defaults["user"]
+
+
+def quota_limits_for(*, user: Any) -> QuotaLimits:
+    """The limits that apply to ``user`` (override field by field, else the role default)."""
+    base = _role_defaults(user.role)
+    override = Quota.objects.filter(user_id=user.pk).first()
+    values = {}
+    for name in QUOTA_FIELDS:
+        custom = getattr(override, name, None) if override is not None else None
+        values[name] = int(custom if custom is not None else base[name])
+    return QuotaLimits(**values)
+
+
+def period_starts(now: dt.datetime | None = None) -> tuple[dt.date, dt.date]:
+    """The UTC day and month that ``now`` falls in."""
+    now = (now or timezone.now()).astimezone(dt.UTC)
+    day = now.date()
+    return day, day.replace(day=1)
+
+
+def quota_resets(now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """When the daily and the monthly budget start afresh (UTC midnight / first of month)."""
+    day, month = period_starts(now)
+    next_day = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    next_month_date = (month + dt.timedelta(days=32)).replace(day=1)
+    next_month = dt.datetime.combine(next_month_date, dt.time(), tzinfo=dt.UTC)
+    return next_day, next_month
+
+
+def _locked_counter(*, user_id: int, period: str, start: dt.date) -> QuotaCounter:
+    # get_or_create absorbs a parallel insert (IntegrityError -> get) inside its own savepoint.
+    QuotaCounter.objects.get_or_create(user_id=user_id, period=period, period_start=start)
+    return QuotaCounter.objects.select_for_update().get(
+        user_id=user_id, period=period, period_start=start
+    )
+
+
+def _close(reservation_id: int, *, status: str, charged: int) -> bool:
+    """Close an active reservation once: un-reserve its tokens and charge ``charged``."""
+    with transaction.atomic():
+        reservation = (
+            QuotaReservation.objects.select_for_update()
+            .filter(pk=reservation_id, status=ReservationStatus.ACTIVE)
+            .first()
+        )
+        if reservation is None:
+            return False
+        charged = max(0, int(charged))
+        # Day row before month row: the same lock order as quota_reserve.
+        for period, start in (
+            (QuotaPeriod.DAY, reservation.day_start),
+            (QuotaPeriod.MONTH, reservation.month_start),
+        ):
+            QuotaCounter.objects.filter(
+                user_id=reservation.user_id, period=period, period_start=start
+            ).update(
+                reserved_tokens=F("reserved_tokens") - reservation.tokens,
+                used_tokens=F("used_tokens") + charged,
+            )
+        reservation.status = status
+        reservation.charged_tokens = charged
+        reservation.closed_at = timezone.now()
+        reservation.save(update_fields=["status", "charged_tokens", "closed_at"])
+    return True
+
+
+def _expire_stale(*, user_id: int) -> None:
+    cutoff = timezone.now() - dt.timedelta(seconds=int(settings.QUOTA_RESERVATION_TTL))
+    stale = QuotaReservation.objects.filter(
+        user_id=user_id, status=ReservationStatus.ACTIVE, created_at__lt=cutoff
+    ).values_list("pk", flat=True)[:100]
+    for reservation_id in list(stale):
+        _close(reservation_id, status=ReservationStatus.EXPIRED, charged=0)
+
+
+def _reject(*, reason: str, message: str, limit: int, used: int, requested: int, resets_at):
+    AI_QUOTA_REJECTIONS.labels(reason=reason).inc()
+    details: dict[str, Any] = {
+        "reason": reason,
+        "limit": limit,
+        "used": used,
+        "requested": requested,
+    }
+    headers = {}
+    if resets_at is not None:
+        details["resets_at"] = resets_at.isoformat()
+        retry_after = max(1, math.ceil((resets_at - timezone.now()).total_seconds()))
+        details["retry_after"] = retry_after
+        headers["Retry-After"] = str(retry_after)
+    raise QuotaExceededError(message, details=details, headers=headers)
+
+
+def quota_reserve(*, user: Any, estimate: int) -> int:
+    """Hold ``estimate`` tokens for one model call, or raise 429 ``QUOTA_EXCEEDED``.
+
+    Returns the reservation id to pass to :func:`quota_settle` / :func:`quota_release`.
+    """
+    estimate = max(1, int(estimate))
+    limits = quota_limits_for(user=user)
+    _expire_stale(user_id=user.pk)
+    now = timezone.now()
+    day, month = period_starts(now)
+    daily_reset, monthly_reset = quota_resets(now)
+    with transaction.atomic():
+        day_row = _locked_counter(user_id=user.pk, period=QuotaPeriod.DAY, start=day)
+        month_row = _locked_counter(user_id=user.pk, period=QuotaPeriod.MONTH, start=month)
+        # Under the day-row lock every reservation of this user is serialised: the count is exact.
+        running = QuotaReservation.objects.filter(
+            user_id=user.pk, status=ReservationStatus.ACTIVE
+        ).count()
+        if running >= limits.max_concurrent:
+            _reject(
+                reason="max_concurrent",
+                message=(
+                    f"You already have {running} answer(s) being generated "
+                    f"(limit {limits.max_concurrent}). Wait for one to finish."
+                ),
+                limit=limits.max_concurrent,
+                used=running,
+                requested=1,
+                resets_at=None,
+            )
+        for row, limit, reset, label in (
+            (day_row, limits.daily_tokens, daily_reset, "daily"),
+            (month_row, limits.monthly_tokens, monthly_reset, "monthly"),
+        ):
+            held = row.used_tokens + row.reserved_tokens
+            if held + estimate > limit:
+                _reject(
+                    reason=f"{label}_tokens",
+                    message=f"Your {label} token quota is used up. It resets at "
+                    f"{reset.strftime('%Y-%m-%d %H:%M')} UTC.",
+                    limit=limit,
+                    used=held,
+                    requested=estimate,
+                    resets_at=reset,
+                )
+        QuotaCounter.objects.filter(pk__in=[day_row.pk, month_row.pk]).update(
+            reserved_tokens=F("reserved_tokens") + estimate
+        )
+        reservation = QuotaReservation.objects.create(
+            user_id=user.pk, tokens=estimate, day_start=day, month_start=month
+        )
+    return reservation.pk
+
+
+def quota_settle(*, reservation_id: int | None, tokens: int) -> bool:
+    """Charge the real token count of a finished (or cancelled/incomplete) call."""
+    if reservation_id is None:
+        return False
+    return _close(reservation_id, status=ReservationStatus.SETTLED, charged=tokens)
+
+
+def quota_release(*, reservation_id: int | None) -> bool:
+    """Give back a reservation whose call failed or never started (charges nothing)."""
+    if reservation_id is None:
+        return False
+    return _close(reservation_id, status=ReservationStatus.RELEASED, charged=0)
+
+
+def quota_status(*, user: Any) -> dict[str, Any]:
+    """Limits, what is used and held, what is left and when each budget resets."""
+    limits = quota_limits_for(user=user)
+    now = timezone.now()
+    day, month = period_starts(now)
+    daily_reset, monthly_reset = quota_resets(now)
+    rows = {
+        (r.period, r.period_start): r
+        for r in QuotaCounter.objects.filter(
+            user_id=user.pk,
+            period__in=[QuotaPeriod.DAY, QuotaPeriod.MONTH],
+            period_start__in=[day, month],
+        )
+    }
+
+    def window(period: str, start: dt.date, limit: int, reset: dt.datetime) -> dict[str, Any]:
+        row = rows.get((period, start))
+        used = row.used_tokens if row else 0
+        reserved = row.reserved_tokens if row else 0
+        return {
+            "limit": limit,
+            "used": used,
+            "reserved": reserved,
+            "remaining": max(0, limit - used - reserved),
+            "resets_at": reset,
+        }
+
+    running = QuotaReservation.objects.filter(
+        user_id=user.pk, status=ReservationStatus.ACTIVE
+    ).count()
+    return {
+        "daily": window(QuotaPeriod.DAY, day, limits.daily_tokens, daily_reset),
+        "monthly": window(QuotaPeriod.MONTH, month, limits.monthly_tokens, monthly_reset),
+        "max_concurrent": limits.max_concurrent,
+        "running": running,
+    }
+
+
+def quota_override_get(*, user: Any) -> dict[str, Any]:
+    """The stored override (nulls = role default) and the effective limits."""
+    override = Quota.objects.filter(user_id=user.pk).first()
+    return {
+        "user_id": user.pk,
+        "role": user.role,
+        **{name: getattr(override, name, None) if override else None for name in QUOTA_FIELDS},
+        "effective": asdict(quota_limits_for(user=user)),
+    }
+
+
+def quota_override_set(
+    *, user: Any, actor: Any, data: dict[str, int | None], request: Any = None
+) -> dict[str, Any]:
+    """Set the override fields given in ``data`` (null = back to the role default); audited."""
+    with transaction.atomic():
+        quota, _ = Quota.objects.select_for_update().get_or_create(user_id=user.pk)
+        before = {name: getattr(quota, name) for name in QUOTA_FIELDS}
+        for name in QUOTA_FIELDS:
+            if name in data:
+                setattr(quota, name, data[name])
+        quota.updated_by = actor if getattr(actor, "pk", None) else None
+        quota.save()
+        after = {name: getattr(quota, name) for name in QUOTA_FIELDS}
+    if before != after:
+        audit_log(
+            action="quota_changed", actor=actor, target=user, request=request, old=before, new=after
+        )
+    return quota_override_get(user=user)
