@@ -96,6 +96,8 @@ async def test_missing_auth_frame_times_out_with_4401(settings, db):
     error = await ws.receive_json_from(timeout=3)
     assert error["type"] == "error" and error["code"] == "AUTHENTICATION_FAILED"
     assert (await ws.receive_output(timeout=3)) == {"type": "websocket.close", "code": 4401}
+    # Let the consumer finish its disconnect (and leave the channel layer) cleanly.
+    await ws.disconnect()
 
 
 async def test_invalid_token_is_refused_with_4401(db):
@@ -104,6 +106,8 @@ async def test_invalid_token_is_refused_with_4401(db):
     error = await ws.receive_json_from(timeout=3)
     assert error["code"] == "AUTHENTICATION_FAILED" and error["success"] is False
     assert (await ws.receive_output(timeout=3))["code"] == 4401
+    # Let the consumer finish its disconnect (and leave the channel layer) cleanly.
+    await ws.disconnect()
 
 
 async def test_first_frame_must_be_auth(db):
@@ -111,6 +115,8 @@ async def test_first_frame_must_be_auth(db):
     await ws.send_json_to({"type": "message", "content": "hi"})
     assert (await ws.receive_json_from(timeout=3))["type"] == "error"
     assert (await ws.receive_output(timeout=3))["code"] == 4401
+    # Let the consumer finish its disconnect (and leave the channel layer) cleanly.
+    await ws.disconnect()
 
 
 async def test_foreign_origin_is_rejected(access_token):
@@ -134,6 +140,8 @@ async def test_suspended_user_is_closed_on_next_message(settings, user, access_t
     error = await ws.receive_json_from(timeout=3)
     assert error["type"] == "error" and error["code"] == "AUTHENTICATION_FAILED"
     assert (await ws.receive_output(timeout=3))["code"] == 4401
+    # Let the consumer finish its disconnect (and leave the channel layer) cleanly.
+    await ws.disconnect()
     assert not await database_sync_to_async(ChatMessage.objects.exists)()
 
 
@@ -143,6 +151,8 @@ async def test_revocation_broadcast_closes_the_socket(user, access_token):
     error = await ws.receive_json_from(timeout=3)
     assert error["type"] == "error"
     assert (await ws.receive_output(timeout=3))["code"] == 4401
+    # Let the consumer finish its disconnect (and leave the channel layer) cleanly.
+    await ws.disconnect()
 
 
 async def test_viewer_may_not_send(settings, viewer_user):
