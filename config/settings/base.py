@@ -402,6 +402,8 @@ CHAT_SYSTEM_PROMPT = env.str(
 CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=3000)
 CHAT_MESSAGE_MAX_CHARS = env.int("CHAT_MESSAGE_MAX_CHARS", default=16000)
 CHAT_STREAM_PERSIST_INTERVAL = env.float("CHAT_STREAM_PERSIST_INTERVAL", default=0.5)
+# Quiet time after which an active answer counts as orphaned (0: derived from the AI timeouts).
+CHAT_ORPHAN_SECONDS = env.float("CHAT_ORPHAN_SECONDS", default=0)
 CHAT_WS_MAX_FRAME_BYTES = env.int("CHAT_WS_MAX_FRAME_BYTES", default=65536)
 CHAT_WS_AUTH_TIMEOUT = env.float("CHAT_WS_AUTH_TIMEOUT", default=10.0)
 CHAT_WS_MAX_FRAMES_PER_MINUTE = env.int("CHAT_WS_MAX_FRAMES_PER_MINUTE", default=120)
