@@ -14,6 +14,7 @@ from ai.documents.services import document_delete, document_reindex
 from ai.flags import feature_flag_set, flag_cache_clear
 from ai.models import Document, Quota, UsageRecord
 from ai.quotas import QUOTA_FIELDS, quota_override_set
+from config.admin_mixins import ReadOnlyAdminMixin
 from config.exceptions import ApplicationError
 
 
@@ -94,7 +95,7 @@ class DocumentAdmin(admin.ModelAdmin):
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
+class UsageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every metered model call; read-only (metering is written by the code, never by hand)."""
 
     list_display = [
@@ -115,15 +116,6 @@ class UsageRecordAdmin(admin.ModelAdmin):
     # Counting 10,000+ rows on every page view is the slow part of a big changelist.
     show_full_result_count = False
     ordering = ["-created_at"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class QuotaAdminForm(forms.ModelForm):
@@ -198,7 +190,7 @@ class FeatureFlagAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The audit trail: searchable and filterable, never editable or deletable."""
 
     list_display = ["created_at", "action", "actor_email", "target_repr", "ip", "request_id"]
@@ -208,12 +200,3 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_select_related = ["actor"]
     show_full_result_count = False
     ordering = ["-created_at"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -31,16 +31,33 @@ def embed_texts_metered(
         raise ValueError(
             f"the provider returned {len(result.vectors)} vectors for {len(texts)} texts"
         )
+    _record_usage(
+        user_id=user_id,
+        result=result,
+        provider=provider_name,
+        started=started,
+        document_id=document_id,
+    )
+    return result
+
+
+def _record_usage(
+    *,
+    user_id: int,
+    result: EmbeddingResult,
+    provider: str,
+    started: float,
+    document_id: uuid.UUID | str | None,
+) -> None:
     usage_record_create(
         user=user_id,
         kind="embedding",
-        provider=provider_name,
+        provider=provider,
         model=result.model,
         usage=result.usage,
         latency_ms=int((time.monotonic() - started) * 1000),
         document_id=document_id,
     )
-    return result
 
 
 async def aembed_texts_metered(
@@ -50,13 +67,11 @@ async def aembed_texts_metered(
 
     started = time.monotonic()
     result, provider_name = await _embed(list(texts))
-    await sync_to_async(usage_record_create)(
-        user=user_id,
-        kind="embedding",
+    await sync_to_async(_record_usage)(
+        user_id=user_id,
+        result=result,
         provider=provider_name,
-        model=result.model,
-        usage=result.usage,
-        latency_ms=int((time.monotonic() - started) * 1000),
+        started=started,
         document_id=document_id,
     )
     return result
