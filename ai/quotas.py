@@ -1,15 +1,21 @@
 """Token quotas: daily and monthly budgets and a concurrent-generation limit per user.
 
 Limits come from the user's ``Quota`` override, field by field, else ``QUOTA_DEFAULTS`` of
-their role. Before a model call the estimated tokens (prompt + the ``AI_MAX_TOKENS`` cap on
-the answer) are *reserved* inside a transaction that locks the user's day counter row and then
-month counter row (``SELECT ... FOR UPDATE``, always in that order, so no deadlock). The check
-``used + reserved + estimate <= limit`` and the increment happen under that lock, so parallel
-requests on any number of workers can never overrun a budget. After the call the reservation is
-*settled* with the real count (cancelled and incomplete answers are charged for what was
-produced) or *released* when the call failed. An active reservation is also a running call:
-counting them enforces ``max_concurrent``. A reservation whose process died is expired after
-``QUOTA_RESERVATION_TTL`` seconds.
+their role (the override is cached; saving or deleting a ``Quota`` clears it). Before a model
+call the estimated tokens (prompt + the ``AI_MAX_TOKENS`` cap on the answer) are *reserved*:
+
+- the fast path is two conditional ``UPDATE``s, day row then month row, that add the estimate
+  only where ``used + reserved + estimate <= limit`` holds; the database checks and increments
+  under the row lock, so parallel requests on any number of workers can never overrun a
+  budget. Under the day-row lock every reservation of the user is serialised, so the count of
+  active reservations that enforces ``max_concurrent`` is exact;
+- when a counter row is missing or a limit is reached, the slow path expires the user's stale
+  reservations, then locks both rows (``SELECT ... FOR UPDATE``, day then month, the same
+  order everywhere, so no deadlock), checks again and says precisely which limit refused.
+
+After the call the reservation is *settled* with the real count (cancelled and incomplete
+answers are charged for what was produced) or *released* when the call failed. A reservation
+whose process died is expired after ``QUOTA_RESERVATION_TTL`` seconds.
 
 Document embeddings are metered (``UsageRecord`` kind ``embedding``, shown by the usage
 endpoints) but are not charged to these budgets: ingestion is bounded by the upload throttle and
@@ -23,13 +29,21 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.core.cache import cache
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.audit import audit_log
 from ai.metrics import AI_QUOTA_REJECTIONS
-from ai.models import Quota, QuotaCounter, QuotaPeriod, QuotaReservation, ReservationStatus
+from ai.models import (
+    Quota,
+    QuotaCounter,
+    QuotaPeriod,
+    QuotaReservation,
+    ReservationStatus,
+    quota_override_cache_key,
+)
 from config.exceptions import ApplicationError
 
 
@@ -54,13 +68,27 @@ def _role_defaults(role: str) -> dict[str, int]:
     return defaults.get(role) or defaults["user"]
 
 
+# How long a user's override stays cached; saves and deletes clear it at once (ai.models).
+_OVERRIDE_CACHE_SECONDS = 300
+
+
+def _override_values(user_id: int) -> dict[str, int | None]:
+    key = quota_override_cache_key(user_id)
+    values = cache.get(key)
+    if values is None:
+        row = Quota.objects.filter(user_id=user_id).values(*QUOTA_FIELDS).first()
+        values = row or {}  # {} caches "no override" too
+        cache.set(key, values, timeout=_OVERRIDE_CACHE_SECONDS)
+    return values
+
+
 def quota_limits_for(*, user: Any) -> QuotaLimits:
     """The limits that apply to ``user`` (override field by field, else the role default)."""
     base = _role_defaults(user.role)
-    override = Quota.objects.filter(user_id=user.pk).first()
+    override = _override_values(user.pk)
     values = {}
     for name in QUOTA_FIELDS:
-        custom = getattr(override, name, None) if override is not None else None
+        custom = override.get(name)
         values[name] = int(custom if custom is not None else base[name])
     return QuotaLimits(**values)
 
@@ -144,54 +172,114 @@ def _reject(*, reason: str, message: str, limit: int, used: int, requested: int,
     raise QuotaExceededError(message, details=details, headers=headers)
 
 
+# The fast path's statements: table names from the models, every value a parameter.
+_COUNTERS = QuotaCounter._meta.db_table
+_HOLD_SQL = (
+    f"UPDATE {_COUNTERS} SET reserved_tokens = reserved_tokens + %s "  # noqa: S608
+    "WHERE user_id = %s AND period = %s AND period_start = %s "
+    "AND used_tokens + reserved_tokens <= %s"
+)
+_UNHOLD_SQL = (
+    f"UPDATE {_COUNTERS} SET reserved_tokens = reserved_tokens - %s "  # noqa: S608
+    "WHERE user_id = %s AND period = %s AND period_start = %s"
+)
+_RUNNING_SQL = (
+    f"SELECT COUNT(*) FROM {QuotaReservation._meta.db_table} "  # noqa: S608
+    "WHERE user_id = %s AND status = %s"
+)
+
+
+def _hold_fast(
+    *, user_id: int, limits: QuotaLimits, estimate: int, day: dt.date, month: dt.date
+) -> bool:
+    """Hold ``estimate`` with two conditional UPDATEs and a count, or change nothing.
+
+    Raw SQL on purpose: this runs before every model call, and building these statements
+    with the ORM costs ten times more than running them.
+    """
+    rows = [
+        (QuotaPeriod.DAY.value, connection.ops.adapt_datefield_value(day), limits.daily_tokens),
+        (
+            QuotaPeriod.MONTH.value,
+            connection.ops.adapt_datefield_value(month),
+            limits.monthly_tokens,
+        ),
+    ]
+    held = []
+    with connection.cursor() as cursor:
+        # Day row first, then month row: the lock order of every writer of these rows.
+        for period, start, limit in rows:
+            cursor.execute(_HOLD_SQL, [estimate, user_id, period, start, limit - estimate])
+            if cursor.rowcount != 1:
+                break
+            held.append((period, start))
+        else:
+            cursor.execute(_RUNNING_SQL, [user_id, ReservationStatus.ACTIVE.value])
+            if cursor.fetchone()[0] < limits.max_concurrent:
+                return True
+        # No room (or no row yet): give back what was held in this transaction.
+        for period, start in held:
+            cursor.execute(_UNHOLD_SQL, [estimate, user_id, period, start])
+    return False
+
+
+def _hold_locked(*, user_id: int, limits: QuotaLimits, estimate: int, now: dt.datetime) -> None:
+    """Create missing counter rows, lock both, check each limit and hold or reject."""
+    day, month = period_starts(now)
+    daily_reset, monthly_reset = quota_resets(now)
+    day_row = _locked_counter(user_id=user_id, period=QuotaPeriod.DAY, start=day)
+    month_row = _locked_counter(user_id=user_id, period=QuotaPeriod.MONTH, start=month)
+    # Under the day-row lock every reservation of this user is serialised: the count is exact.
+    running = QuotaReservation.objects.filter(
+        user_id=user_id, status=ReservationStatus.ACTIVE
+    ).count()
+    if running >= limits.max_concurrent:
+        _reject(
+            reason="max_concurrent",
+            message=(
+                f"You already have {running} answer(s) being generated "
+                f"(limit {limits.max_concurrent}). Wait for one to finish."
+            ),
+            limit=limits.max_concurrent,
+            used=running,
+            requested=1,
+            resets_at=None,
+        )
+    for row, limit, reset, label in (
+        (day_row, limits.daily_tokens, daily_reset, "daily"),
+        (month_row, limits.monthly_tokens, monthly_reset, "monthly"),
+    ):
+        held = row.used_tokens + row.reserved_tokens
+        if held + estimate > limit:
+            _reject(
+                reason=f"{label}_tokens",
+                message=f"Your {label} token quota is used up. It resets at "
+                f"{reset.strftime('%Y-%m-%d %H:%M')} UTC.",
+                limit=limit,
+                used=held,
+                requested=estimate,
+                resets_at=reset,
+            )
+    QuotaCounter.objects.filter(pk__in=[day_row.pk, month_row.pk]).update(
+        reserved_tokens=F("reserved_tokens") + estimate
+    )
+
+
 def quota_reserve(*, user: Any, estimate: int) -> int:
     """Hold ``estimate`` tokens for one model call, or raise 429 ``QUOTA_EXCEEDED``.
 
     Returns the reservation id to pass to :func:`quota_settle` / :func:`quota_release`.
+    Called inside a transaction (the chat turn's), the reservation commits with it.
     """
     estimate = max(1, int(estimate))
     limits = quota_limits_for(user=user)
-    _expire_stale(user_id=user.pk)
     now = timezone.now()
     day, month = period_starts(now)
-    daily_reset, monthly_reset = quota_resets(now)
     with transaction.atomic():
-        day_row = _locked_counter(user_id=user.pk, period=QuotaPeriod.DAY, start=day)
-        month_row = _locked_counter(user_id=user.pk, period=QuotaPeriod.MONTH, start=month)
-        # Under the day-row lock every reservation of this user is serialised: the count is exact.
-        running = QuotaReservation.objects.filter(
-            user_id=user.pk, status=ReservationStatus.ACTIVE
-        ).count()
-        if running >= limits.max_concurrent:
-            _reject(
-                reason="max_concurrent",
-                message=(
-                    f"You already have {running} answer(s) being generated "
-                    f"(limit {limits.max_concurrent}). Wait for one to finish."
-                ),
-                limit=limits.max_concurrent,
-                used=running,
-                requested=1,
-                resets_at=None,
-            )
-        for row, limit, reset, label in (
-            (day_row, limits.daily_tokens, daily_reset, "daily"),
-            (month_row, limits.monthly_tokens, monthly_reset, "monthly"),
-        ):
-            held = row.used_tokens + row.reserved_tokens
-            if held + estimate > limit:
-                _reject(
-                    reason=f"{label}_tokens",
-                    message=f"Your {label} token quota is used up. It resets at "
-                    f"{reset.strftime('%Y-%m-%d %H:%M')} UTC.",
-                    limit=limit,
-                    used=held,
-                    requested=estimate,
-                    resets_at=reset,
-                )
-        QuotaCounter.objects.filter(pk__in=[day_row.pk, month_row.pk]).update(
-            reserved_tokens=F("reserved_tokens") + estimate
-        )
+        if not _hold_fast(user_id=user.pk, limits=limits, estimate=estimate, day=day, month=month):
+            # Stale reservations only matter when something is refused: drop them first.
+            _expire_stale(user_id=user.pk)
+            _hold_locked(user_id=user.pk, limits=limits, estimate=estimate, now=now)
         reservation = QuotaReservation.objects.create(
             user_id=user.pk, tokens=estimate, day_start=day, month_start=month
         )
@@ -214,6 +302,7 @@ def quota_release(*, reservation_id: int | None) -> bool:
 
 def quota_status(*, user: Any) -> dict[str, Any]:
     """Limits, what is used and held, what is left and when each budget resets."""
+    _expire_stale(user_id=user.pk)  # what a dead worker held is not shown as held
     limits = quota_limits_for(user=user)
     now = timezone.now()
     day, month = period_starts(now)

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import structlog
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -21,16 +22,11 @@ from django.conf import settings
 from accounts.authentication import user_from_access_token
 from accounts.services import user_require_verified
 from accounts.sessions import user_group_name
-from chat.generation import (
-    generation_cancel,
-    generation_is_local,
-    generation_start,
-    message_group,
-)
+from chat.generation import generation_cancel, generation_is_local, generation_start, message_group
 from chat.models import ACTIVE_STATUSES, ChatMessage
 from chat.recovery import chat_messages_recover_orphans
 from chat.selectors import chat_message_get
-from chat.services import TurnPlan, chat_turn_commit, chat_turn_plan
+from chat.services import Turn, chat_turn_prepare
 from config.exceptions import ApplicationError, error_envelope, exception_to_envelope
 
 logger = structlog.get_logger(__name__)
@@ -45,18 +41,19 @@ def _get_message(message_id: int) -> ChatMessage:
     return ChatMessage.objects.get(pk=message_id)
 
 
-def _plan_turn(
+def _prepare_turn(
     *, token: str, content: str, session_id: int | None, model: str | None
-) -> tuple[Any, TurnPlan | None]:
+) -> tuple[Any, Turn | None]:
+    """Re-validate the token, then plan and store the turn: one thread hop before the model."""
     try:
         user = user_from_access_token(token)
     except Exception:  # noqa: BLE001 - any failure means "not authenticated"
         return None, None
     user_require_verified(user=user)  # REQUIRE_VERIFIED_EMAIL: an error frame, not a close
-    plan = chat_turn_plan(
+    turn = chat_turn_prepare(
         user=user, content=content, session_id=session_id, model=model, streaming=True
     )
-    return user, plan
+    return user, turn
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -128,6 +125,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for message_id in list(getattr(self, "following", {})):
             await self.channel_layer.group_discard(message_group(message_id), self.channel_name)
         # Nothing is cancelled: running generations finish and save without this socket.
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Run the handler of ``message`` without Channels' per-event connection cleanup.
+
+        ``AsyncConsumer.dispatch`` first runs ``close_old_connections`` in the sync thread, a
+        thread hop for every event: for every token frame of every answer, queued behind
+        (and delaying) the database work of all sockets. This consumer touches the database
+        only through ``database_sync_to_async``, which does that cleanup around each call.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # --- sending ---------------------------------------------------------------------
     async def _send(self, frame: dict[str, Any]) -> None:
@@ -245,6 +255,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 message_id=self.active_message_id,
             )
             return
+        received = time.perf_counter()
         content, model = frame.get("content"), frame.get("model")
         try:
             if not isinstance(content, str):
@@ -256,35 +267,33 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if model is not None and not isinstance(model, str):
                 raise ApplicationError("'model' must be a string.", code="VALIDATION_ERROR")
             session_id = self._int_field(frame, "session_id", required=False)
-            # One thread hop: re-validate the token (logout, suspension and expiry take
-            # effect here), then validate and build the prompt.
-            user, plan = await database_sync_to_async(_plan_turn)(
+            # Logout, suspension and expiry take effect here; the quota is reserved and the
+            # message stored before any model call.
+            user, turn = await database_sync_to_async(_prepare_turn)(
                 token=self.raw_token or "", content=content, session_id=session_id, model=model
             )
         except ApplicationError as exc:
             await self._error_from(exc)
             return
-        if user is None:
+        if user is None or turn is None:
             await self._reject("Your session has ended; log in again.")
             return
         self.user = user
-        generation = generation_start(
-            plan=plan,
-            user_id=user.pk,
-            persist_interval=float(settings.CHAT_STREAM_PERSIST_INTERVAL),
-        )
-        try:
-            turn = await database_sync_to_async(chat_turn_commit)(plan=plan)
-        except BaseException:
-            generation.abort()
-            raise
         message_id = turn.message.pk
         self.active_message_id = message_id
         self.following[message_id] = 1
+        # Follow the message's group before its first frame can be published.
         await self.channel_layer.group_add(message_group(message_id), self.channel_name)
+        generation_start(
+            turn=turn,
+            user_id=user.pk,
+            persist_interval=float(settings.CHAT_STREAM_PERSIST_INTERVAL),
+            started=received,
+        )
+        # Frames of this handler go out before any token frame: the consumer handles the
+        # generation's channel-layer events only after this returns.
         await self._send({"type": "start", "message_id": message_id, "session_id": turn.session.pk})
         await self._send({"type": "sources", "message_id": message_id, "sources": turn.sources})
-        generation.attach(message_id)
 
     async def _on_cancel(self, frame: dict[str, Any]) -> None:
         try:

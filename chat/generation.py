@@ -24,9 +24,8 @@ from django.core.cache import cache
 
 from ai.providers import ProviderError, StreamDelta, StreamEnd, Usage
 from ai.providers.tokens import count_message_tokens, count_tokens
-from ai.quotas import quota_release
 from chat.models import MessageStatus
-from chat.services import TurnPlan, chat_message_checkpoint, chat_message_finish
+from chat.services import Turn, chat_message_checkpoint, chat_message_finish
 from config.exceptions import current_request_id, error_envelope
 
 logger = structlog.get_logger(__name__)
@@ -34,10 +33,8 @@ logger = structlog.get_logger(__name__)
 FRAME_EVENT = "chat.frame"  # handled by ChatConsumer.chat_frame
 _FINISH_ATTEMPTS = 3
 
-# Strong references to the generations running in this process, by message id, and to those
-# whose message is not stored yet.
+# Strong references to the generations running in this process, by message id.
 _RUNNING: dict[int, "Generation"] = {}
-_PENDING: set["Generation"] = set()
 
 
 def message_group(message_id: int) -> str:
@@ -59,12 +56,11 @@ def usage_frame(usage: Usage) -> dict[str, Any]:
 
 
 class Generation:
-    def __init__(self, *, plan: TurnPlan, user_id: int, persist_interval: float) -> None:
-        self.plan = plan
-        # Known once the message row is committed (the upstream request starts before that).
-        self.message_id: int | None = None
-        self.attached = asyncio.Event()
-        self.aborted = False
+    def __init__(
+        self, *, turn: Turn, user_id: int, persist_interval: float, started: float
+    ) -> None:
+        self.turn = turn
+        self.message_id: int = turn.message.pk
         self.user_id = user_id
         self.persist_interval = persist_interval
         self.parts: list[str] = []
@@ -73,7 +69,7 @@ class Generation:
         self.end: StreamEnd | None = None
         self.ttft_ms: int | None = None
         self.cancel_requested = False
-        self.started = time.perf_counter()
+        self.started = started
         self.request_id = current_request_id()
         self.layer = get_channel_layer()
         self.pump: asyncio.Task | None = None
@@ -92,9 +88,8 @@ class Generation:
             self.cancel()
 
     async def _stream(self) -> None:
-        provider = self.plan.provider
         last_checkpoint = time.monotonic()
-        stream = provider.stream_response(self.plan.prompt, model=self.plan.model)
+        stream = self.turn.provider.stream_response(self.turn.prompt, model=self.turn.model)
         async with contextlib.aclosing(stream) as items:
             async for item in items:
                 if isinstance(item, StreamEnd):
@@ -102,8 +97,6 @@ class Generation:
                     continue
                 if not isinstance(item, StreamDelta) or not item.text:
                     continue
-                if not self.attached.is_set():
-                    await self.attached.wait()
                 if self.ttft_ms is None:
                     self.ttft_ms = int((time.perf_counter() - self.started) * 1000)
                 self.parts.append(item.text)
@@ -117,21 +110,12 @@ class Generation:
                         "content": item.text,
                     }
                 )
+                # A burst of buffered chunks never suspends the SDK's iterator: yield so the
+                # sockets forward this frame now instead of after the burst.
+                await asyncio.sleep(0)
                 if time.monotonic() - last_checkpoint >= self.persist_interval:
                     await self._checkpoint()
                     last_checkpoint = time.monotonic()
-
-    def attach(self, message_id: int) -> None:
-        """The message row exists: frames may flow and the answer will be saved."""
-        self.message_id = message_id
-        _RUNNING[message_id] = self
-        self.attached.set()
-
-    def abort(self) -> None:
-        """The message could not be stored: stop the upstream request, save nothing."""
-        self.aborted = True
-        self.cancel()
-        self.attached.set()
 
     def cancel(self) -> None:
         self.cancel_requested = True
@@ -142,12 +126,7 @@ class Generation:
         self.pump = asyncio.create_task(self._stream())
         try:
             await asyncio.wait({self.pump})
-            await self.attached.wait()
-            if not self.aborted:
-                await self._finish()
-            else:
-                # The message was never stored: the model call is abandoned, charge nothing.
-                await database_sync_to_async(quota_release)(reservation_id=self.plan.reservation_id)
+            await self._finish()
         finally:
             # The provider's HTTP client stays open: it is this loop's pool for the next answer.
             _RUNNING.pop(self.message_id, None)
@@ -185,8 +164,8 @@ class Generation:
         if self.end is not None:
             usage, model, finish_reason = self.end.usage, self.end.model, self.end.finish_reason
         else:
-            usage = Usage(count_message_tokens(self.plan.prompt), count_tokens(text), False)
-            model, finish_reason = self.plan.model, status
+            usage = Usage(count_message_tokens(self.turn.prompt), count_tokens(text), False)
+            model, finish_reason = self.turn.model, status
         latency_ms = int((time.perf_counter() - self.started) * 1000)
         for attempt in range(_FINISH_ATTEMPTS):
             try:
@@ -196,7 +175,7 @@ class Generation:
                     status=status,
                     response=text,
                     token_ends=list(self.ends),
-                    provider=self.plan.provider.name,
+                    provider=self.turn.provider.name,
                     model=model,
                     usage=usage,
                     latency_ms=latency_ms,
@@ -204,7 +183,7 @@ class Generation:
                     finish_reason=finish_reason,
                     error=error_info,
                     request_id=self.request_id,
-                    reservation_id=self.plan.reservation_id,
+                    reservation_id=self.turn.reservation_id,
                 )
                 break
             except Exception:  # noqa: BLE001 - the database may blink; the answer must land
@@ -226,17 +205,22 @@ class Generation:
         )
 
 
-def generation_start(*, plan: TurnPlan, user_id: int, persist_interval: float) -> Generation:
-    """Start streaming ``plan`` in a task owned by this process (not by any socket).
+def generation_start(
+    *, turn: Turn, user_id: int, persist_interval: float, started: float | None = None
+) -> Generation:
+    """Start streaming the stored ``turn`` in a task owned by this process (not by any socket).
 
-    The upstream request opens at once; tokens wait until :meth:`Generation.attach` names the
-    stored message (or :meth:`Generation.abort` drops it), so storing the message overlaps
-    with the model's time to first token.
+    ``started`` (a ``time.perf_counter()`` value) is when the user's message arrived: the
+    answer's ``ttft_ms`` and ``latency_ms`` count from there.
     """
-    generation = Generation(plan=plan, user_id=user_id, persist_interval=persist_interval)
-    _PENDING.add(generation)
+    generation = Generation(
+        turn=turn,
+        user_id=user_id,
+        persist_interval=persist_interval,
+        started=time.perf_counter() if started is None else started,
+    )
+    _RUNNING[generation.message_id] = generation
     generation.task = asyncio.get_running_loop().create_task(generation.run())
-    generation.task.add_done_callback(lambda _: _PENDING.discard(generation))
     return generation
 
 
@@ -266,7 +250,6 @@ def running_generations() -> int:
 
 async def generations_wait(*, timeout: float) -> None:
     """Wait until every generation of this process has ended (shutdown, tests, benchmarks)."""
-    generations = [*_RUNNING.values(), *_PENDING]
-    tasks = [g.task for g in generations if g.task is not None]
+    tasks = [g.task for g in _RUNNING.values() if g.task is not None]
     if tasks:
         await asyncio.wait(tasks, timeout=timeout)

@@ -165,8 +165,6 @@ class TurnPlan:
     provider: ModelProvider
     model: str
     streaming: bool
-    # The quota reservation held for this turn's model call (settled when it ends).
-    reservation_id: int | None = None
 
 
 @dataclass
@@ -180,6 +178,7 @@ class Turn:
     provider: ModelProvider
     model: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The quota reservation held for this turn's model call (settled when it ends).
     reservation_id: int | None = None
 
 
@@ -206,8 +205,8 @@ def chat_turn_plan(
 ) -> TurnPlan:
     """Validate a new user message, retrieve context and build the prompt (reads only).
 
-    Split from :func:`chat_turn_commit` so the WebSocket path can open the upstream request
-    while the message row is being written (time to first token).
+    Split from :func:`chat_turn_commit` so that retrieval (which may call the embedding
+    model) never runs inside the turn's write transaction.
     """
     _require_writer(user)
     content = (content or "").strip()
@@ -257,11 +256,6 @@ def chat_turn_plan(
     if passages:
         prompt.append(PromptMessage("system", format_references(passages)))
     prompt.append(PromptMessage("user", content))
-    # Last step, so nothing after it can fail and leak the reservation: the prompt plus the
-    # largest answer the provider may produce must fit the budget before any model call.
-    reservation_id = quota_reserve(
-        user=user, estimate=count_message_tokens(prompt) + int(settings.AI_MAX_TOKENS)
-    )
     return TurnPlan(
         user=user,
         content=content,
@@ -272,19 +266,28 @@ def chat_turn_plan(
         provider=provider,
         model=chosen,
         streaming=streaming,
-        reservation_id=reservation_id,
     )
 
 
 def chat_turn_commit(*, plan: TurnPlan) -> Turn:
-    """Store the user's message (and a session titled from it when there was none).
-
-    The caller releases ``plan.reservation_id`` when this raises."""
+    """Reserve the quota and store the user's message (and a session titled from it when
+    there was none), all in one transaction: a refused budget writes nothing, and a failed
+    write holds no tokens."""
+    # The prompt plus the largest answer the provider may produce must fit the budget
+    # before any model call.
+    estimate = count_message_tokens(plan.prompt) + int(settings.AI_MAX_TOKENS)
     with transaction.atomic():
+        reservation_id = quota_reserve(user=plan.user, estimate=estimate)
+        now = timezone.now()
         session = plan.session
         if session is None:
-            session = ChatSession.objects.create(user=plan.user, title=_title_from(plan.content))
-        now = timezone.now()
+            session = ChatSession.objects.create(
+                user=plan.user, title=_title_from(plan.content), message_count=1
+            )
+        else:
+            ChatSession.objects.filter(pk=session.pk).update(
+                message_count=F("message_count") + 1, updated_at=now
+            )
         message = ChatMessage.objects.create(
             session=session,
             user=plan.user,
@@ -294,9 +297,6 @@ def chat_turn_commit(*, plan: TurnPlan) -> Turn:
             metadata={"provider": plan.provider.name, "model": plan.model},
             timestamp=now,
         )
-        ChatSession.objects.filter(pk=session.pk).update(
-            message_count=F("message_count") + 1, updated_at=now
-        )
     return Turn(
         message=message,
         session=session,
@@ -304,7 +304,7 @@ def chat_turn_commit(*, plan: TurnPlan) -> Turn:
         sources=plan.sources,
         provider=plan.provider,
         model=plan.model,
-        reservation_id=plan.reservation_id,
+        reservation_id=reservation_id,
     )
 
 
@@ -316,15 +316,11 @@ def chat_turn_prepare(
     model: str | None = None,
     streaming: bool,
 ) -> Turn:
-    """Plan and commit a turn in one go (the REST path)."""
+    """Plan and commit a turn: what every model call of a chat starts with."""
     plan = chat_turn_plan(
         user=user, content=content, session_id=session_id, model=model, streaming=streaming
     )
-    try:
-        return chat_turn_commit(plan=plan)
-    except BaseException:
-        quota_release(reservation_id=plan.reservation_id)
-        raise
+    return chat_turn_commit(plan=plan)
 
 
 def chat_message_checkpoint(*, message_id: int, response: str, token_ends: list[int]) -> None:

@@ -212,6 +212,20 @@ def test_expired_access_token_fails(api_client, user, password, clock):
     )
 
 
+def test_signed_token_naming_no_user_fails(user):
+    from rest_framework_simplejwt.settings import api_settings
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = AccessToken.for_user(user)
+    assert bearer(str(token)).get(ME).status_code == 200
+    token[api_settings.USER_ID_CLAIM] = "not-a-number"
+    body = assert_envelope(bearer(str(token)).get(ME), 401, "AUTHENTICATION_FAILED")
+    assert body["details"]["reason"] == "token_not_valid"
+    token[api_settings.USER_ID_CLAIM] = user.pk + 1000
+    body = assert_envelope(bearer(str(token)).get(ME), 401, "AUTHENTICATION_FAILED")
+    assert body["details"]["reason"] == "user_not_found"
+
+
 # --- logout ---------------------------------------------------------------------------------
 
 

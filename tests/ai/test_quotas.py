@@ -20,7 +20,7 @@ from ai.quotas import (
     quota_settle,
     quota_status,
 )
-from chat.models import ChatMessage, MessageStatus
+from chat.models import ChatMessage, ChatSession, MessageStatus
 from tests.accounts.helpers import assert_envelope
 from tests.chat.ws import open_socket, until_end
 from tests.factories import UserFactory
@@ -52,6 +52,18 @@ def test_role_defaults_and_per_field_override(settings, user, viewer_user):
 
 
 @pytest.mark.django_db
+def test_override_changes_apply_at_once_despite_the_cache(user):
+    default = quota_limits_for(user=user).daily_tokens  # caches "no override"
+    quota = Quota.objects.create(user=user, daily_tokens=50)
+    assert quota_limits_for(user=user).daily_tokens == 50
+    quota.daily_tokens = 70
+    quota.save()  # what the API and the admin do
+    assert quota_limits_for(user=user).daily_tokens == 70
+    quota.delete()
+    assert quota_limits_for(user=user).daily_tokens == default
+
+
+@pytest.mark.django_db
 def test_reserve_settle_release_bookkeeping(user):
     Quota.objects.create(user=user, daily_tokens=1000, monthly_tokens=1500, max_concurrent=5)
     with time_machine.travel(NOON, tick=False):
@@ -77,6 +89,23 @@ def test_reserve_settle_release_bookkeeping(user):
         assert status["monthly"]["remaining"] == 1250
         assert status["daily"]["resets_at"] == dt.datetime(2026, 3, 11, tzinfo=dt.UTC)
         assert status["monthly"]["resets_at"] == dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
+
+
+@pytest.mark.django_db
+def test_a_refusal_holds_nothing_and_names_the_limit_that_refused(user):
+    Quota.objects.create(user=user, daily_tokens=1000, monthly_tokens=700, max_concurrent=5)
+    with time_machine.travel(NOON, tick=False):
+        first = quota_reserve(user=user, estimate=400)
+        # The day still has room, the month does not: nothing stays held on either row.
+        with pytest.raises(QuotaExceededError) as exc:
+            quota_reserve(user=user, estimate=400)
+        assert exc.value.details["reason"] == "monthly_tokens"
+        assert (exc.value.details["used"], exc.value.details["limit"]) == (400, 700)
+        assert _counter(user).reserved_tokens == 400
+        assert _counter(user, "month").reserved_tokens == 400
+        assert QuotaReservation.objects.filter(status=ReservationStatus.ACTIVE).count() == 1
+        quota_release(reservation_id=first)
+        assert _counter(user).reserved_tokens == _counter(user, "month").reserved_tokens == 0
 
 
 @pytest.mark.django_db
@@ -119,8 +148,11 @@ def test_rest_over_budget_is_429_and_no_model_call(settings, user_client, user):
     assert body["details"]["reason"] == "daily_tokens"
     assert body["details"]["limit"] == 50
     assert "resets_at" in body["details"] and body["details"]["retry_after"] > 0
+    # Refused before anything is written: no session, no message, nothing held.
+    assert not ChatSession.objects.exists()
     assert not ChatMessage.objects.exists()
     assert not UsageRecord.objects.exists()
+    assert not QuotaReservation.objects.exists()
 
 
 @pytest.mark.django_db

@@ -1,12 +1,14 @@
 """Chat benchmarks (run with ``make bench``; not part of the default test run).
 
 (a) time to first token over the WebSocket vs a direct SDK call to the same fake server
-    streaming 500 tokens (median difference);
+    streaming 500 tokens (difference of the medians), with Daphne, the fake and the client
+    each in their own process, as deployed;
 (b) 200 concurrent WebSocket chats of 500 tokens: none lost or reordered, aggregate tokens/s;
 (c) SQL queries of ``GET sessions/`` and ``GET sessions/{id}/messages/`` at page sizes 5 and 50.
 """
 
 import asyncio
+import json
 import os
 import statistics
 import subprocess
@@ -15,6 +17,7 @@ import time
 
 import openai
 import pytest
+import websockets
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from django.db import connection
@@ -25,8 +28,10 @@ from ai.models import Quota
 from chat.generation import generations_wait
 from tests.chat.factories import ChatMessageFactory, ChatSessionFactory
 from tests.chat.ws import open_socket, until_end
+from tests.performance.bench_serving import BIN, ROOT, _free_port, _server_env, _wait_ready
 
 TOKENS = 500
+_PAUSE = 0.05  # seconds
 EXPECTED = "".join(f"t{i} " for i in range(1, TOKENS + 1))
 
 
@@ -37,39 +42,52 @@ def _fresh_layer():
     channel_layers.backends.clear()
 
 
-@pytest.fixture
-def external_fake(settings):
-    """The fake server in its own process, as a real upstream would be."""
+def _idle_priority() -> None:
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
+def _start_fake(*, remote: bool = False) -> tuple[subprocess.Popen, str]:
+    """The fake server in its own process, as a real upstream would be; returns its base URL.
+
+    ``remote``: run it at idle CPU priority. A real upstream runs on other machines; on this
+    2-core one, a fake bursting 500 tokens would otherwise take a core from the server or
+    its client exactly when the first token is in flight (measured: +1.5 to 2.5 ms on the
+    WebSocket side only, which has three processes to schedule instead of two).
+    """
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.openai_server", "--tokens", str(TOKENS)],
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=_idle_priority if remote else None,
     )
+    port = int(process.stdout.readline())
+    return process, f"http://127.0.0.1:{port}/v1"
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture
+def external_fake(settings):
+    process, base_url = _start_fake()
     try:
-        port = int(process.stdout.readline())
         settings.AI_PROVIDER = "openai"
-        settings.OPENAI_BASE_URL = f"http://127.0.0.1:{port}/v1"
+        settings.OPENAI_BASE_URL = base_url
         settings.OPENAI_API_KEY = "test-key"
         settings.OPENAI_CHAT_MODEL = "fake-chat"
         settings.CHAT_WS_MAX_FRAMES_PER_MINUTE = 100000
-        yield
+        yield base_url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        _stop(process)
 
 
-@pytest.fixture
-def bench_settings(settings, fake_openai):
-    fake_openai.configure(settings, mode="openai")
-    fake_openai.default.tokens = TOKENS
-    settings.CHAT_WS_MAX_FRAMES_PER_MINUTE = 100000
-    return fake_openai
-
-
-async def _direct_ttft(fake, client=None) -> float:
+async def _direct_ttft(base_url: str, client: openai.AsyncOpenAI | None = None) -> float:
     own = client is None
     if own:
-        client = openai.AsyncOpenAI(base_url=fake.base_url, api_key="test-key", max_retries=0)
+        client = openai.AsyncOpenAI(base_url=base_url, api_key="test-key", max_retries=0)
     started = time.perf_counter()
     ttft = None
     stream = await client.chat.completions.create(
@@ -88,38 +106,107 @@ async def _direct_ttft(fake, client=None) -> float:
 
 async def _ws_ttft(ws) -> float:
     started = time.perf_counter()
-    await ws.send_json_to({"type": "message", "content": "hi"})
+    await ws.send(json.dumps({"type": "message", "content": "hi"}))
     ttft = None
     while True:
-        frame = await ws.receive_json_from(timeout=30)
+        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=30))
         if frame["type"] == "token" and ttft is None:
             ttft = time.perf_counter() - started
         if frame["type"] == "end":
+            assert frame["status"] == "complete", frame
             return ttft
+        assert frame["type"] != "error", frame
 
 
-@pytest.mark.django_db(transaction=True)
-async def test_bench_ttft_websocket_vs_direct(bench_settings, user):
-    token = (await database_sync_to_async(issue_tokens)(user=user))["access"]
-    ws = await open_socket(token)
-    shared = openai.AsyncOpenAI(base_url=bench_settings.base_url, api_key="k", max_retries=0)
-    direct, reused, over_ws = [], [], []
-    for _ in range(3):  # warm-up: imports, connections, SQLite pages
-        await _direct_ttft(bench_settings)
-        await _direct_ttft(bench_settings, shared)
-        await _ws_ttft(ws)
-    for _ in range(25):
-        direct.append(await _direct_ttft(bench_settings))
-        reused.append(await _direct_ttft(bench_settings, shared))
-        over_ws.append(await _ws_ttft(ws))
-    await ws.disconnect()
+_BENCH_USER = """
+from accounts.models import User
+from accounts.tokens import issue_tokens
+from ai.models import Quota
+user = User.objects.create_user("bench@example.com", "bench-password-1234", is_verified=True)
+Quota.objects.create(user=user, max_concurrent=100, daily_tokens=10**10, monthly_tokens=10**11)
+print(issue_tokens(user=user)["access"])
+"""
+
+
+async def _measure_ttft(port: int, token: str, base_url: str, runs: int) -> list[list[float]]:
+    url = f"ws://127.0.0.1:{port}/ws/chat/"
+    origin = f"http://127.0.0.1:{port}"
+    shared = openai.AsyncOpenAI(base_url=base_url, api_key="k", max_retries=0)
+    series: list[list[float]] = [[], [], []]
+    async with websockets.connect(
+        url, subprotocols=["bearer", token], origin=origin, max_size=2**20
+    ) as ws:
+        assert json.loads(await ws.recv())["type"] == "ready"
+        for round_ in range(5 + runs):  # 5 warm-up rounds: imports, connections, pages
+            values = []
+            for measure in (
+                lambda: _direct_ttft(base_url),
+                lambda: _direct_ttft(base_url, shared),
+                lambda: _ws_ttft(ws),
+            ):
+                # The same idle pause before each call, so that none runs on CPU caches warmed
+                # by the one before it (as a user's message after a pause would not).
+                await asyncio.sleep(_PAUSE)
+                values.append(await measure())
+            if round_ >= 5:
+                for serie, value in zip(series, values, strict=True):
+                    serie.append(value)
     await shared.close()
-    await generations_wait(timeout=30)
+    return series
+
+
+@pytest.mark.timeout(300)
+def test_bench_ttft_websocket_vs_direct(tmp_path):
+    """The product as deployed: Daphne in its own process, the fake upstream in another, and
+    this process as the client of both (a real WebSocket, a real SDK call)."""
+    fake, base_url = _start_fake(remote=True)
+    server = None
+    try:
+        env = _server_env(tmp_path)
+        env.update(
+            AI_PROVIDER="openai",
+            OPENAI_BASE_URL=base_url,
+            OPENAI_API_KEY="test-key",
+            OPENAI_CHAT_MODEL="fake-chat",
+            CHAT_WS_MAX_FRAMES_PER_MINUTE="100000",
+        )
+        manage = [sys.executable, "manage.py"]
+        subprocess.run(
+            [*manage, "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True
+        )
+        token = (
+            subprocess.run(
+                [*manage, "shell", "-c", _BENCH_USER],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        port = _free_port()
+        server = subprocess.Popen(
+            [str(BIN / "daphne"), "-p", str(port), "-v", "0", "config.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_ready(port, server)
+        runs = int(os.environ.get("BENCH_TTFT_RUNS", "50"))
+        direct, reused, over_ws = asyncio.run(_measure_ttft(port, token, base_url, runs))
+    finally:
+        if server is not None:
+            _stop(server)
+        _stop(fake)
     d, r, w = (statistics.median(x) * 1000 for x in (direct, reused, over_ws))
     print(
-        f"\n[bench a] TTFT median over 25 runs of 500-token streams: WebSocket {w:.2f} ms; "
-        f"direct SDK call with a new client {d:.2f} ms (difference {w - d:+.2f} ms), with a "
-        f"reused client {r:.2f} ms (difference {w - r:+.2f} ms); target: difference <= 5 ms"
+        f"\n[bench a] TTFT median over {runs} runs of {TOKENS}-token streams (Daphne process, "
+        f"fake upstream process): WebSocket {w:.2f} ms; direct SDK call with a new client "
+        f"{d:.2f} ms (difference {w - d:+.2f} ms), with a reused client {r:.2f} ms "
+        f"(difference {w - r:+.2f} ms); target: difference <= 5 ms"
     )
 
 
