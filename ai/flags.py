@@ -13,6 +13,7 @@ from django.db import transaction
 
 from accounts.audit import audit_log
 from accounts.models import FeatureFlag
+from config.cache import cache_invalidate
 
 # The flags the code reads, their defaults and what they switch.
 FLAG_DEFAULTS: dict[str, tuple[bool, str]] = {
@@ -58,7 +59,7 @@ def flag_enabled(name: str) -> bool:
 
 
 def flag_cache_clear(name: str) -> None:
-    cache.delete(_cache_key(name))
+    cache_invalidate(_cache_key(name))
 
 
 def feature_flag_list() -> list[dict[str, Any]]:
@@ -98,9 +99,7 @@ def feature_flag_set(*, name: str, enabled: bool, actor: Any = None, request: An
             flag.enabled = enabled
             flag.updated_by = actor if getattr(actor, "pk", None) else None
             flag.save(update_fields=["enabled", "updated_by", "updated_at"])
-        # Invalidate after commit too: a reader between delete and commit could re-cache the old.
         flag_cache_clear(name)
-        transaction.on_commit(lambda: flag_cache_clear(name))
     audit_log(
         action="feature_flag_changed",
         actor=actor,

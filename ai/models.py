@@ -3,11 +3,12 @@
 import uuid
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
+
+from config.cache import cache_invalidate
 
 
 class UsageKind(models.TextChoices):
@@ -178,11 +179,8 @@ def quota_override_cache_key(user_id: int) -> str:
 @receiver(post_save, sender=Quota)
 @receiver(post_delete, sender=Quota)
 def _quota_changed(sender: type[Quota], instance: Quota, **kwargs: object) -> None:
-    # The API, the admin and a deleted user's cascade all end here; cleared again after the
-    # commit so a reader between the save and the commit cannot re-cache the old values.
-    key = quota_override_cache_key(instance.user_id)
-    cache.delete(key)
-    transaction.on_commit(lambda: cache.delete(key))
+    # The API, the admin and a deleted user's cascade all end here.
+    cache_invalidate(quota_override_cache_key(instance.user_id))
 
 
 class QuotaPeriod(models.TextChoices):

@@ -223,9 +223,16 @@ def _hold_fast(
     return False
 
 
-def _hold_locked(*, user_id: int, limits: QuotaLimits, estimate: int, now: dt.datetime) -> None:
+def _hold_locked(
+    *,
+    user_id: int,
+    limits: QuotaLimits,
+    estimate: int,
+    day: dt.date,
+    month: dt.date,
+    now: dt.datetime,
+) -> None:
     """Create missing counter rows, lock both, check each limit and hold or reject."""
-    day, month = period_starts(now)
     daily_reset, monthly_reset = quota_resets(now)
     day_row = _locked_counter(user_id=user_id, period=QuotaPeriod.DAY, start=day)
     month_row = _locked_counter(user_id=user_id, period=QuotaPeriod.MONTH, start=month)
@@ -279,7 +286,9 @@ def quota_reserve(*, user: Any, estimate: int) -> int:
         if not _hold_fast(user_id=user.pk, limits=limits, estimate=estimate, day=day, month=month):
             # Stale reservations only matter when something is refused: drop them first.
             _expire_stale(user_id=user.pk)
-            _hold_locked(user_id=user.pk, limits=limits, estimate=estimate, now=now)
+            _hold_locked(
+                user_id=user.pk, limits=limits, estimate=estimate, day=day, month=month, now=now
+            )
         reservation = QuotaReservation.objects.create(
             user_id=user.pk, tokens=estimate, day_start=day, month_start=month
         )
