@@ -78,11 +78,21 @@ def _user_with_revocation(user_id: int, jti: str) -> User | None:
     return next(iter(User.objects.raw(_USER_SQL, [jti, user_id])), None)
 
 
+def token_version_matches(token: Any, user: User) -> bool:
+    """Whether ``token`` carries the user's current token version.
+
+    The ``ver`` claim is required: every token we issue has it, so a token without it was not
+    minted here (or predates versioning) and is refused rather than read as version 0.
+    """
+    version = token.get(TOKEN_VERSION_CLAIM)
+    return type(version) is int and version == user.token_version
+
+
 def check_token_user(user: User, token: Any) -> None:
     """Raise ``AuthenticationFailed`` unless ``token`` is still valid for ``user``."""
     if not user.is_active:
         raise AuthenticationFailed("User is inactive.", code="user_inactive")
-    if token.get(TOKEN_VERSION_CLAIM, 0) != user.token_version:
+    if not token_version_matches(token, user):
         raise AuthenticationFailed("Token has been revoked.", code="token_revoked")
 
 

@@ -25,7 +25,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from accounts.audit import audit_log, client_ip
-from accounts.authentication import TOKEN_VERSION_CLAIM
+from accounts.authentication import token_version_matches
 from accounts.models import User
 from accounts.services import InvalidTokenError, user_login_complete
 from accounts.throttles import lockout_check, lockout_record_failure
@@ -230,7 +230,7 @@ def auth_mfa_verify(*, mfa_token: str, code: str, request: Any = None) -> tuple[
     if (
         user is None
         or not user.is_active
-        or token.get(TOKEN_VERSION_CLAIM, 0) != user.token_version
+        or not token_version_matches(token, user)
     ):
         raise InvalidTokenError("The MFA token is invalid or expired. Log in again.")
     used_key = f"mfa-token-used:{token.get(jwt_settings.JTI_CLAIM)}"

@@ -21,7 +21,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.audit import audit_log, client_ip
-from accounts.authentication import TOKEN_VERSION_CLAIM
+from accounts.authentication import token_version_matches
 from accounts.models import RevokedAccessToken, Role, User
 from accounts.sessions import user_sessions_revoke
 from accounts.throttles import lockout_check, lockout_record_failure, lockout_reset
@@ -197,7 +197,7 @@ def auth_token_refresh(*, refresh: str, request: Any = None) -> dict[str, Any]:
         if (
             user is None
             or not user.is_active
-            or token.get(TOKEN_VERSION_CLAIM, 0) != user.token_version
+            or not token_version_matches(token, user)
         ):
             raise InvalidTokenError()
         return issue_tokens(user=user)

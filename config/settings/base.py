@@ -9,12 +9,8 @@ provider and eager Celery, all data under ``DATA_DIR``. Setting ``DATABASE_URL``
 from datetime import timedelta
 from pathlib import Path
 
-import environ
-
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
-env = environ.Env()
-if (BASE_DIR / ".env").is_file():
-    env.read_env(str(BASE_DIR / ".env"))
+from config.settings.environment import BASE_DIR, env
+from config.settings.secret import embedded_secret_key
 
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -22,10 +18,11 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 PROJECT_NAME = env.str("PROJECT_NAME", default="AI Chat")
 
 # --- Core -----------------------------------------------------------------------------------
+# Off unless asked for (`make dev`): debug pages show settings, tracebacks and the URL map.
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env.str(
-    "DJANGO_SECRET_KEY", default="insecure-embedded-mode-key-change-me-" + "x" * 20
-)
+# No constant key anywhere: without DJANGO_SECRET_KEY the embedded mode generates one into
+# DATA_DIR on first start (production.py refuses to start without a real one).
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or embedded_secret_key(DATA_DIR)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 

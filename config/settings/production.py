@@ -2,21 +2,26 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.settings.base import *  # noqa: F403
-from config.settings.base import LOG_LEVEL, env
-from config.settings.logging import build_logging
+from config.settings.environment import env
 
-DEBUG = False
+# Checked before base runs: production never falls back to the embedded mode's generated key.
 try:
-    SECRET_KEY = env.str("DJANGO_SECRET_KEY")
-    ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+    _PRODUCTION_SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+    _PRODUCTION_ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 except ImproperlyConfigured as exc:  # fail fast: never run production on a default secret
     raise ImproperlyConfigured(
         "Production settings need DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS"
     ) from exc
-if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+if len(_PRODUCTION_SECRET_KEY) < 50 or len(set(_PRODUCTION_SECRET_KEY)) < 5:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 50 random characters")
-SIMPLE_JWT = {**SIMPLE_JWT, "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY)}
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import LOG_LEVEL
+from config.settings.logging import build_logging
+
+DEBUG = False
+SECRET_KEY = _PRODUCTION_SECRET_KEY
+ALLOWED_HOSTS = _PRODUCTION_ALLOWED_HOSTS
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)

@@ -217,6 +217,7 @@ def test_signed_token_naming_no_user_fails(user):
     from rest_framework_simplejwt.tokens import AccessToken
 
     token = AccessToken.for_user(user)
+    token["ver"] = user.token_version
     assert bearer(str(token)).get(ME).status_code == 200
     token[api_settings.USER_ID_CLAIM] = "not-a-number"
     body = assert_envelope(bearer(str(token)).get(ME), 401, "AUTHENTICATION_FAILED")
@@ -224,6 +225,29 @@ def test_signed_token_naming_no_user_fails(user):
     token[api_settings.USER_ID_CLAIM] = user.pk + 1000
     body = assert_envelope(bearer(str(token)).get(ME), 401, "AUTHENTICATION_FAILED")
     assert body["details"]["reason"] == "user_not_found"
+
+
+@pytest.mark.parametrize("version", [None, "0", 0.0, True])
+def test_token_without_an_integer_version_claim_is_refused(user, version):
+    """``ver`` is required: a validly signed token that lacks it was not issued by us."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = AccessToken.for_user(user)
+    assert user.token_version == 0 and "ver" not in token.payload
+    if version is not None:
+        token["ver"] = version
+    body = assert_envelope(bearer(str(token)).get(ME), 401, "AUTHENTICATION_FAILED")
+    assert body["details"]["reason"] == "token_revoked"
+    token["ver"] = 0
+    assert bearer(str(token)).get(ME).status_code == 200
+
+
+def test_refresh_token_without_version_claim_is_refused(api_client, user):
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    refresh = RefreshToken.for_user(user)  # outstanding, signed, but without ``ver``
+    response = api_client.post(REFRESH, {"refresh": str(refresh)}, format="json")
+    assert response.status_code == 401
 
 
 # --- logout ---------------------------------------------------------------------------------
