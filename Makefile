@@ -1,5 +1,5 @@
-# The two commands: `make run` starts the product on embedded defaults, `make test` runs lint
-# and the whole suite. Everything else is a helper they share.
+# The two commands: `make run` starts the product on embedded defaults (safe to expose: DEBUG
+# off), `make test` runs lint and the whole suite. Everything else is a helper they share.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: run test install install-dev migrate worker lint format e2e bench check-deploy schema clean
+.PHONY: run dev security test install install-dev migrate worker lint format e2e bench check-deploy schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,11 @@ migrate: install
 run: migrate
 	$(BIN)/python manage.py create_default_admin
 	@echo "Serving on http://$(HOST):$(PORT)/ (admin: /admin/, API: /api/v1/, docs: /api/docs/)"
-	$(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
+	$(BIN)/python -m config.serve --host $(HOST) --port $(PORT)
+
+# `make run` with Django's debug pages (tracebacks, settings): for development only, never exposed.
+dev: export DJANGO_DEBUG = True
+dev: run
 
 worker: install
 	$(BIN)/celery -A config worker --loglevel=INFO
@@ -67,6 +71,10 @@ check-deploy: install
 
 bench: install-dev
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest -s tests/performance/bench_*.py
+
+# Black-box attacks against a fresh `make run` (tests/security); one verdict line per attack.
+security: install-dev
+	$(BIN)/python tests/security/attack_embedded.py
 
 clean:
 	rm -rf $(VENV) var

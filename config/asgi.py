@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP and WebSocket on one port (Daphne in embedded mode)."""
+"""ASGI entry point: HTTP and WebSocket on one port (uvicorn in embedded mode, ``config.serve``)."""
 
 import os
 
@@ -12,11 +12,18 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from config.asgi_middleware import (  # noqa: E402
+    RequestBodyLimitMiddleware,
+    WebSocketAccessLogMiddleware,
+)
 from config.websocket_routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        # Oversized bodies are refused before Django's handler buffers them.
+        "http": RequestBodyLimitMiddleware(django_asgi_app),
+        "websocket": WebSocketAccessLogMiddleware(
+            AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns))
+        ),
     }
 )

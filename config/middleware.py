@@ -1,43 +1,33 @@
 """Request context middleware: request id, body-size limit, access log and HTTP metrics."""
 
-import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from config.asgi_middleware import request_body_limit, sane_request_id
 from config.exceptions import json_error_response
 from config.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 logger = structlog.get_logger("access")
 
-_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _QUIET_PATHS = frozenset({"/health", "/metrics"})
 
 
 def request_id_from(request: HttpRequest) -> str:
     """The caller's X-Request-ID when it is a sane token, else a fresh one."""
-    incoming = request.headers.get("X-Request-ID", "")
-    return incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-
-
-def _body_limit(request: HttpRequest) -> int:
-    if request.content_type == "multipart/form-data":
-        # File uploads carry their own, larger limit (checked again by the documents service).
-        return int(getattr(settings, "DOCUMENT_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)) + 1024 * 1024
-    return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    return sane_request_id(request.headers.get("X-Request-ID", ""))
 
 
 def _too_large(request: HttpRequest) -> bool:
+    """A declared length over the path's limit (WSGI servers; ASGI is guarded before Django)."""
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return False
-    return length > _body_limit(request)
+    return length > request_body_limit(request.path)
 
 
 class RequestContextMiddleware:

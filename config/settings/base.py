@@ -224,6 +224,10 @@ WHITENOISE_USE_FINDERS = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+# Paths (regular expressions) whose bodies may reach DOCUMENT_MAX_UPLOAD_BYTES plus multipart
+# overhead; every other body is capped at DATA_UPLOAD_MAX_MEMORY_SIZE before it is buffered
+# (config.asgi_middleware, config.middleware).
+LARGE_BODY_PATHS = [r"^/api/v1/documents/?$"]
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {

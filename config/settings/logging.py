@@ -23,7 +23,10 @@ def build_logging(*, level: str, fmt: str) -> dict[str, Any]:
     renderer = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        # Plain tracebacks: the default (rich) formatter prints local variables - passwords.
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[
@@ -45,6 +48,8 @@ def build_logging(*, level: str, fmt: str) -> dict[str, Any]:
                 "()": structlog.stdlib.ProcessorFormatter,
                 "processors": [
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    # Tracebacks of stdlib records become text here, so they are redacted too.
+                    structlog.processors.format_exc_info,
                     redact_secrets,
                     renderer,
                 ],
@@ -56,11 +61,16 @@ def build_logging(*, level: str, fmt: str) -> dict[str, Any]:
         },
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
-            # Our access log replaces these; they would print full paths with query strings.
+            # Our access lines replace these; they print full paths with query strings. uvicorn
+            # logs WebSocket handshakes (with the query) on "uvicorn.error" at INFO.
             "django.server": {"level": "WARNING"},
             "django.request": {"level": "ERROR"},
             "django_structlog": {"level": "WARNING"},
             "daphne": {"level": "WARNING"},
+            "uvicorn": {"level": "WARNING"},
+            "uvicorn.error": {"level": "WARNING"},
+            "uvicorn.access": {"level": "WARNING"},
+            "gunicorn.access": {"level": "WARNING"},
             "httpx": {"level": "WARNING"},
             "openai": {"level": "WARNING"},
         },
