@@ -227,11 +227,7 @@ def auth_mfa_verify(*, mfa_token: str, code: str, request: Any = None) -> tuple[
     except TokenError as exc:
         raise InvalidTokenError("The MFA token is invalid or expired. Log in again.") from exc
     user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM)).first()
-    if (
-        user is None
-        or not user.is_active
-        or not token_version_matches(token, user)
-    ):
+    if user is None or not user.is_active or not token_version_matches(token, user):
         raise InvalidTokenError("The MFA token is invalid or expired. Log in again.")
     used_key = f"mfa-token-used:{token.get(jwt_settings.JTI_CLAIM)}"
     if cache.get(used_key):

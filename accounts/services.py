@@ -194,11 +194,7 @@ def auth_token_refresh(*, refresh: str, request: Any = None) -> dict[str, Any]:
             audit_log(action="refresh_reuse", target=outstanding.user, request=request)
             raise InvalidTokenError()
         user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM)).first()
-        if (
-            user is None
-            or not user.is_active
-            or not token_version_matches(token, user)
-        ):
+        if user is None or not user.is_active or not token_version_matches(token, user):
             raise InvalidTokenError()
         return issue_tokens(user=user)
 
