@@ -1,7 +1,7 @@
-"""End-to-end fixtures: a real Daphne server, the fake model server and headless Chromium.
+"""End-to-end fixtures: a real server, the fake model server and headless Chromium.
 
-The server is a separate process started exactly as ``make run`` starts the product (``daphne
-config.asgi:application``), on a free port, with its own fresh database (an SQLite file, or a
+The server is a separate process started exactly as ``make run`` starts the product (``python -m
+config.serve``), on a free port, with its own fresh database (an SQLite file, or a
 scratch PostgreSQL database named after ``DATABASE_URL`` when the suite runs on PostgreSQL), the
 in-memory channel layer, eager tasks, and ``AI_PROVIDER=openai`` pointed at the local fake
 OpenAI-compatible server that this process runs and scripts. A separate process (rather than a
@@ -124,7 +124,7 @@ def _wait_until_up(url: str, process: subprocess.Popen, log_path: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"daphne exited early:\n{log_path.read_text()[-4000:]}")
+            raise RuntimeError(f"the server exited early:\n{log_path.read_text()[-4000:]}")
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
                 if response.status == 200:
@@ -132,7 +132,7 @@ def _wait_until_up(url: str, process: subprocess.Popen, log_path: Path) -> None:
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.1)  # polling the port while the server boots, not test synchronisation
-    raise RuntimeError(f"daphne did not answer within 60 s:\n{log_path.read_text()[-4000:]}")
+    raise RuntimeError(f"the server did not answer within 60 s:\n{log_path.read_text()[-4000:]}")
 
 
 @pytest.fixture(scope="session")
@@ -198,9 +198,8 @@ def e2e_server(fake_model: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory)
                 manage + command, cwd=REPO, env=env, stdout=log, stderr=log, check=True, timeout=180
             )
         port = _free_port()
-        daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
         process = subprocess.Popen(
-            [*daphne, "config.asgi:application"],
+            [sys.executable, "-m", "config.serve", "--host", "127.0.0.1", "--port", str(port)],
             cwd=REPO,
             env=env,
             stdout=log,
