@@ -4,9 +4,18 @@ import re
 from typing import Any
 
 REDACTED = "***"
-SENSITIVE_PARAM = r"(?:[A-Za-z0-9]*[_-])?(?:token|access|refresh|password|key|secret|code)"
-# name=value pairs in query strings, URLs and form bodies.
-_QUERY_SECRET = re.compile(rf"(?i)(^|[?&;\s]){SENSITIVE_PARAM}=([^&;\s#\"']*)")
+# Parameter names whose values are credentials: ``token``, ``refresh_token``, ``api_key``,
+# ``verify``/``reset`` (the emailed links' tokens), ``client_secret``, ``apikey``, ``sessionid``...
+SENSITIVE_PARAM = (
+    r"(?:[A-Za-z0-9]*[_-])?"
+    r"(?:tokens?|access|refresh|password|passwd|pwd|pass|passphrase|apikey|key|secret|code|otp"
+    r"|verify|reset|auth|jwt|signature|sig|session|sessionid|credentials?)"
+    r"(?:[_-][A-Za-z0-9]*)?"
+)
+# name=value pairs in query strings, URLs and form bodies (also percent-encoded separators).
+_QUERY_SECRET = re.compile(
+    rf"(?i)(?P<name>(?:^|[?&;\s]|%26|%3F){SENSITIVE_PARAM}(?:=|%3D))[^&;\s#\"']*"
+)
 _BEARER = re.compile(r"(?i)\b(bearer|api-key)\s+[A-Za-z0-9._~+/=-]+")
 _SENSITIVE_KEYS = frozenset(
     {
@@ -27,8 +36,8 @@ _SENSITIVE_KEYS = frozenset(
 
 def redact_text(text: str) -> str:
     """Replace secret values in query strings and auth headers inside free text."""
-    if "=" in text:
-        text = _QUERY_SECRET.sub(lambda m: m.group(0).split("=", 1)[0] + "=" + REDACTED, text)
+    if "=" in text or "%3D" in text or "%3d" in text:
+        text = _QUERY_SECRET.sub(lambda m: m.group("name") + REDACTED, text)
     if " " in text:
         text = _BEARER.sub(lambda m: m.group(1) + " " + REDACTED, text)
     return text

@@ -79,3 +79,46 @@ def test_json_log_format_renders_one_object_a_line():
     data = json.loads(line)
     assert data["event"] == "hello ?token=***"
     assert data["level"] == "info"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "GET /?verify=SECRET1 HTTP/1.1",  # the emailed verification link
+        "GET /?reset=SECRET1&x=1",  # the emailed reset link
+        "/x?apikey=SECRET1",
+        "/x?sessionid=SECRET1",
+        "/x?token_hash=SECRET1",
+        "/login?next=%2Fws%2F%3Ftoken%3DSECRET1",  # a secret inside an encoded URL
+    ],
+)
+def test_redact_text_covers_links_and_encoded_urls(text):
+    assert "SECRET1" not in redact_text(text)
+
+
+def test_stdlib_tracebacks_are_redacted_and_show_no_locals():
+    """A traceback of a foreign (stdlib) record is rendered as text, then redacted."""
+    import logging
+    import sys
+
+    import structlog
+
+    from config.settings.logging import build_logging
+
+    config = build_logging(level="INFO", fmt="console")
+    formatter = structlog.stdlib.ProcessorFormatter(
+        **{k: v for k, v in config["formatters"]["structured"].items() if k != "()"}
+    )
+
+    def fail(password: str) -> None:
+        raise ValueError("bad url /x?token=SECRET2")
+
+    secret = "SECRET" + "3"  # a local variable, as a password in a view would be
+    try:
+        fail(secret)
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord("django.request", logging.ERROR, __file__, 1, "boom", None, exc_info)
+    line = formatter.format(record)
+    assert "ValueError" in line
+    assert "SECRET2" not in line and "SECRET3" not in line
