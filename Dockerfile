@@ -34,4 +34,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD curl -fsS "http://127.0.0.1:${PORT}/health" || exit 1
 # HTTP + WebSocket on one port. For heavy REST traffic run the WSGI app on gunicorn beside it
 # (see README, "Production layout").
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec daphne -b 0.0.0.0 -p ${PORT} config.asgi:application"]
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec python -m config.serve --host 0.0.0.0 --port ${PORT}"]
