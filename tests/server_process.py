@@ -51,8 +51,11 @@ class EmbeddedServer:
         env: dict[str, str] | None = None,
         data_dir: Path | None = None,
         port: int | None = None,
+        server_argv: list[str] | None = None,
     ) -> None:
         self.use_make = use_make
+        # Another server for comparisons (e.g. Daphne in the body-limit benchmark).
+        self.server_argv = server_argv
         self._own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="aichat-server-"))
         self.port = port or free_port()
@@ -74,11 +77,15 @@ class EmbeddedServer:
             return ["make", "--no-print-directory", "run"]
         # The recipe of `make run` without make: migrations, the default admin, the server.
         python = sys.executable
+        serve = " ".join(
+            self.server_argv
+            or [python, "-m", "config.serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        )
         return [
             "sh",
             "-c",
             f"{python} manage.py migrate --noinput -v0 && {python} manage.py create_default_admin"
-            f" && exec {python} -m config.serve --host 127.0.0.1 --port {self.port}",
+            f" && exec {serve}",
         ]
 
     def start(self, timeout: float = 120.0) -> "EmbeddedServer":
@@ -119,7 +126,7 @@ class EmbeddedServer:
         """The pid of the Python server process itself (under ``sh``/``make``)."""
         assert self.process is not None
         out = subprocess.run(
-            ["pgrep", "-g", str(self.process.pid), "-f", "config.serve"],
+            ["pgrep", "-g", str(self.process.pid), "-f", "config.serve|daphne"],
             capture_output=True,
             text=True,
             check=False,
