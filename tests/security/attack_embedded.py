@@ -55,6 +55,12 @@ def verdict(item: str, attack: str, vulnerable: bool, detail: str) -> None:
     print(f"{word:10} item {item:2} {attack}: {detail}", flush=True)
 
 
+def installation_key(server: EmbeddedServer) -> str | None:
+    """The key the server generated into its DATA_DIR, if it generated one."""
+    path = server.data_dir / "secret_key"
+    return path.read_text().strip() if path.exists() else None
+
+
 def forge_jwt(key: str, user_id: int, *, with_version: bool) -> str:
     now = int(time.time())
     claims = {
@@ -113,7 +119,7 @@ def attack_forged_tokens(server: EmbeddedServer, api: httpx.Client) -> None:
         )
     # The installation's own key (read from its DATA_DIR, as a leaked key would be): a token it
     # did not issue, without ``ver``, must still be refused.
-    key = (server.data_dir / "secret_key").read_text().strip()
+    key = installation_key(server) or OLD_DEFAULT_KEY
     token = forge_jwt(key, admin_id, with_version=False)
     status = api.get("/api/v1/users/", headers={"Authorization": f"Bearer {token}"})
     verdict(
@@ -147,7 +153,8 @@ def attack_forged_tokens(server: EmbeddedServer, api: httpx.Client) -> None:
         answer.status_code == 200,
         f"POST auth/email/verify -> {answer.status_code}",
     )
-    mode = oct((server.data_dir / "secret_key").stat().st_mode & 0o777)
+    path = server.data_dir / "secret_key"
+    mode = oct(path.stat().st_mode & 0o777) if path.exists() else "missing"
     verdict("1", "generated key file is private", mode != "0o600", f"mode {mode}")
 
 
@@ -332,13 +339,15 @@ def judge_output(server: EmbeddedServer, secrets: dict[str, str]) -> None:
             value in output,
             "printed" if value in output else "not printed",
         )
-    key = (server.data_dir / "secret_key").read_text().strip()
-    verdict(
-        "7",
-        "the generated signing key in the server output",
-        key in output,
-        "printed" if key in output else "not printed",
-    )
+    key = installation_key(server)
+    if key is not None:
+        printed = key in output
+        verdict(
+            "7",
+            "the generated signing key in the server output",
+            printed,
+            "printed" if printed else "not printed",
+        )
     for password in (ADMIN_PASSWORD, SECOND_ADMIN_PASSWORD):
         if password in output:
             verdict("7", "an admin password in the server output", True, "printed")
