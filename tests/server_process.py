@@ -144,7 +144,11 @@ class EmbeddedServer:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def __enter__(self) -> "EmbeddedServer":
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.cleanup()  # __exit__ does not run when __enter__ raises
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
