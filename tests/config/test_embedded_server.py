@@ -70,7 +70,11 @@ def test_static_files_docs_and_admin_work_with_debug_off(server):
             src = next(part for part in docs.text.split('"') if part.endswith(asset))
             assert client.get(src).status_code == 200, src
         assert client.get("/admin/login/").status_code == 200
-        assert client.get("/").status_code == 200
+        page = client.get("/")
+        assert page.status_code == 200
+        for asset in ("/static/chat/app.css", "/static/chat/app.js"):
+            assert asset in page.text
+            assert client.get(asset).status_code == 200, asset
 
 
 def test_generated_key_file_is_private(server):
