@@ -131,11 +131,15 @@ def _admit(*, scope: str, ident: str, num_requests: int, duration: int) -> int |
 def rate_limit_check(*, scope: str, ident: str | None) -> None:
     """The throttle of ``scope`` for a door that is not a DRF view (the admin login): raise
     429 ``RATE_LIMITED`` when ``ident`` has used up its rate."""
-    rate = _rate(scope)
-    if rate is None or not ident:
+    throttle = _SettingsRateThrottle(scope=scope)
+    if throttle.rate is None or not ident:
         return
-    num_requests, duration = SimpleRateThrottle().parse_rate(rate)
-    retry_after = _admit(scope=scope, ident=ident, num_requests=num_requests, duration=duration)
+    retry_after = _admit(
+        scope=scope,
+        ident=ident,
+        num_requests=throttle.num_requests,
+        duration=int(throttle.duration),
+    )
     if retry_after is not None:
         raise RateLimitedError(
             f"Too many requests. Try again in {retry_after} seconds.",
@@ -194,7 +198,9 @@ class _SettingsRateThrottle(IndexedThrottleMixin, SimpleRateThrottle):
     def get_rate(self) -> str | None:
         return _rate(self.scope)
 
-    def __init__(self) -> None:
+    def __init__(self, scope: str | None = None) -> None:
+        if scope is not None:
+            self.scope = scope
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
 

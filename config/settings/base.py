@@ -31,7 +31,7 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "accounts.admin_apps.ConsoleAdminConfig",  # django.contrib.admin with the MFA console site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "channels",
     "django_otp",
+    "accounts.otp_overrides",  # before the plugins: replaces their addstatictoken command
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "django_structlog",
