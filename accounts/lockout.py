@@ -80,9 +80,9 @@ class CredentialAttempt:
         if self.account_count < int(settings.LOGIN_LOCKOUT_THRESHOLD):
             return False
         window = _window()
+        # The counter is left alone: clearing it would hand its places to checks already
+        # past the lock test. Its window (opened by the first failure) ends before the lock.
         counters.flag_set(f"{self.account_key}:until", seconds=window)
-        # The lock takes over from the counter; the next window starts from zero.
-        counters.window_clear(self.account_key)
         throttle_index_record(
             key=f"{self.account_key}:until",
             scope="login_lockout",
@@ -107,11 +107,9 @@ def _ip_reserve(ip: str, window: int) -> str:
     count = counters.window_hit(key, window=window)
     if count < threshold:
         return key
+    # From the threshold on, a check needs the gate, which one caller at a time takes (add)
+    # and which stays closed for the delay: a burst stops at exactly the threshold.
     gate = f"{key}:gate"
-    if count == threshold:
-        # The last free check closes the gate behind it, so a burst stops exactly here.
-        counters.flag_set(gate, seconds=_ip_delay(0))
-        return key
     if counters.flag_take(gate, seconds=_ip_delay(count - threshold)):
         return key
     counters.window_release(key)

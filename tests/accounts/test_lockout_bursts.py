@@ -75,13 +75,14 @@ def _slow_password_checks(counter: _Counter):
 
 
 def _slow_cache_reads():
-    """Every cache read takes a little longer, so a read-modify-write would race."""
+    """Every cache read returns a little later, so a read-modify-write races."""
     backend = type(caches["default"])
     real = backend.get
 
     def get(self, *args, **kwargs):
-        time.sleep(0.002)
-        return real(self, *args, **kwargs)
+        value = real(self, *args, **kwargs)
+        time.sleep(0.01)  # between the read and whatever the caller writes back
+        return value
 
     return mock.patch.object(backend, "get", get)
 
