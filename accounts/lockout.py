@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from accounts import counters
-from accounts.throttles import _digest, throttle_index_record
+from accounts.throttles import LOCKOUT_KEY_PREFIX, _digest, throttle_index_record
 from config.exceptions import RateLimitedError
 
 # Caps the doubling of the per-IP delay (2**16 s is far past any sane maximum).
@@ -33,11 +33,11 @@ _MAX_DELAY_EXPONENT = 16
 
 
 def _account_key(account: str) -> str:
-    return f"lockout:account:{_digest(account)}"
+    return f"{LOCKOUT_KEY_PREFIX}account:{_digest(account)}"
 
 
 def _ip_key(ip: str) -> str:
-    return f"lockout:ip:{ip}"
+    return f"{LOCKOUT_KEY_PREFIX}ip:{ip}"
 
 
 def _window() -> int:

@@ -35,6 +35,8 @@ def _digest(value: str) -> str:
 # entries dropped once their window has passed. A lost update under a race only hides an
 # entry from the listing; the throttle itself is unaffected.
 THROTTLE_INDEX_KEY = "throttle:index"
+# Keys of accounts.lockout (listed here too, lifted by lockout_clear).
+LOCKOUT_KEY_PREFIX = "lockout:"
 _THROTTLE_INDEX_MAX = 1000
 
 
@@ -97,7 +99,7 @@ def throttle_unblock(
     for key, meta in list(index.items()):
         if meta["ident"] in wanted:
             index.pop(key)
-            if meta.get("lock"):
+            if key.startswith(LOCKOUT_KEY_PREFIX):
                 continue  # lockout_clear() below lifts (and counts) it
             counters.window_clear(key)
             cleared += 1
