@@ -13,9 +13,18 @@ from django.contrib.auth.forms import AdminUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import apikeys, mfa, services
 from accounts.models import ApiKey, RevokedAccessToken, Role, User
+
+# django-otp's device admins show TOTP secrets (and let anyone with the console copy a user's
+# second factor). Devices are managed through the user: the "MFA" column and the audited
+# "Reset MFA" action below.
+for _device_model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_device_model):
+        admin.site.unregister(_device_model)
 
 
 class MfaFilter(admin.SimpleListFilter):

@@ -27,15 +27,11 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from accounts.audit import audit_log, client_ip
 from accounts.emails import email_send, frontend_link
+from accounts.lockout import credential_attempt, lockout_reset
 from accounts.models import User
 from accounts.services import LoginOutcome, _password_check, user_login_complete
 from accounts.sessions import user_sessions_revoke
-from accounts.throttles import (
-    _digest,
-    lockout_check,
-    lockout_record_failure,
-    lockout_reset,
-)
+from accounts.throttles import _digest
 from accounts.tokens import enrollment_token_for, mfa_token_for
 from config.exceptions import ApplicationError
 
@@ -233,26 +229,25 @@ def login_code_verify(*, email: str, code: str, request: Any = None) -> LoginOut
     if not settings.EMAIL_CODE_LOGIN:
         raise CodeLoginDisabledError()
     email = email.strip().lower()
-    ip = client_ip(request)
-    lockout_check(account=email, ip=ip)
-    key = _code_key(email)
-    entry = cache.get(key)
-    if entry is not None and entry.get("expires", 0) <= time.time():
-        cache.delete(key)
-        entry = None
-    attempts = _count_attempt(key) if entry else 0
-    max_attempts = int(settings.EMAIL_CODE_MAX_ATTEMPTS)
-    valid = (
-        entry is not None
-        and attempts <= max_attempts
-        and hmac.compare_digest(entry["hash"], _code_hash(entry["user_id"], code.strip()))
-    )
-    if not valid:
-        if entry is not None and attempts >= max_attempts:
-            cache.delete(key)  # the code is spent: a new one must be requested
-        locked = lockout_record_failure(account=email, ip=ip)
-        audit_log(action="login_failed", request=request, reason="bad_code", locked_out=locked)
-        raise InvalidLoginCodeError()
+    with credential_attempt(account=email, ip=client_ip(request)) as attempt:
+        key = _code_key(email)
+        entry = cache.get(key)
+        if entry is not None and entry.get("expires", 0) <= time.time():
+            cache.delete(key)
+            entry = None
+        attempts = _count_attempt(key) if entry else 0
+        max_attempts = int(settings.EMAIL_CODE_MAX_ATTEMPTS)
+        valid = (
+            entry is not None
+            and attempts <= max_attempts
+            and hmac.compare_digest(entry["hash"], _code_hash(entry["user_id"], code.strip()))
+        )
+        if not valid:
+            if entry is not None and attempts >= max_attempts:
+                cache.delete(key)  # the code is spent: a new one must be requested
+            locked = attempt.fail()
+            audit_log(action="login_failed", request=request, reason="bad_code", locked_out=locked)
+            raise InvalidLoginCodeError()
     # Single use: only the request that actually deletes the entry may log in.
     if not cache.delete(key):
         raise InvalidLoginCodeError()

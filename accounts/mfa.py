@@ -26,9 +26,9 @@ from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from accounts.audit import audit_log, client_ip
 from accounts.authentication import token_version_matches
+from accounts.lockout import credential_attempt
 from accounts.models import User
-from accounts.services import InvalidTokenError, user_login_complete
-from accounts.throttles import lockout_check, lockout_record_failure
+from accounts.services import InvalidTokenError, user_login_complete, user_password_verify
 from accounts.tokens import mfa_token_decode
 from config.exceptions import ApplicationError, ConflictError
 
@@ -129,6 +129,18 @@ def mfa_code_verify(*, user: User, code: str, allow_backup: bool = True) -> str 
     return None
 
 
+def mfa_code_check(*, user: User, code: str, request: Any = None) -> str | None:
+    """:func:`mfa_code_verify` under the login lock-out (account and IP), for signed-in users
+    re-confirming with a code; a wrong code is audited."""
+    with credential_attempt(account=user.email, ip=client_ip(request)) as attempt:
+        method = mfa_code_verify(user=user, code=code)
+        if method is not None:
+            return method
+        locked = attempt.fail()
+    audit_log(action="mfa_code_failed", actor=user, target=user, request=request, locked_out=locked)
+    return None
+
+
 # --- Enrolment and management ---------------------------------------------------------------
 
 
@@ -189,9 +201,9 @@ def mfa_disable(*, user: User, code: str, password: str, request: Any = None) ->
             code="MFA_REQUIRED",
             status_code=403,
         )
-    if not user.check_password(password or ""):
+    if not user_password_verify(user=user, password=password, request=request):
         raise drf_exceptions.ValidationError({"password": ["The password is not correct."]})
-    if mfa_code_verify(user=user, code=code) is None:
+    if mfa_code_check(user=user, code=code, request=request) is None:
         raise InvalidMfaCodeError()
     _devices_delete(user=user)
     audit_log(action="mfa_disabled", actor=user, target=user, request=request)
@@ -201,7 +213,7 @@ def mfa_backup_codes_regenerate(*, user: User, code: str, request: Any = None) -
     """Ten new backup codes for a user with MFA on; the old ones stop working."""
     if not user_has_mfa(user=user):
         raise ConflictError("MFA is not enabled.", code="MFA_NOT_ENABLED")
-    if mfa_code_verify(user=user, code=code) is None:
+    if mfa_code_check(user=user, code=code, request=request) is None:
         raise InvalidMfaCodeError()
     with transaction.atomic():
         codes = _backup_codes_replace(user=user)
@@ -232,19 +244,18 @@ def auth_mfa_verify(*, mfa_token: str, code: str, request: Any = None) -> tuple[
     used_key = f"mfa-token-used:{token.get(jwt_settings.JTI_CLAIM)}"
     if cache.get(used_key):
         raise InvalidTokenError("The MFA token was already used. Log in again.")
-    ip = client_ip(request)
-    lockout_check(account=user.email, ip=ip)
-    method = mfa_code_verify(user=user, code=code)
-    if method is None:
-        locked = lockout_record_failure(account=user.email, ip=ip)
-        audit_log(
-            action="login_failed",
-            target=user,
-            request=request,
-            reason="bad_mfa_code",
-            locked_out=locked,
-        )
-        raise InvalidMfaCodeError()
+    with credential_attempt(account=user.email, ip=client_ip(request)) as attempt:
+        method = mfa_code_verify(user=user, code=code)
+        if method is None:
+            locked = attempt.fail()
+            audit_log(
+                action="login_failed",
+                target=user,
+                request=request,
+                reason="bad_mfa_code",
+                locked_out=locked,
+            )
+            raise InvalidMfaCodeError()
     # add() is atomic: of two requests racing with one mfa_token only one gets a session.
     lifetime = int(settings.MFA_TOKEN_LIFETIME.total_seconds())
     if not cache.add(used_key, 1, timeout=lifetime + 60):

@@ -22,9 +22,9 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.audit import audit_log, client_ip
 from accounts.authentication import token_version_matches
+from accounts.lockout import credential_attempt, lockout_reset
 from accounts.models import RevokedAccessToken, Role, User
 from accounts.sessions import user_sessions_revoke
-from accounts.throttles import lockout_check, lockout_record_failure, lockout_reset
 from accounts.tokens import enrollment_token_for, issue_tokens, mfa_token_for
 from config.exceptions import ApplicationError, PermissionDeniedError
 
@@ -134,23 +134,23 @@ def auth_login(*, identifier: str, password: str, request: Any = None) -> LoginO
     ip = client_ip(request)
     user = _user_by_identifier(identifier)
     account = user.email if user is not None else identifier
-    lockout_check(account=account, ip=ip)
-    if user is None:
-        # Hash anyway, so an unknown address costs the same time as a wrong password.
-        User().set_password(password)
-        valid = False
-    else:
-        valid = user.check_password(password)
-    if not valid:
-        locked = lockout_record_failure(account=account, ip=ip)
-        audit_log(
-            action="login_failed",
-            target=user,
-            request=request,
-            reason="bad_credentials",
-            locked_out=locked,
-        )
-        raise InvalidCredentialsError()
+    with credential_attempt(account=account, ip=ip) as attempt:
+        if user is None:
+            # Hash anyway, so an unknown address costs the same time as a wrong password.
+            User().set_password(password)
+            valid = False
+        else:
+            valid = user.check_password(password)
+        if not valid:
+            locked = attempt.fail()
+            audit_log(
+                action="login_failed",
+                target=user,
+                request=request,
+                reason="bad_credentials",
+                locked_out=locked,
+            )
+            raise InvalidCredentialsError()
     if not user.is_active:
         audit_log(action="login_failed", target=user, request=request, reason="suspended")
         raise AccountDisabledError()
@@ -241,11 +241,24 @@ def auth_logout_all(*, user: User, request: Any = None) -> None:
     audit_log(action="logout_all", actor=user, target=user, request=request)
 
 
+def user_password_verify(*, user: User, password: str, request: Any = None) -> bool:
+    """Re-check a signed-in user's password (password change, step-up): the same lock-out as
+    login, so a stolen session cannot guess the password without limit."""
+    with credential_attempt(account=user.email, ip=client_ip(request)) as attempt:
+        if user.check_password(password or ""):
+            return True
+        locked = attempt.fail()
+    audit_log(
+        action="password_check_failed", actor=user, target=user, request=request, locked_out=locked
+    )
+    return False
+
+
 def user_password_change(
     *, user: User, current_password: str, new_password: str, request: Any = None
 ) -> dict[str, Any]:
     """Change the password, end every other session and return a fresh pair for this one."""
-    if not user.check_password(current_password):
+    if not user_password_verify(user=user, password=current_password, request=request):
         raise drf_exceptions.ValidationError(
             {"current_password": ["The current password is not correct."]}
         )

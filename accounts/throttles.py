@@ -1,17 +1,16 @@
-"""Brute-force protection for login, MFA and registration.
+"""Rate limits of the API (DRF throttles) and of the other doors, on atomic counters.
 
-Two layers, both in the Django cache (Redis when ``REDIS_URL`` is set, so every worker agrees):
+Every throttle counts through :mod:`accounts.counters` (``add`` + ``incr``: parallel bursts
+cannot pass more than the rate), in the Django cache (Redis when ``REDIS_URL`` is set, so
+every worker agrees). Rates come from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` by scope,
+read on each request. A window is fixed: it opens with its first request and refuses the
+rest once full, with ``Retry-After`` until it closes.
 
-* scoped DRF rate throttles, per account and per client IP (rates in
-  ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``: ``login``, ``login_ip``, ``mfa``, ``mfa_ip``,
-  ``register``), counting every attempt;
-* a lock-out that counts only *failures*: after ``LOGIN_LOCKOUT_THRESHOLD`` failures of one
-  account or one IP within ``LOGIN_LOCKOUT_SECONDS``, that account or IP is refused for
-  ``LOGIN_LOCKOUT_SECONDS`` (429 with ``Retry-After``), even with the right password.
+The failure lock-out of password and code checks is :mod:`accounts.lockout`; refused keys of
+both are listed in one index for ``GET /api/v1/admin/rate-limits``.
 """
 
 import hashlib
-import math
 import time
 from typing import Any
 
@@ -21,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
+from accounts import counters
 from config.exceptions import RateLimitedError
 
 
@@ -29,21 +29,31 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.strip().lower().encode()).hexdigest()[:32]
 
 
-# --- The index of blocked throttle keys (for GET /api/v1/admin/rate-limits) ---------------
+# --- The index of blocked keys (for GET /api/v1/admin/rate-limits) --------------------------
 # The cache has no "list keys" that works on both locmem and Redis, so every throttle that
-# refuses a request records its key here: one small dict under one key, entries dropped once
-# their window has passed. A lost update under a race only hides an entry from the listing;
-# the throttle itself is unaffected.
+# refuses a request (and every lock-out) records its key here: one small dict under one key,
+# entries dropped once their window has passed. A lost update under a race only hides an
+# entry from the listing; the throttle itself is unaffected.
 THROTTLE_INDEX_KEY = "throttle:index"
+# Keys of accounts.lockout (listed here too, lifted by lockout_clear).
+LOCKOUT_KEY_PREFIX = "lockout:"
 _THROTTLE_INDEX_MAX = 1000
 
 
-def throttle_index_record(*, key: str, scope: str, ident: str, window: int) -> None:
-    """Remember that ``key`` (scope + ident) is refusing requests until its window passes."""
+def throttle_index_record(
+    *, key: str, scope: str, ident: str, window: int, lock: bool = False, count: int = 0
+) -> None:
+    """Remember that ``key`` (scope + ident) is refusing requests until its window passes.
+
+    ``lock`` marks a lock-out flag (listed while it is up, with ``count``); otherwise ``key``
+    is a counter, listed with its current count.
+    """
     now = time.time()
     index = cache.get(THROTTLE_INDEX_KEY) or {}
     index = {k: v for k, v in index.items() if v["until"] > now}
-    index[key] = {"scope": scope, "ident": ident, "until": now + window}
+    index[key] = {"scope": scope, "ident": ident, "until": now + window, "lock": lock}
+    if lock:
+        index[key]["count"] = count
     if len(index) > _THROTTLE_INDEX_MAX:
         newest = sorted(index.items(), key=lambda item: item[1]["until"])[-_THROTTLE_INDEX_MAX:]
         index = dict(newest)
@@ -51,64 +61,116 @@ def throttle_index_record(*, key: str, scope: str, ident: str, window: int) -> N
 
 
 def throttle_index_entries() -> list[dict[str, Any]]:
-    """Blocked keys whose window has not passed, with the requests counted in it."""
+    """Blocked keys whose window has not passed, with the requests (or failures) counted."""
     now = time.time()
     index = cache.get(THROTTLE_INDEX_KEY) or {}
     entries = []
     for key, meta in index.items():
         if meta["until"] <= now:
             continue
-        history = cache.get(key) or []
-        if not history:
-            continue  # unblocked, or the window passed
-        entries.append({"key": key, **meta, "count": len(history)})
+        if meta.get("lock"):
+            if not counters.flag_retry_after(key):
+                continue  # unblocked, or the lock ended
+            count = int(meta.get("count", 0))
+        else:
+            count = counters.window_count(key)
+            if not count:
+                continue  # unblocked, or the window passed
+        entry = {k: v for k, v in meta.items() if k in ("scope", "ident", "until")}
+        entries.append({"key": key, **entry, "count": count})
     return sorted(entries, key=lambda e: (e["scope"], e["ident"]))
 
 
 def throttle_unblock(
     *, user_id: int | None = None, email: str | None = None, ip: str | None = None
 ) -> int:
-    """Clear every throttle counter (and lock-out) of a user or an IP; returns how many."""
+    """Clear every throttle counter and lock-out of a user or an IP; returns how many."""
+    from accounts.lockout import lockout_clear
+
     wanted: set[str] = set()
     if user_id is not None:
         wanted |= {str(user_id), f"user-{user_id}"}
     if email:
         wanted.add(_digest(email))
-        for suffix in (":until", ":failures"):
-            cache.delete(f"lockout:account:{_digest(email)}{suffix}")
     if ip:
         wanted.add(ip)
     index = cache.get(THROTTLE_INDEX_KEY) or {}
     cleared = 0
     for key, meta in list(index.items()):
         if meta["ident"] in wanted:
-            cache.delete(key)
             index.pop(key)
+            if key.startswith(LOCKOUT_KEY_PREFIX):
+                continue  # lockout_clear() below lifts (and counts) it
+            counters.window_clear(key)
             cleared += 1
     cache.set(THROTTLE_INDEX_KEY, index, timeout=3600)
-    if ip:
-        # A failed-login lock-out of the IP is lifted too.
-        for suffix in (":until", ":failures"):
-            if cache.get(f"lockout:ip:{ip}{suffix}") is not None:
-                cache.delete(f"lockout:ip:{ip}{suffix}")
-                cleared += suffix == ":until"
-    return cleared
+    # Failure lock-outs are lifted by their own keys, listed or not.
+    return cleared + lockout_clear(account=email, ip=ip)
+
+
+# --- Throttles ----------------------------------------------------------------------------
+
+
+def _rate(scope: str) -> str | None:
+    return settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get(scope)
+
+
+def _throttle_key(scope: str, ident: str) -> str:
+    return SimpleRateThrottle.cache_format % {"scope": scope, "ident": ident}
+
+
+def _admit(*, scope: str, ident: str, num_requests: int, duration: int) -> int | None:
+    """Take a place in the window of ``scope``/``ident``; None when admitted, otherwise the
+    seconds until the window closes (the key is then listed in the index)."""
+    key = _throttle_key(scope, ident)
+    admitted, _count = counters.window_admit(key, limit=num_requests, window=duration)
+    if admitted:
+        return None
+    throttle_index_record(key=key, scope=scope, ident=ident, window=duration)
+    return counters.window_retry_after(key, window=duration)
+
+
+def rate_limit_check(*, scope: str, ident: str | None) -> None:
+    """The throttle of ``scope`` for a door that is not a DRF view (the admin login): raise
+    429 ``RATE_LIMITED`` when ``ident`` has used up its rate."""
+    throttle = _SettingsRateThrottle(scope=scope)
+    if throttle.rate is None or not ident:
+        return
+    retry_after = _admit(
+        scope=scope,
+        ident=ident,
+        num_requests=throttle.num_requests,
+        duration=int(throttle.duration),
+    )
+    if retry_after is not None:
+        raise RateLimitedError(
+            f"Too many requests. Try again in {retry_after} seconds.",
+            details={"retry_after": retry_after},
+            headers={"Retry-After": str(retry_after)},
+        )
 
 
 class IndexedThrottleMixin:
-    """Records a refused key in the throttle index so admins can list and unblock it."""
+    """Counts a DRF throttle atomically and records a refused key in the index, so admins can
+    list and unblock it. Mix in before a ``SimpleRateThrottle`` subclass."""
 
-    def throttle_failure(self) -> bool:  # type: ignore[override]
-        key = getattr(self, "key", None)
-        if key:
-            prefix = self.cache_format % {"scope": self.scope, "ident": ""}  # type: ignore[attr-defined]
-            throttle_index_record(
-                key=key,
-                scope=self.scope,  # type: ignore[attr-defined]
-                ident=key.removeprefix(prefix),
-                window=int(self.duration),  # type: ignore[attr-defined]
-            )
-        return False
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if self.rate is None:  # type: ignore[attr-defined]
+            return True
+        self.key = self.get_cache_key(request, view)  # type: ignore[attr-defined]
+        if self.key is None:
+            return True
+        prefix = _throttle_key(self.scope, "")  # type: ignore[attr-defined]
+        self.retry_after = _admit(
+            scope=self.scope,  # type: ignore[attr-defined]
+            ident=self.key.removeprefix(prefix),
+            num_requests=self.num_requests,  # type: ignore[attr-defined]
+            duration=int(self.duration),  # type: ignore[attr-defined]
+        )
+        return self.retry_after is None
+
+    def wait(self) -> float | None:
+        return getattr(self, "retry_after", None)
 
 
 class IndexedAnonRateThrottle(IndexedThrottleMixin, AnonRateThrottle):
@@ -123,7 +185,7 @@ class ScopedUserThrottle(IndexedThrottleMixin, UserRateThrottle):
     """A per-user throttle whose rate is read from settings by ``scope`` on every request."""
 
     def get_rate(self) -> str | None:
-        return settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get(self.scope)
+        return _rate(self.scope)
 
 
 class ChatMessageThrottle(ScopedUserThrottle):
@@ -136,9 +198,11 @@ class _SettingsRateThrottle(IndexedThrottleMixin, SimpleRateThrottle):
     """Reads its rate from settings on each request, so operators and tests can change it."""
 
     def get_rate(self) -> str | None:
-        return settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get(self.scope)
+        return _rate(self.scope)
 
-    def __init__(self) -> None:
+    def __init__(self, scope: str | None = None) -> None:
+        if scope is not None:
+            self.scope = scope
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
 
@@ -212,61 +276,3 @@ DEFAULT_THROTTLES = list(api_settings.DEFAULT_THROTTLE_CLASSES)
 LOGIN_THROTTLES = [*DEFAULT_THROTTLES, LoginIPThrottle, LoginAccountThrottle]
 MFA_THROTTLES = [*DEFAULT_THROTTLES, MfaIPThrottle, MfaAccountThrottle]
 REGISTER_THROTTLES = [*DEFAULT_THROTTLES, RegisterThrottle]
-
-
-# --- Lock-out after repeated failures ------------------------------------------------------
-
-
-def _lock_keys(*, account: str | None, ip: str | None) -> list[tuple[str, str]]:
-    keys = []
-    if account:
-        keys.append(("account", f"lockout:account:{_digest(account)}"))
-    if ip:
-        keys.append(("ip", f"lockout:ip:{ip}"))
-    return keys
-
-
-def lockout_check(*, account: str | None, ip: str | None) -> None:
-    """Raise a 429 ``LOCKED_OUT`` error while the account or the IP is locked."""
-    now = time.time()
-    for _kind, key in _lock_keys(account=account, ip=ip):
-        # The value is the unlock time; comparing it (not only the TTL) keeps the rule exact.
-        until = cache.get(f"{key}:until")
-        if until and until > now:
-            retry_after = max(1, math.ceil(until - now))
-            raise RateLimitedError(
-                f"Too many failed attempts. Try again in {retry_after} seconds.",
-                code="LOCKED_OUT",
-                details={"retry_after": retry_after},
-                headers={"Retry-After": str(retry_after)},
-            )
-
-
-def lockout_record_failure(*, account: str | None, ip: str | None) -> bool:
-    """Count one failure for the account and the IP; lock whichever reaches the threshold.
-
-    Returns whether something got locked by this failure.
-    """
-    threshold = int(settings.LOGIN_LOCKOUT_THRESHOLD)
-    window = int(settings.LOGIN_LOCKOUT_SECONDS)
-    locked = False
-    for _kind, key in _lock_keys(account=account, ip=ip):
-        counter = f"{key}:failures"
-        # add() then incr() is atomic on Redis and under locmem's lock: parallel failures all count.
-        cache.add(counter, 0, timeout=window)
-        try:
-            failures = cache.incr(counter)
-        except ValueError:  # expired between add() and incr()
-            cache.set(counter, 1, timeout=window)
-            failures = 1
-        if failures >= threshold:
-            cache.set(f"{key}:until", time.time() + window, timeout=window)
-            cache.delete(counter)
-            locked = True
-    return locked
-
-
-def lockout_reset(*, account: str | None) -> None:
-    """A successful login clears the account's failure count (not the IP's)."""
-    for _kind, key in _lock_keys(account=account, ip=None):
-        cache.delete(f"{key}:failures")

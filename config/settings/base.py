@@ -28,7 +28,7 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "accounts.admin_apps.ConsoleAdminConfig",  # django.contrib.admin with the MFA console site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "channels",
     "django_otp",
+    "accounts.otp_overrides",  # before the plugins: replaces their addstatictoken command
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "django_structlog",
@@ -360,10 +361,15 @@ OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default=PROJECT_NAME)
 # typo; login/MFA throttles and the account/IP lock-out below protect these endpoints instead.
 OTP_TOTP_THROTTLE_FACTOR = 0
 OTP_STATIC_THROTTLE_FACTOR = 0
-# Failed logins / MFA codes: after LOGIN_LOCKOUT_THRESHOLD failures within the window for one
-# account or one client IP, that account or IP is locked for LOGIN_LOCKOUT_SECONDS.
+# Failed passwords and codes (every door, accounts.lockout): after LOGIN_LOCKOUT_THRESHOLD
+# failures of one account within LOGIN_LOCKOUT_SECONDS it is locked for LOGIN_LOCKOUT_SECONDS.
+# One client IP is only slowed down (never locked, so a NAT is not shut out): after
+# LOGIN_IP_FAILURE_THRESHOLD failures in the window, one check per delay doubling up to
+# LOGIN_IP_MAX_DELAY_SECONDS.
 LOGIN_LOCKOUT_THRESHOLD = env.int("LOGIN_LOCKOUT_THRESHOLD", default=10)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
+LOGIN_IP_FAILURE_THRESHOLD = env.int("LOGIN_IP_FAILURE_THRESHOLD", default=100)
+LOGIN_IP_MAX_DELAY_SECONDS = env.int("LOGIN_IP_MAX_DELAY_SECONDS", default=60)
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
     {
         "login": env.str("THROTTLE_LOGIN", default="5/min"),

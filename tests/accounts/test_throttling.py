@@ -53,11 +53,30 @@ def test_lockout_after_ten_failures_even_with_right_password(
     assert login(api_client, user.email, password, REMOTE_ADDR="10.9.9.9").status_code == 200
 
 
-def test_lockout_per_ip_across_accounts(api_client, user, password, relaxed_rates):
+def test_ip_failures_slow_down_without_locking_out_a_nat(
+    api_client, user, password, relaxed_rates, settings, clock
+):
+    """Item 4: one client guessing many accounts slows its IP down; it does not lock everyone
+    behind that IP out for the lock-out time, while the account lock stays strict."""
+    settings.LOGIN_IP_FAILURE_THRESHOLD = 10
+    settings.LOGIN_IP_MAX_DELAY_SECONDS = 8
     for n in range(10):
-        login(api_client, f"guess{n}@example.com", "wrong password")
-    assert_envelope(login(api_client, user.email, password), 429, "LOCKED_OUT")
+        assert login(api_client, f"guess{n}@example.com", "wrong password").status_code == 401
+    # Past the threshold the IP waits between checks (1 s, then doubling) ...
+    response = login(api_client, user.email, password)
+    body = assert_envelope(response, 429, "SLOW_DOWN")
+    assert body["details"]["retry_after"] == int(response["Retry-After"]) == 1
     assert login(api_client, user.email, password, REMOTE_ADDR="10.7.7.7").status_code == 200
+    # ... and a colleague behind the same NAT gets in once the short delay is over,
+    clock.shift(1)
+    assert login(api_client, user.email, password).status_code == 200
+    # while the attacker's further failures only lengthen the delay, up to the cap.
+    for expected in (2, 4, 8, 8):
+        clock.shift(60)
+        assert login(api_client, "guess@example.com", "wrong password").status_code == 401
+        response = login(api_client, user.email, password)
+        assert_envelope(response, 429, "SLOW_DOWN")
+        assert int(response["Retry-After"]) == expected
 
 
 def test_lockout_is_enumeration_safe(api_client, user, relaxed_rates):

@@ -76,3 +76,35 @@ def test_unblock_validation_and_access(admin_client_api, user_client):
     assert_envelope(admin_client_api.post(UNBLOCK, {"ip": "not an ip"}, format="json"), 400)
     assert_envelope(admin_client_api.post(UNBLOCK, {"user_id": 999999}, format="json"), 404)
     assert_envelope(user_client.post(UNBLOCK, {"ip": "127.0.0.1"}, format="json"), 403)
+
+
+def test_lockouts_and_ip_slow_down_listed_and_unblocked(
+    settings, api_client, user, password, admin_client_api
+):
+    """The failure lock-out of an account and the slow-down of an IP are in the list, and
+    unblocking lifts them."""
+    rates = dict(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], login="100/min")
+    rates["login_ip"] = "100/min"
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    settings.LOGIN_LOCKOUT_THRESHOLD = 3
+    settings.LOGIN_IP_FAILURE_THRESHOLD = 4
+    for _ in range(3):
+        login(api_client, user.email, "wrong")
+    login(api_client, "other@example.com", "wrong")
+    assert_envelope(login(api_client, user.email, password), 429, "LOCKED_OUT")
+    assert_envelope(login(api_client, "third@example.com", "wrong"), 429, "SLOW_DOWN")
+
+    entries = {
+        (e["scope"], e["ident"]): e["count"] for e in admin_client_api.get(LIST).json()["results"]
+    }
+    from accounts.throttles import _digest
+
+    assert entries[("login_lockout", _digest(user.email))] == 3
+    assert entries[("login_ip_failures", "127.0.0.1")] == 4
+
+    response = admin_client_api.post(UNBLOCK, {"user_id": user.pk}, format="json")
+    assert response.json()["cleared"] == 1
+    response = admin_client_api.post(UNBLOCK, {"ip": "127.0.0.1"}, format="json")
+    assert response.json()["cleared"] == 1
+    assert admin_client_api.get(LIST).json()["results"] == []
+    assert login(api_client, user.email, password).status_code == 200
