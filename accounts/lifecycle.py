@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
+from accounts.apikeys import api_keys_revoke_all
 from accounts.audit import audit_log, client_ip
 from accounts.emails import email_send, frontend_link
 from accounts.models import User
@@ -159,7 +160,8 @@ def _user_from_reset_token(token: str) -> User:
 
 
 def password_reset(*, token: str, new_password: str, request: Any = None) -> User:
-    """Set a new password from a reset link; every session of the user ends, MFA stays on."""
+    """Set a new password from a reset link; every session and API key of the user ends, MFA
+    stays on."""
     user = _user_from_reset_token(token)
     _password_check(new_password, user)
     with transaction.atomic():
@@ -172,6 +174,8 @@ def password_reset(*, token: str, new_password: str, request: Any = None) -> Use
         locked.is_verified = True
         locked.save(update_fields=["password", "is_verified"])
         user_sessions_revoke(user=locked, reason="password_reset")
+        # A reset is the "I may be compromised" path: API keys end with the sessions.
+        api_keys_revoke_all(user=locked, actor=locked, reason="password_reset", request=request)
     lockout_reset(account=locked.email)
     audit_log(action="password_reset", actor=locked, target=locked, request=request)
     email_send(to=locked.email, kind="password_changed", context={"user": locked})

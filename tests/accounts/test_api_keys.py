@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from accounts import services
 from accounts.models import ApiKey
 from tests.accounts.helpers import ME, assert_envelope
+from tests.factories import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +24,9 @@ def keyed(raw: str) -> APIClient:
 
 
 def _create(client, **data) -> dict:
-    response = client.post(KEYS, {"name": "script", **data}, format="json")
+    response = client.post(
+        KEYS, {"name": "script", "password": DEFAULT_PASSWORD, **data}, format="json"
+    )
     assert response.status_code == 201, response.content
     return response.json()
 
@@ -155,7 +158,9 @@ def test_number_of_keys_is_limited(user_client, settings):
     settings.API_KEYS_MAX_PER_USER = 2
     first = _create(user_client)
     _create(user_client)
-    response = user_client.post(KEYS, {"name": "third"}, format="json")
+    response = user_client.post(
+        KEYS, {"name": "third", "password": DEFAULT_PASSWORD}, format="json"
+    )
     assert_envelope(response, 409, "API_KEY_LIMIT")
     user_client.delete(f"{KEYS}{first['id']}")
     _create(user_client)
