@@ -2,8 +2,9 @@
 
 Rules that keep these flows safe:
 
-* no enumeration: requests that name an address (forgot password, code request) do the same
-  work and give the same answer whether or not an account exists;
+* no enumeration: requests that name an address (forgot password, code request) give the same
+  answer, in the same time, whether or not an account exists: everything that depends on the
+  address runs after the answer is sent (``accounts.deferred``);
 * links and codes are single use and expire; a reset link dies with any password change
   (Django's ``PasswordResetTokenGenerator`` hashes the password into the token);
 * codes live only hashed (HMAC with the secret key) in the cache, Redis when configured, so
@@ -15,6 +16,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -27,6 +29,7 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from accounts.apikeys import api_keys_revoke_all
 from accounts.audit import audit_log, client_ip
+from accounts.deferred import after_response
 from accounts.emails import email_send, frontend_link
 from accounts.models import User
 from accounts.services import LoginOutcome, _password_check, user_login_complete
@@ -130,7 +133,15 @@ def password_reset_token(*, user: User) -> str:
 
 
 def password_forgot(*, email: str, request: Any = None) -> None:
-    """Mail a reset link when an active account has this address; silently nothing otherwise."""
+    """Mail a reset link when an active account has this address; silently nothing otherwise.
+
+    Nothing that depends on the address runs before the answer (see ``accounts.deferred``),
+    so a known and an unknown address cost the request the same time.
+    """
+    after_response(request, partial(_password_forgot_send, email=email, request=request))
+
+
+def _password_forgot_send(*, email: str, request: Any) -> None:
     user = _active_user_by_email(email)
     if user is None:
         audit_log(action="password_reset_requested", request=request, known=False)
@@ -195,9 +206,16 @@ def _code_hash(user_id: int, code: str) -> str:
 
 
 def login_code_request(*, email: str, request: Any = None) -> None:
-    """Mail a 6-digit single-use code to an active account; nothing otherwise (same answer)."""
+    """Mail a 6-digit single-use code to an active account; nothing otherwise (same answer).
+
+    As with ``password_forgot``, the look-up, the code and the mail run after the answer.
+    """
     if not settings.EMAIL_CODE_LOGIN:
         raise CodeLoginDisabledError()
+    after_response(request, partial(_login_code_send, email=email, request=request))
+
+
+def _login_code_send(*, email: str, request: Any) -> None:
     user = _active_user_by_email(email)
     if user is None:
         audit_log(action="login_code_requested", request=request, known=False)
