@@ -30,7 +30,7 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from accounts.apikeys import api_keys_revoke_all
 from accounts.audit import audit_log, client_ip
 from accounts.deferred import after_response
-from accounts.emails import email_send, frontend_link
+from accounts.emails import email_render, email_send, frontend_link
 from accounts.models import User
 from accounts.services import LoginOutcome, _password_check, user_login_complete
 from accounts.sessions import user_sessions_revoke
@@ -143,19 +143,27 @@ def password_forgot(*, email: str, request: Any = None) -> None:
 
 def _password_forgot_send(*, email: str, request: Any) -> None:
     user = _active_user_by_email(email)
+    # An unknown address gets the same work short of sending (a link for a stand-in user, the
+    # mail rendered): this runs after the answer, but it can still delay the caller's next
+    # request on the same connection, and that delay must not tell either.
+    recipient = user or _stand_in(email)
+    context = {
+        "user": recipient,
+        "link": frontend_link(reset=password_reset_token(user=recipient)),
+        "expires_minutes": max(1, settings.PASSWORD_RESET_TIMEOUT // 60),
+    }
     if user is None:
-        audit_log(action="password_reset_requested", request=request, known=False)
-        return
-    email_send(
-        to=user.email,
-        kind="password_reset",
-        context={
-            "user": user,
-            "link": frontend_link(reset=password_reset_token(user=user)),
-            "expires_minutes": max(1, settings.PASSWORD_RESET_TIMEOUT // 60),
-        },
+        email_render(kind="password_reset", context=context)
+    else:
+        email_send(to=user.email, kind="password_reset", context=context)
+    audit_log(
+        action="password_reset_requested", target=user, request=request, known=user is not None
     )
-    audit_log(action="password_reset_requested", target=user, request=request, known=True)
+
+
+def _stand_in(email: str) -> User:
+    """An unsaved user for the address, to do an unknown address's work like a known one's."""
+    return User(email=email.strip().lower(), username=email.split("@", 1)[0])
 
 
 def _user_from_reset_token(token: str) -> User:
@@ -217,27 +225,25 @@ def login_code_request(*, email: str, request: Any = None) -> None:
 
 def _login_code_send(*, email: str, request: Any) -> None:
     user = _active_user_by_email(email)
-    if user is None:
-        audit_log(action="login_code_requested", request=request, known=False)
-        return
+    recipient = user or _stand_in(email)  # same work for an unknown address, short of sending
     code = f"{secrets.randbelow(10**CODE_LENGTH):0{CODE_LENGTH}d}"
-    key = _code_key(user.email)
     timeout = int(settings.EMAIL_CODE_TIMEOUT)
-    # A new code replaces the previous one and gets a fresh attempt budget.
     # The expiry is stored too: the cache TTL bounds storage, the timestamp makes it exact.
     entry = {
-        "user_id": user.pk,
-        "hash": _code_hash(user.pk, code),
+        "user_id": recipient.pk,
+        "hash": _code_hash(recipient.pk or 0, code),
         "expires": time.time() + timeout,
     }
-    cache.set(key, entry, timeout=timeout)
-    cache.set(f"{key}:attempts", 0, timeout=timeout)
-    email_send(
-        to=user.email,
-        kind="login_code",
-        context={"user": user, "code": code, "expires_minutes": max(1, timeout // 60)},
-    )
-    audit_log(action="login_code_requested", target=user, request=request, known=True)
+    context = {"user": recipient, "code": code, "expires_minutes": max(1, timeout // 60)}
+    if user is None:
+        email_render(kind="login_code", context=context)
+    else:
+        # A new code replaces the previous one and gets a fresh attempt budget.
+        key = _code_key(user.email)
+        cache.set(key, entry, timeout=timeout)
+        cache.set(f"{key}:attempts", 0, timeout=timeout)
+        email_send(to=user.email, kind="login_code", context=context)
+    audit_log(action="login_code_requested", target=user, request=request, known=user is not None)
 
 
 def _count_attempt(key: str) -> int:

@@ -71,3 +71,27 @@ def test_a_failing_job_is_logged_not_raised(user, monkeypatch, log_lines):
     response.close()
     assert "after_response_job_failed" in log_lines.text
     assert mail.outbox == []
+
+
+@pytest.mark.parametrize(("path", "kind"), [(FORGOT, "password_reset"), (CODE, "login_code")])
+def test_unknown_addresses_get_the_same_work_short_of_sending(api_client, user, path, kind):
+    """After the answer the work still runs on the server (and can delay the caller's next
+    request on the connection): an unknown address renders the same mail, sends none."""
+    from django.test.signals import template_rendered
+
+    rendered: list[str] = []
+
+    def record(sender, template, context, **kwargs):
+        rendered.append(template.name)
+
+    template_rendered.connect(record)
+    try:
+        assert api_client.post(path, {"email": user.email}, format="json").status_code == 202
+        known, rendered[:] = list(rendered), []
+        assert api_client.post(path, {"email": "nobody@example.com"}, format="json").status_code
+        unknown = list(rendered)
+    finally:
+        template_rendered.disconnect(record)
+    assert sorted(known) == sorted(unknown)
+    assert f"email/{kind}.html" in unknown
+    assert len(mail.outbox) == 1
