@@ -17,6 +17,7 @@ from django.urls import reverse
 from django_otp import login as otp_login
 
 from accounts import console, services
+from accounts.stepup import user_password_verify
 from config.exceptions import ApplicationError
 
 # Set on the request by the login form, read back by the site after Django's login().
@@ -68,7 +69,7 @@ class ConsolePasswordChangeForm(AdminPasswordChangeForm):
     def clean_old_password(self) -> str:
         old_password = self.cleaned_data["old_password"]
         try:
-            valid = services.user_password_verify(
+            valid = user_password_verify(
                 user=self.user, password=old_password, request=self.request
             )
         except ApplicationError as exc:

@@ -33,6 +33,7 @@ from rest_framework.request import Request
 
 from accounts.audit import audit_log
 from accounts.models import ApiKey, ApiKeyScope, User
+from accounts.stepup import user_password_confirm
 from config.exceptions import ApplicationError, NotFoundError, PermissionDeniedError
 
 KEYWORD = "Api-Key"
@@ -79,11 +80,15 @@ def api_key_create(
     *,
     user: User,
     name: str,
+    password: str,
     scopes: list[str] | None = None,
     expires_at: datetime | None = None,
     request: Any = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns it and the secret (which is not stored and never shown again)."""
+    """Create a key (step-up: the current password); returns it and the secret (which is not
+    stored and never shown again)."""
+    # A key outlives access tokens: a stolen token must not be able to mint a lasting one.
+    user_password_confirm(user=user, password=password, purpose="api_key_create", request=request)
     scopes = sorted(set(scopes)) if scopes else sorted(ApiKeyScope.values)
     if any(scope not in ApiKeyScope.values for scope in scopes):
         raise exceptions.ValidationError({"scopes": ["Unknown scope."]})
@@ -122,6 +127,26 @@ def api_key_revoke(*, key: ApiKey, actor: User | None, request: Any = None) -> A
             action="api_key_revoked", actor=actor, target=key.user, request=request, key_id=key.pk
         )
     return key
+
+
+def api_keys_revoke_all(*, user: User, actor: User | None, reason: str, request: Any = None) -> int:
+    """Revoke every active key of ``user`` now (logout-all, password reset); returns how many.
+
+    One UPDATE: the next request with any of them fails, on every worker.
+    """
+    revoked = ApiKey.objects.filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    if revoked:
+        audit_log(
+            action="api_keys_revoked",
+            actor=actor,
+            target=user,
+            request=request,
+            reason=reason,
+            count=revoked,
+        )
+    return revoked
 
 
 def api_key_allows(*, key: ApiKey, method: str, path: str) -> bool:

@@ -2,8 +2,9 @@
 
 Rules that keep these flows safe:
 
-* no enumeration: requests that name an address (forgot password, code request) do the same
-  work and give the same answer whether or not an account exists;
+* no enumeration: requests that name an address (forgot password, code request) give the same
+  answer, in the same time, whether or not an account exists: everything that depends on the
+  address runs after the answer is sent (``accounts.deferred``);
 * links and codes are single use and expire; a reset link dies with any password change
   (Django's ``PasswordResetTokenGenerator`` hashes the password into the token);
 * codes live only hashed (HMAC with the secret key) in the cache, Redis when configured, so
@@ -15,6 +16,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -25,8 +27,10 @@ from django.db import transaction
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
+from accounts.apikeys import api_keys_revoke_all
 from accounts.audit import audit_log, client_ip
-from accounts.emails import email_send, frontend_link
+from accounts.deferred import after_response
+from accounts.emails import email_render, email_send, frontend_link
 from accounts.lockout import credential_attempt, lockout_reset
 from accounts.models import User
 from accounts.services import LoginOutcome, _password_check, user_login_complete
@@ -125,21 +129,37 @@ def password_reset_token(*, user: User) -> str:
 
 
 def password_forgot(*, email: str, request: Any = None) -> None:
-    """Mail a reset link when an active account has this address; silently nothing otherwise."""
+    """Mail a reset link when an active account has this address; silently nothing otherwise.
+
+    Nothing that depends on the address runs before the answer (see ``accounts.deferred``),
+    so a known and an unknown address cost the request the same time.
+    """
+    after_response(request, partial(_password_forgot_send, email=email, request=request))
+
+
+def _password_forgot_send(*, email: str, request: Any) -> None:
     user = _active_user_by_email(email)
+    # An unknown address gets the same work short of sending (a link for a stand-in user, the
+    # mail rendered): this runs after the answer, but it can still delay the caller's next
+    # request on the same connection, and that delay must not tell either.
+    recipient = user or _stand_in(email)
+    context = {
+        "user": recipient,
+        "link": frontend_link(reset=password_reset_token(user=recipient)),
+        "expires_minutes": max(1, settings.PASSWORD_RESET_TIMEOUT // 60),
+    }
     if user is None:
-        audit_log(action="password_reset_requested", request=request, known=False)
-        return
-    email_send(
-        to=user.email,
-        kind="password_reset",
-        context={
-            "user": user,
-            "link": frontend_link(reset=password_reset_token(user=user)),
-            "expires_minutes": max(1, settings.PASSWORD_RESET_TIMEOUT // 60),
-        },
+        email_render(kind="password_reset", context=context)
+    else:
+        email_send(to=user.email, kind="password_reset", context=context)
+    audit_log(
+        action="password_reset_requested", target=user, request=request, known=user is not None
     )
-    audit_log(action="password_reset_requested", target=user, request=request, known=True)
+
+
+def _stand_in(email: str) -> User:
+    """An unsaved user for the address, to do an unknown address's work like a known one's."""
+    return User(email=email.strip().lower(), username=email.split("@", 1)[0])
 
 
 def _user_from_reset_token(token: str) -> User:
@@ -155,7 +175,8 @@ def _user_from_reset_token(token: str) -> User:
 
 
 def password_reset(*, token: str, new_password: str, request: Any = None) -> User:
-    """Set a new password from a reset link; every session of the user ends, MFA stays on."""
+    """Set a new password from a reset link; every session and API key of the user ends, MFA
+    stays on."""
     user = _user_from_reset_token(token)
     _password_check(new_password, user)
     with transaction.atomic():
@@ -168,6 +189,8 @@ def password_reset(*, token: str, new_password: str, request: Any = None) -> Use
         locked.is_verified = True
         locked.save(update_fields=["password", "is_verified"])
         user_sessions_revoke(user=locked, reason="password_reset")
+        # A reset is the "I may be compromised" path: API keys end with the sessions.
+        api_keys_revoke_all(user=locked, actor=locked, reason="password_reset", request=request)
     lockout_reset(account=locked.email)
     audit_log(action="password_reset", actor=locked, target=locked, request=request)
     email_send(to=locked.email, kind="password_changed", context={"user": locked})
@@ -187,31 +210,36 @@ def _code_hash(user_id: int, code: str) -> str:
 
 
 def login_code_request(*, email: str, request: Any = None) -> None:
-    """Mail a 6-digit single-use code to an active account; nothing otherwise (same answer)."""
+    """Mail a 6-digit single-use code to an active account; nothing otherwise (same answer).
+
+    As with ``password_forgot``, the look-up, the code and the mail run after the answer.
+    """
     if not settings.EMAIL_CODE_LOGIN:
         raise CodeLoginDisabledError()
+    after_response(request, partial(_login_code_send, email=email, request=request))
+
+
+def _login_code_send(*, email: str, request: Any) -> None:
     user = _active_user_by_email(email)
-    if user is None:
-        audit_log(action="login_code_requested", request=request, known=False)
-        return
+    recipient = user or _stand_in(email)  # same work for an unknown address, short of sending
     code = f"{secrets.randbelow(10**CODE_LENGTH):0{CODE_LENGTH}d}"
-    key = _code_key(user.email)
     timeout = int(settings.EMAIL_CODE_TIMEOUT)
-    # A new code replaces the previous one and gets a fresh attempt budget.
     # The expiry is stored too: the cache TTL bounds storage, the timestamp makes it exact.
     entry = {
-        "user_id": user.pk,
-        "hash": _code_hash(user.pk, code),
+        "user_id": recipient.pk,
+        "hash": _code_hash(recipient.pk or 0, code),
         "expires": time.time() + timeout,
     }
-    cache.set(key, entry, timeout=timeout)
-    cache.set(f"{key}:attempts", 0, timeout=timeout)
-    email_send(
-        to=user.email,
-        kind="login_code",
-        context={"user": user, "code": code, "expires_minutes": max(1, timeout // 60)},
-    )
-    audit_log(action="login_code_requested", target=user, request=request, known=True)
+    context = {"user": recipient, "code": code, "expires_minutes": max(1, timeout // 60)}
+    if user is None:
+        email_render(kind="login_code", context=context)
+    else:
+        # A new code replaces the previous one and gets a fresh attempt budget.
+        key = _code_key(user.email)
+        cache.set(key, entry, timeout=timeout)
+        cache.set(f"{key}:attempts", 0, timeout=timeout)
+        email_send(to=user.email, kind="login_code", context=context)
+    audit_log(action="login_code_requested", target=user, request=request, known=user is not None)
 
 
 def _count_attempt(key: str) -> int:

@@ -20,7 +20,6 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.crypto import salted_hmac
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework import exceptions as drf_exceptions
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
@@ -28,7 +27,8 @@ from accounts.audit import audit_log, client_ip
 from accounts.authentication import token_version_matches
 from accounts.lockout import credential_attempt
 from accounts.models import User
-from accounts.services import InvalidTokenError, user_login_complete, user_password_verify
+from accounts.services import InvalidTokenError, user_login_complete
+from accounts.stepup import user_password_confirm
 from accounts.tokens import mfa_token_decode
 from config.exceptions import ApplicationError, ConflictError
 
@@ -144,10 +144,13 @@ def mfa_code_check(*, user: User, code: str, request: Any = None) -> str | None:
 # --- Enrolment and management ---------------------------------------------------------------
 
 
-def mfa_enable(*, user: User, request: Any = None) -> dict[str, str]:
-    """Start enrolment: a new unconfirmed TOTP device; returns its secret, URL and QR code."""
+def mfa_enable(*, user: User, password: str, request: Any = None) -> dict[str, str]:
+    """Start enrolment (step-up: the current password): a new unconfirmed TOTP device;
+    returns its secret, URL and QR code."""
     if user_has_mfa(user=user):
         raise ConflictError("MFA is already enabled.", code="MFA_ALREADY_ENABLED")
+    # Without this a stolen access token could enrol the thief's authenticator.
+    user_password_confirm(user=user, password=password, purpose="mfa_enable", request=request)
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user, confirmed=False).delete()
         device = TOTPDevice.objects.create(
@@ -162,8 +165,10 @@ def mfa_enable(*, user: User, request: Any = None) -> dict[str, str]:
     }
 
 
-def mfa_confirm(*, user: User, code: str, request: Any = None) -> list[str]:
-    """Activate the pending TOTP device with a first code; returns the backup codes once."""
+def mfa_confirm(*, user: User, code: str, password: str, request: Any = None) -> list[str]:
+    """Activate the pending TOTP device with a first code and the current password (step-up);
+    returns the backup codes once."""
+    user_password_confirm(user=user, password=password, purpose="mfa_confirm", request=request)
     with transaction.atomic():
         device = (
             TOTPDevice.objects.select_for_update()
@@ -201,18 +206,21 @@ def mfa_disable(*, user: User, code: str, password: str, request: Any = None) ->
             code="MFA_REQUIRED",
             status_code=403,
         )
-    if not user_password_verify(user=user, password=password, request=request):
-        raise drf_exceptions.ValidationError({"password": ["The password is not correct."]})
+    user_password_confirm(user=user, password=password, purpose="mfa_disable", request=request)
     if mfa_code_check(user=user, code=code, request=request) is None:
         raise InvalidMfaCodeError()
     _devices_delete(user=user)
     audit_log(action="mfa_disabled", actor=user, target=user, request=request)
 
 
-def mfa_backup_codes_regenerate(*, user: User, code: str, request: Any = None) -> list[str]:
-    """Ten new backup codes for a user with MFA on; the old ones stop working."""
+def mfa_backup_codes_regenerate(
+    *, user: User, code: str, password: str, request: Any = None
+) -> list[str]:
+    """Ten new backup codes for a user with MFA on (a current code and the password); the old
+    ones stop working."""
     if not user_has_mfa(user=user):
         raise ConflictError("MFA is not enabled.", code="MFA_NOT_ENABLED")
+    user_password_confirm(user=user, password=password, purpose="mfa_backup_codes", request=request)
     if mfa_code_check(user=user, code=code, request=request) is None:
         raise InvalidMfaCodeError()
     with transaction.atomic():

@@ -35,8 +35,16 @@ class UserManager(BaseUserManager["User"]):
         return self._create(email, password, **fields)
 
     def create_superuser(self, email: str, password: str | None = None, **fields: Any) -> "User":
+        """An admin. A given password must pass the password policy: ``createsuperuser``
+        (``DJANGO_SUPERUSER_PASSWORD`` is not validated by Django) and ``create_default_admin``
+        both end here, and an administrator's password guards the whole installation."""
+        from django.contrib.auth.password_validation import validate_password
+
         fields["role"] = Role.ADMIN
         fields.setdefault("is_verified", True)
+        if password:
+            # Raises ValidationError; createsuperuser turns it into a CommandError.
+            validate_password(password, user=self.model(email=email, **fields))
         return self._create(email, password, **fields)
 
     def get_by_natural_key(self, username: str | None) -> "User":

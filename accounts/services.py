@@ -20,11 +20,13 @@ from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.apikeys import api_keys_revoke_all
 from accounts.audit import audit_log, client_ip
 from accounts.authentication import token_version_matches
 from accounts.lockout import credential_attempt, lockout_reset
 from accounts.models import RevokedAccessToken, Role, User
 from accounts.sessions import user_sessions_revoke
+from accounts.stepup import user_password_confirm
 from accounts.tokens import enrollment_token_for, issue_tokens, mfa_token_for
 from config.exceptions import ApplicationError, PermissionDeniedError
 
@@ -236,32 +238,32 @@ def auth_logout(*, user: User, refresh: str, access_token: Any, request: Any = N
 
 
 def auth_logout_all(*, user: User, request: Any = None) -> None:
-    """End every session of the caller, on every device."""
-    user_sessions_revoke(user=user, reason="logout_all")
+    """End every session of the caller, on every device, and every API key of theirs.
+
+    This is the "I may be compromised" button: a key minted with a stolen session must die
+    with it (a password change, by contrast, keeps the keys; see ``user_password_change``).
+    """
+    with transaction.atomic():
+        user_sessions_revoke(user=user, reason="logout_all")
+        api_keys_revoke_all(user=user, actor=user, reason="logout_all", request=request)
     audit_log(action="logout_all", actor=user, target=user, request=request)
-
-
-def user_password_verify(*, user: User, password: str, request: Any = None) -> bool:
-    """Re-check a signed-in user's password (password change, step-up): the same lock-out as
-    login, so a stolen session cannot guess the password without limit."""
-    with credential_attempt(account=user.email, ip=client_ip(request)) as attempt:
-        if user.check_password(password or ""):
-            return True
-        locked = attempt.fail()
-    audit_log(
-        action="password_check_failed", actor=user, target=user, request=request, locked_out=locked
-    )
-    return False
 
 
 def user_password_change(
     *, user: User, current_password: str, new_password: str, request: Any = None
 ) -> dict[str, Any]:
-    """Change the password, end every other session and return a fresh pair for this one."""
-    if not user_password_verify(user=user, password=current_password, request=request):
-        raise drf_exceptions.ValidationError(
-            {"current_password": ["The current password is not correct."]}
-        )
+    """Change the password, end every other session and return a fresh pair for this one.
+
+    API keys are kept: a routine change (the user knows the old password) is not a sign of
+    compromise, and scripts keep working. Logout-all and a reset end the keys too.
+    """
+    user_password_confirm(
+        user=user,
+        password=current_password,
+        purpose="password_change",
+        field="current_password",
+        request=request,
+    )
     _password_check(new_password, user)
     user.set_password(new_password)
     user.save(update_fields=["password"])
@@ -274,8 +276,11 @@ def user_password_change(
 
 
 def user_password_reset_by_admin(*, actor: User | None, user: User, request: Any = None) -> None:
-    """After an admin set a new password (console): the user's existing sessions end."""
-    user_sessions_revoke(user=user, reason="password_reset")
+    """After an admin set a new password (console): the user's sessions and API keys end, as
+    with a reset by email (an admin resets an account that may be compromised)."""
+    with transaction.atomic():
+        user_sessions_revoke(user=user, reason="password_reset")
+        api_keys_revoke_all(user=user, actor=actor, reason="password_reset", request=request)
     audit_log(action="password_reset_by_admin", actor=actor, target=user, request=request)
 
 
@@ -362,8 +367,29 @@ def user_reactivate(*, actor: User | None, user: User, request: Any = None) -> U
     return user
 
 
-def user_update(*, actor: User, user: User, data: dict[str, Any], request: Any = None) -> User:
-    """An admin's change to any user; role and active flag go through their own services."""
+def user_update(
+    *,
+    actor: User,
+    user: User,
+    data: dict[str, Any],
+    current_password: str | None = None,
+    request: Any = None,
+) -> User:
+    """An admin's change to any user; role and active flag go through their own services.
+
+    Changing an email address needs the acting admin's current password (step-up): the
+    address is where password resets and sign-in codes go, so a stolen admin token must not
+    be able to redirect them.
+    """
+    email = data.get("email")
+    if isinstance(email, str) and email.strip().lower() != user.email:
+        user_password_confirm(
+            user=actor,
+            password=current_password or "",
+            purpose="email_change",
+            field="current_password",
+            request=request,
+        )
     with transaction.atomic():
         changed = _apply_fields(user=user, data=data, allowed=ADMIN_FIELDS)
         if changed:

@@ -1,5 +1,6 @@
-"""Password validators on top of Django's: a length cap and the optional seed-001 composition
-rules (``PASSWORD_REQUIRE_*``, all off by default following NIST SP 800-63B)."""
+"""Password validators on top of Django's: a length cap, a refusal of trivial passwords (one
+repeated character, only whitespace) and the optional seed-001 composition rules
+(``PASSWORD_REQUIRE_*``, all off by default following NIST SP 800-63B)."""
 
 import unicodedata
 from typing import Any
@@ -23,6 +24,31 @@ class MaximumLengthValidator:
 
     def get_help_text(self) -> str:
         return f"Your password can contain at most {self.max_length} characters."
+
+
+class TrivialPasswordValidator:
+    """Refuse passwords made only of whitespace or of one character repeated.
+
+    Twelve spaces or 256 times "a" pass a length rule and no dictionary lists them all, yet
+    they are the first guesses of any attacker. Case is ignored ("aAaA" is one letter).
+    """
+
+    def validate(self, password: str, user: Any = None) -> None:
+        if not password:
+            return  # the minimum length rule speaks for empty passwords
+        if password.isspace():
+            raise ValidationError(
+                "This password is only whitespace. Choose one with letters, digits or symbols.",
+                code="password_only_whitespace",
+            )
+        if len(set(password.casefold())) == 1:
+            raise ValidationError(
+                "This password repeats a single character. Choose a less predictable one.",
+                code="password_repeated_character",
+            )
+
+    def get_help_text(self) -> str:
+        return "Your password cannot be only whitespace or one character repeated."
 
 
 def _is_symbol(char: str) -> bool:

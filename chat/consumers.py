@@ -192,12 +192,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
             frame = json.loads(text_data)
         except ValueError:
             frame = None
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        kind = frame.get("type") if isinstance(frame, dict) else None
+        # Every frame of an authenticated socket re-checks its token, so a logout, a token
+        # version bump, an expiry or a suspension ends the socket at its next frame even when
+        # the revocation broadcast never arrived. `message` re-checks in its own thread hop,
+        # and `auth` brings a new token (the old one may have expired: that is why it comes).
+        if (
+            self.user is not None
+            and kind not in ("auth", "message")
+            and not await self._token_still_valid()
+        ):
+            await self._reject("Your session has ended; log in again.")
+            return
+        if not isinstance(frame, dict) or not isinstance(kind, str):
             await self._error(
                 message="Each frame is a JSON object with a 'type'.", code="VALIDATION_ERROR"
             )
             return
-        kind = frame["type"]
         if self.user is None:
             if kind == "auth" and isinstance(frame.get("token"), str):
                 await self._authenticate(frame["token"])
@@ -221,6 +232,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             return
         await handler(frame)
+
+    async def _token_still_valid(self) -> bool:
+        """Whether this socket's token still stands: not expired, not revoked by a logout, not
+        older than the user's token version, its user active. One thread hop, one statement."""
+        user = await self._user_for(self.raw_token or "")
+        if user is None or user.pk != self.user.pk:
+            return False
+        self.user = user
+        return True
 
     async def _reauthenticate(self, token: Any) -> None:
         """A fresh access token on a live socket (after a refresh); same user only."""

@@ -67,6 +67,7 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 
 class ApiKeyCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, min_length=1)
+    password = _password_field(help_text="Your current password (step-up).")
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=ApiKeyScope.choices),

@@ -80,6 +80,9 @@ class AdminUserUpdateSerializer(ProfileUpdateSerializer):
     role = serializers.ChoiceField(choices=Role.choices)
     is_active = serializers.BooleanField()
     is_verified = serializers.BooleanField()
+    current_password = _password_field(
+        required=False, help_text="The acting admin's password; required to change `email`."
+    )
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -144,8 +147,14 @@ class MfaCodeSerializer(serializers.Serializer):
     code = serializers.CharField(max_length=CODE_MAX_LENGTH)
 
 
-class MfaDisableSerializer(MfaCodeSerializer):
-    password = _password_field()
+class StepUpPasswordSerializer(serializers.Serializer):
+    """The caller's current password, asked again before a sensitive change."""
+
+    password = _password_field(help_text="Your current password.")
+
+
+class MfaCodePasswordSerializer(MfaCodeSerializer, StepUpPasswordSerializer):
+    """A TOTP (or backup) code and the current password."""
 
 
 class MfaSetupSerializer(serializers.Serializer):

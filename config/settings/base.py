@@ -347,6 +347,7 @@ AUTH_PASSWORD_VALIDATORS += [
         "NAME": "accounts.validators.MaximumLengthValidator",
         "OPTIONS": {"max_length": PASSWORD_MAX_LENGTH},
     },
+    {"NAME": "accounts.validators.TrivialPasswordValidator"},
     {"NAME": "accounts.validators.CompositionValidator"},
 ]
 # Roles that must enrol in TOTP before they get a full session (comma-separated).

@@ -733,11 +733,16 @@ async function refreshUsage() {
 
 // --- Settings: profile and MFA enrolment ------------------------------------------------------
 
+// The password typed to start enrolment, kept only until the confirmation (which asks for it
+// too) so the user types it once.
+let enrolmentPassword = null;
+
 async function openSettings({ forced = false } = {}) {
   const dialog = $("settings-dialog");
   showText($("settings-error"), "");
   $("mfa-enroll").hidden = true;
   $("mfa-backup").hidden = true;
+  enrolmentPassword = null;
   if (!dialog.open) dialog.showModal();
   let user = state.user;
   if (!forced) {
@@ -766,7 +771,7 @@ function renderMfaState(enabled, forced = false) {
     : forced
       ? "Your role requires two-factor authentication. Set it up to continue."
       : "Two-factor authentication is off.";
-  $("mfa-enable").hidden = enabled;
+  $("mfa-enable-form").hidden = enabled;
   $("mfa-disable-form").hidden = !enabled || forced;
 }
 
@@ -790,10 +795,15 @@ function bindSettings() {
     }
   });
 
-  $("mfa-enable").addEventListener("click", async () => {
+  $("mfa-enable-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
     showText($("settings-error"), "");
+    const password = $("mfa-enable-password").value;
     try {
-      const data = await request("auth/mfa/enable", { method: "POST" });
+      // Step-up: the server asks for the password again before enrolling a new authenticator.
+      const data = await request("auth/mfa/enable", { method: "POST", body: { password } });
+      enrolmentPassword = password;
+      $("mfa-enable-password").value = "";
       $("mfa-secret").textContent = data.secret;
       // As an <img>, an SVG can neither run script nor load anything. Inline SVG markup may
       // omit the namespace, which a standalone SVG image needs.
@@ -803,7 +813,7 @@ function bindSettings() {
       }
       $("mfa-qr").src = svg.startsWith("data:") ? svg : `data:image/svg+xml;base64,${base64Utf8(svg)}`;
       $("mfa-enroll").hidden = false;
-      $("mfa-enable").hidden = true;
+      $("mfa-enable-form").hidden = true;
       $("mfa-confirm-code").focus();
     } catch (error) {
       showText($("settings-error"), error.message);
@@ -816,8 +826,9 @@ function bindSettings() {
     try {
       const data = await request("auth/mfa/confirm", {
         method: "POST",
-        body: { code: $("mfa-confirm-code").value.replace(/\s+/g, "") },
+        body: { code: $("mfa-confirm-code").value.replace(/\s+/g, ""), password: enrolmentPassword },
       });
+      enrolmentPassword = null;
       $("mfa-confirm-code").value = "";
       $("mfa-enroll").hidden = true;
       $("mfa-secret").textContent = "";

@@ -21,9 +21,9 @@ def clock():
 
 
 @pytest.fixture
-def mfa_user(user, clock):
+def mfa_user(user, password, clock):
     """``user`` with confirmed TOTP; returns (user, secret, backup_codes). Step 0 is used."""
-    setup = mfa.mfa_enable(user=user)
-    codes = mfa.mfa_confirm(user=user, code=totp_now(setup["secret"]))
+    setup = mfa.mfa_enable(user=user, password=password)
+    codes = mfa.mfa_confirm(user=user, code=totp_now(setup["secret"]), password=password)
     clock.shift(30)  # the next code is a fresh one
     return user, setup["secret"], codes

@@ -8,8 +8,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts import services
-from accounts.models import ApiKey
+from accounts.models import ApiKey, AuditEvent
 from tests.accounts.helpers import ME, assert_envelope
+from tests.factories import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +24,9 @@ def keyed(raw: str) -> APIClient:
 
 
 def _create(client, **data) -> dict:
-    response = client.post(KEYS, {"name": "script", **data}, format="json")
+    response = client.post(
+        KEYS, {"name": "script", "password": DEFAULT_PASSWORD, **data}, format="json"
+    )
     assert response.status_code == 201, response.content
     return response.json()
 
@@ -155,7 +158,9 @@ def test_number_of_keys_is_limited(user_client, settings):
     settings.API_KEYS_MAX_PER_USER = 2
     first = _create(user_client)
     _create(user_client)
-    response = user_client.post(KEYS, {"name": "third"}, format="json")
+    response = user_client.post(
+        KEYS, {"name": "third", "password": DEFAULT_PASSWORD}, format="json"
+    )
     assert_envelope(response, 409, "API_KEY_LIMIT")
     user_client.delete(f"{KEYS}{first['id']}")
     _create(user_client)
@@ -185,3 +190,50 @@ def test_admin_console_lists_and_revokes_keys(client, admin_user, user_client):
     )
     assert response.status_code == 302
     assert_envelope(keyed(created["key"]).get(ME), 401)
+
+
+# --- the "I may be compromised" buttons end keys too ----------------------------------------
+
+
+def test_logout_all_ends_every_key(user_client, user):
+    keys = [keyed(_create(user_client, name=f"k{n}")["key"]) for n in range(2)]
+    assert all(client.get(ME).status_code == 200 for client in keys)
+    assert user_client.post("/api/v1/auth/logout-all").status_code == 204
+    for client in keys:
+        assert_envelope(client.get(ME), 401)
+    assert not ApiKey.objects.filter(user=user, revoked_at__isnull=True).exists()
+    assert AuditEvent.objects.get(action="api_keys_revoked").details == {
+        "reason": "logout_all",
+        "count": 2,
+    }
+
+
+def test_password_reset_ends_every_key(user_client, user, api_client):
+    from accounts.lifecycle import password_reset_token
+
+    client = keyed(_create(user_client)["key"])
+    reset = api_client.post(
+        "/api/v1/auth/password/reset",
+        {"token": password_reset_token(user=user), "new_password": "a brand new passphrase 77"},
+        format="json",
+    )
+    assert reset.status_code == 204
+    assert_envelope(client.get(ME), 401)
+
+
+def test_admin_password_reset_ends_every_key(user_client, user, admin_user):
+    client = keyed(_create(user_client)["key"])
+    services.user_password_reset_by_admin(actor=admin_user, user=user)
+    assert_envelope(client.get(ME), 401)
+
+
+def test_password_change_keeps_the_keys(user_client, user, password):
+    """A routine change (the old password was known) is not a compromise: scripts keep working."""
+    client = keyed(_create(user_client)["key"])
+    changed = user_client.post(
+        "/api/v1/users/me/password",
+        {"current_password": password, "new_password": "a brand new passphrase 77"},
+        format="json",
+    )
+    assert changed.status_code == 200
+    assert client.get(ME).status_code == 200

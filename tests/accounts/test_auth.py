@@ -320,7 +320,7 @@ def test_password_change_needs_current_password(user_client):
         {"current_password": "nope nope", "new_password": "a brand new passphrase"},
         format="json",
     )
-    body = assert_envelope(response, 400)
+    body = assert_envelope(response, 403, "INVALID_PASSWORD")
     assert "current_password" in body["details"]
 
 

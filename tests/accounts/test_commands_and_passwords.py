@@ -5,10 +5,10 @@ from io import StringIO
 import pytest
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from accounts.models import Role, User
-from tests.accounts.helpers import login
+from tests.accounts.helpers import assert_envelope, login
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -42,13 +42,21 @@ def test_default_admin_is_idempotent(settings):
     assert User.objects.get(email="boss@example.com").check_password("a long and secret passphrase")
 
 
-def test_default_admin_avoids_username_clash_and_warns_on_weak_password(settings):
+def test_default_admin_avoids_username_clash(settings):
     UserFactory(username="boss")
     settings.DEFAULT_ADMIN_EMAIL = "boss@example.com"
-    settings.DEFAULT_ADMIN_PASSWORD = "12345678"
-    _out, err = _run()
-    assert "password policy" in err
+    settings.DEFAULT_ADMIN_PASSWORD = "a long and secret passphrase"
+    _run()
     assert User.objects.get(email="boss@example.com").username == "boss-2"
+
+
+@pytest.mark.parametrize("weak", ["12345678", " " * 12, "a" * 256])
+def test_default_admin_refuses_a_password_the_policy_refuses(settings, weak):
+    settings.DEFAULT_ADMIN_EMAIL = "boss@example.com"
+    settings.DEFAULT_ADMIN_PASSWORD = weak
+    with pytest.raises(CommandError, match="fails the password policy"):
+        _run()
+    assert not User.objects.filter(email="boss@example.com").exists()
 
 
 # --- password policy ------------------------------------------------------------------------
@@ -93,3 +101,111 @@ def test_argon2_is_the_production_hasher():
     from config.settings import base
 
     assert base.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
+
+
+# --- trivial passwords (one repeated character, only whitespace) -----------------------------
+
+TRIVIAL = [" " * 12, "\t \n" * 4, "a" * 256, "A" * 12, "aAaAaAaAaAaA", "7" * 12, "." * 20]
+
+
+@pytest.mark.parametrize("weak", TRIVIAL)
+def test_trivial_passwords_are_refused_with_a_clear_message(weak):
+    with pytest.raises(ValidationError) as exc:
+        validate_password(weak)
+    assert {"password_only_whitespace", "password_repeated_character"} & {
+        error.code for error in exc.value.error_list
+    }
+    message = " ".join(exc.value.messages)
+    assert "whitespace" in message or "repeats a single character" in message
+
+
+def test_passwords_with_spaces_or_repeats_inside_are_fine():
+    validate_password("  leading and trailing spaces  ")
+    validate_password("aaaaaaaaaaab")
+    validate_password("correct horse battery staple")
+
+
+def test_register_refuses_a_trivial_password(api_client):
+    response = api_client.post(
+        "/api/v1/auth/register",
+        {"email": "lazy@example.com", "username": "lazy", "password": "a" * 256},
+        format="json",
+    )
+    body = assert_envelope(response, 400, "VALIDATION_ERROR")
+    assert "repeats a single character" in " ".join(body["details"]["password"])
+    assert not User.objects.filter(email="lazy@example.com").exists()
+
+
+def test_password_change_refuses_only_whitespace(user_client, user, password):
+    response = user_client.post(
+        "/api/v1/users/me/password",
+        {"current_password": password, "new_password": " " * 12},
+        format="json",
+    )
+    body = assert_envelope(response, 400, "VALIDATION_ERROR")
+    assert "whitespace" in " ".join(body["details"]["password"])
+    user.refresh_from_db()
+    assert user.check_password(password)
+
+
+def test_password_reset_refuses_a_repeated_character(api_client, user, password):
+    from accounts.lifecycle import password_reset_token
+
+    response = api_client.post(
+        "/api/v1/auth/password/reset",
+        {"token": password_reset_token(user=user), "new_password": "z" * 40},
+        format="json",
+    )
+    assert "password" in assert_envelope(response, 400, "VALIDATION_ERROR")["details"]
+    user.refresh_from_db()
+    assert user.check_password(password)
+
+
+def test_admin_console_forms_refuse_trivial_passwords(user):
+    """The console's set-password and add-user forms (Django's, fed by the same validators)."""
+    from accounts.admin import UserAdmin
+
+    change = UserAdmin.change_password_form(
+        user, data={"password1": " " * 12, "password2": " " * 12, "usable_password": "true"}
+    )
+    assert not change.is_valid()
+    assert "whitespace" in str(change.errors)
+    add = UserAdmin.add_form(
+        data={
+            "email": "new@example.com",
+            "username": "newbie",
+            "full_name": "",
+            "role": "user",
+            "password1": "b" * 30,
+            "password2": "b" * 30,
+            "usable_password": "true",
+        }
+    )
+    assert not add.is_valid()
+    assert "repeats a single character" in str(add.errors)
+
+
+def test_createsuperuser_refuses_a_trivial_password_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "x" * 16)
+    with pytest.raises(CommandError, match="repeats a single character"):
+        call_command(
+            "createsuperuser",
+            "--noinput",
+            "--email",
+            "root@example.com",
+            "--username",
+            "root",
+            stdout=StringIO(),
+        )
+    assert not User.objects.filter(email="root@example.com").exists()
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a long and secret passphrase")
+    call_command(
+        "createsuperuser",
+        "--noinput",
+        "--email",
+        "root@example.com",
+        "--username",
+        "root",
+        stdout=StringIO(),
+    )
+    assert User.objects.get(email="root@example.com").is_superuser

@@ -10,7 +10,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts import mfa
 from accounts.models import AuditEvent, Role
 from tests.accounts.helpers import assert_envelope, bearer, login, totp_now
-from tests.factories import UserFactory
+from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -31,8 +31,10 @@ def relaxed_rates(settings):
 @pytest.fixture
 def mfa_admin(admin_user, clock):
     """An admin with confirmed TOTP: (user, secret, backup codes); step 0 is used."""
-    setup = mfa.mfa_enable(user=admin_user)
-    codes = mfa.mfa_confirm(user=admin_user, code=totp_now(setup["secret"]))
+    setup = mfa.mfa_enable(user=admin_user, password=DEFAULT_PASSWORD)
+    codes = mfa.mfa_confirm(
+        user=admin_user, code=totp_now(setup["secret"]), password=DEFAULT_PASSWORD
+    )
     clock.shift(30)
     return admin_user, setup["secret"], codes
 
@@ -189,7 +191,7 @@ def test_console_password_change_checks_under_the_lock_out(
         )
         assert response.status_code == 200
     assert_envelope(login(api_client, admin_user.email, password), 429, "LOCKED_OUT")
-    assert AuditEvent.objects.filter(action="password_check_failed").count() == 3
+    assert AuditEvent.objects.filter(action="step_up_failed").count() == 3
     # After the lock, a change with the right password goes through the service.
     from accounts.lockout import lockout_clear
 
@@ -220,7 +222,7 @@ def test_api_password_change_counts_towards_the_lock_out(
             {"current_password": "wrong", "new_password": "a brand new passphrase"},
             format="json",
         )
-        assert response.status_code == 400
+        assert response.status_code == 403
     response = client.post(
         "/api/v1/users/me/password",
         {"current_password": password, "new_password": "a brand new passphrase"},
@@ -256,8 +258,8 @@ def test_device_admins_are_gone_and_mfa_reset_stays(mfa_admin):
     assert key not in page and secret not in page
     # What the console offers instead: the audited "Reset MFA" action on users.
     target = UserFactory(email="lost.phone@example.com")
-    setup = mfa.mfa_enable(user=target)
-    mfa.mfa_confirm(user=target, code=totp_now(setup["secret"]))
+    setup = mfa.mfa_enable(user=target, password=DEFAULT_PASSWORD)
+    mfa.mfa_confirm(user=target, code=totp_now(setup["secret"]), password=DEFAULT_PASSWORD)
     response = client.post(
         CHANGELIST, {"action": "reset_mfa", "_selected_action": [target.pk]}, follow=True
     )

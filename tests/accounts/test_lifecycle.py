@@ -226,7 +226,7 @@ def test_password_change_keeps_this_session_and_ends_others(api_client, user, pa
 
 def test_password_change_needs_the_current_password(user_client, user, password):
     response = user_client.post(CHANGE, {"current_password": "wrong", "new_password": NEW_PASSWORD})
-    body = assert_envelope(response, 400, "VALIDATION_ERROR")
+    body = assert_envelope(response, 403, "INVALID_PASSWORD")
     assert "current_password" in body["details"]
     user.refresh_from_db()
     assert user.check_password(password)

@@ -32,7 +32,7 @@ def _challenge(api_client, user, password) -> str:
 
 
 def test_enrolment_through_the_api(user_client, user, password, api_client, clock):
-    response = user_client.post(ENABLE)
+    response = user_client.post(ENABLE, {"password": password}, format="json")
     assert response.status_code == 200
     setup = response.json()
     assert setup["otpauth_url"].startswith("otpauth://totp/")
@@ -40,16 +40,20 @@ def test_enrolment_through_the_api(user_client, user, password, api_client, cloc
     assert setup["qr_svg"].startswith("<svg")
     assert user_client.get(ME).json()["mfa_enabled"] is False  # not confirmed yet
 
-    wrong = user_client.post(CONFIRM, {"code": "000000"}, format="json")
+    wrong = user_client.post(CONFIRM, {"code": "000000", "password": password}, format="json")
     assert_envelope(wrong, 401, "INVALID_MFA_CODE")
-    confirm = user_client.post(CONFIRM, {"code": totp_now(setup["secret"])}, format="json")
+    confirm = user_client.post(
+        CONFIRM, {"code": totp_now(setup["secret"]), "password": password}, format="json"
+    )
     assert confirm.status_code == 200
     codes = confirm.json()["backup_codes"]
     assert len(codes) == 10 and len(set(codes)) == 10
     assert "tokens" not in confirm.json()
     assert user_client.get(ME).json()["mfa_enabled"] is True
     # enabling again is a conflict; the secret is never shown again
-    assert_envelope(user_client.post(ENABLE), 409, "MFA_ALREADY_ENABLED")
+    assert_envelope(
+        user_client.post(ENABLE, {"password": password}, format="json"), 409, "MFA_ALREADY_ENABLED"
+    )
     assert setup["secret"] not in str(user_client.get(ME).json())
 
     clock.shift(30)
@@ -63,8 +67,9 @@ def test_enrolment_through_the_api(user_client, user, password, api_client, cloc
     assert bearer(body["access"]).get(ME).status_code == 200
 
 
-def test_confirm_without_enable_is_a_conflict(user_client):
-    assert_envelope(user_client.post(CONFIRM, {"code": "123456"}, format="json"), 409)
+def test_confirm_without_enable_is_a_conflict(user_client, password):
+    response = user_client.post(CONFIRM, {"code": "123456", "password": password}, format="json")
+    assert_envelope(response, 409)
 
 
 def test_login_with_mfa_gives_no_access_token(api_client, mfa_user, password):
@@ -177,7 +182,7 @@ def test_regenerate_backup_codes_voids_old_ones(api_client, mfa_user, password, 
         ).json()["access"]
     )
     clock.shift(30)
-    response = client.post(BACKUP, {"code": totp_now(secret)}, format="json")
+    response = client.post(BACKUP, {"code": totp_now(secret), "password": password}, format="json")
     assert response.status_code == 200
     new_codes = response.json()["backup_codes"]
     assert len(new_codes) == 10 and not set(new_codes) & set(codes)
@@ -191,13 +196,15 @@ def test_regenerate_backup_codes_voids_old_ones(api_client, mfa_user, password, 
     assert new.status_code == 200
 
 
-def test_backup_codes_endpoint_needs_mfa_and_a_valid_code(user_client, mfa_user):
+def test_backup_codes_endpoint_needs_mfa_and_a_valid_code(user_client, mfa_user, password):
     # user_client is the same user: MFA is on now, but the code is wrong.
-    assert_envelope(user_client.post(BACKUP, {"code": "000000"}, format="json"), 401)
+    response = user_client.post(BACKUP, {"code": "000000", "password": password}, format="json")
+    assert_envelope(response, 401)
 
 
-def test_backup_codes_endpoint_without_mfa(viewer_client):
-    assert_envelope(viewer_client.post(BACKUP, {"code": "123456"}, format="json"), 409)
+def test_backup_codes_endpoint_without_mfa(viewer_client, password):
+    response = viewer_client.post(BACKUP, {"code": "123456", "password": password}, format="json")
+    assert_envelope(response, 409)
 
 
 def test_disable_needs_password_and_code(user_client, mfa_user, password, api_client):
@@ -205,7 +212,7 @@ def test_disable_needs_password_and_code(user_client, mfa_user, password, api_cl
     bad_password = user_client.post(
         DISABLE, {"code": totp_now(secret), "password": "wrong one"}, format="json"
     )
-    body = assert_envelope(bad_password, 400)
+    body = assert_envelope(bad_password, 403, "INVALID_PASSWORD")
     assert "password" in body["details"]
     assert_envelope(
         user_client.post(DISABLE, {"code": "000000", "password": password}, format="json"), 401
@@ -217,9 +224,11 @@ def test_disable_needs_password_and_code(user_client, mfa_user, password, api_cl
     assert "access" in login(api_client, user.email, password).json()
 
 
-def test_mfa_changes_are_audited(user_client, user, log_lines, clock):
-    setup = user_client.post(ENABLE).json()
-    user_client.post(CONFIRM, {"code": totp_now(setup["secret"])}, format="json")
+def test_mfa_changes_are_audited(user_client, user, password, log_lines, clock):
+    setup = user_client.post(ENABLE, {"password": password}, format="json").json()
+    user_client.post(
+        CONFIRM, {"code": totp_now(setup["secret"]), "password": password}, format="json"
+    )
     assert "mfa_enabled" in log_lines.text
     assert setup["secret"] not in log_lines.text
 
@@ -241,8 +250,10 @@ def test_required_role_without_mfa_can_only_enrol(
     refused = assert_envelope(client.get(ME), 401, "AUTHENTICATION_FAILED")
     assert refused["details"]["reason"] == "mfa_enrollment_required"
     assert_envelope(client.get("/api/v1/users/"), 401)
-    setup = client.post(ENABLE).json()
-    confirmed = client.post(CONFIRM, {"code": totp_now(setup["secret"])}, format="json")
+    setup = client.post(ENABLE, {"password": password}, format="json").json()
+    confirmed = client.post(
+        CONFIRM, {"code": totp_now(setup["secret"]), "password": password}, format="json"
+    )
     assert confirmed.status_code == 200
     tokens = confirmed.json()["tokens"]
     assert bearer(tokens["access"]).get("/api/v1/users/").status_code == 200

@@ -151,6 +151,7 @@ def test_admin_detail_and_update(admin_client_api, user, password, api_client):
             "role": "user",
             "is_active": True,
             "is_verified": True,
+            "current_password": password,  # the admin's: an email change is a step-up
         },
         format="json",
     )

@@ -32,13 +32,13 @@ def test_login_success_and_failure_are_recorded_with_ip_and_request_id(api_clien
     assert password not in str(AuditEvent.objects.values_list("details", flat=True))
 
 
-def test_mfa_enable_and_disable_are_recorded(user_client, user):
-    setup = user_client.post("/api/v1/auth/mfa/enable").json()
+def test_mfa_enable_and_disable_are_recorded(user_client, user, password):
+    setup = user_client.post("/api/v1/auth/mfa/enable", {"password": password}).json()
     code = pyotp.TOTP(setup["secret"]).now()
-    assert (
-        user_client.post("/api/v1/auth/mfa/confirm", {"code": code}, format="json").status_code
-        == 200
+    confirm = user_client.post(
+        "/api/v1/auth/mfa/confirm", {"code": code, "password": password}, format="json"
     )
+    assert confirm.status_code == 200
     assert [e.actor for e in _events("mfa_enabled")] == [user]
 
 

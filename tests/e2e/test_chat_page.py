@@ -155,6 +155,12 @@ def test_mfa_enrolment_then_login_with_code(page, e2e_server):
     page.get_by_role("button", name="Settings").click()
     dialog = page.locator("#settings-dialog")
     expect(dialog.locator("#mfa-status")).to_have_text("Two-factor authentication is off.")
+    # Step-up: a wrong password is refused with a readable message, nothing is enrolled.
+    dialog.locator("#mfa-enable-password").fill("not my password")
+    dialog.get_by_role("button", name="Enable two-factor authentication").click()
+    expect(dialog.locator("#settings-error")).to_contain_text("password is not correct")
+    expect(dialog.locator("#mfa-enroll")).to_be_hidden()
+    dialog.locator("#mfa-enable-password").fill(USER_PASSWORD)
     dialog.get_by_role("button", name="Enable two-factor authentication").click()
     secret_node = dialog.locator("#mfa-secret")
     expect(secret_node).not_to_be_empty()

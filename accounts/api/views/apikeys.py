@@ -18,7 +18,8 @@ from accounts.models import ApiKey
 
 
 class ApiKeyListCreateView(ListAPIView):
-    """List the caller's keys (never the secret) or create one (the secret is shown once)."""
+    """List the caller's keys (never the secret) or create one (the current password is asked
+    again; the secret is shown once)."""
 
     serializer_class = ApiKeySerializer
 
@@ -32,11 +33,23 @@ class ApiKeyListCreateView(ListAPIView):
     @extend_schema(
         tags=USERS_TAG,
         request=ApiKeyCreateSerializer,
-        responses={201: ApiKeyCreatedSerializer, 400: ERROR, 401: ERROR, 409: ERROR},
+        responses={
+            201: ApiKeyCreatedSerializer,
+            400: ERROR,
+            401: ERROR,
+            403: ERROR,
+            409: ERROR,
+            429: ERROR,
+        },
         examples=[
             OpenApiExample(
                 "Chat-only key for a script",
-                value={"name": "nightly report", "scopes": ["chat"], "expires_at": None},
+                value={
+                    "name": "nightly report",
+                    "scopes": ["chat"],
+                    "expires_at": None,
+                    "password": "your current password",
+                },
                 request_only=True,
             )
         ],

@@ -20,14 +20,14 @@ from accounts.api.serializers import (
     LoginResponseSerializer,
     LoginSerializer,
     MfaChallengeSerializer,
-    MfaCodeSerializer,
+    MfaCodePasswordSerializer,
     MfaConfirmResponseSerializer,
-    MfaDisableSerializer,
     MfaEnrollmentRequiredSerializer,
     MfaSetupSerializer,
     MfaVerifySerializer,
     RefreshSerializer,
     RegisterSerializer,
+    StepUpPasswordSerializer,
     TokenPairSerializer,
     UserSerializer,
 )
@@ -193,31 +193,51 @@ class LogoutAllView(APIView):
 
 
 class MfaEnableView(APIView):
-    """Start TOTP enrolment."""
-
-    allow_enrollment_token = True
-    throttle_classes = MFA_THROTTLES
-
-    @extend_schema(
-        tags=AUTH_TAG, request=None, responses={200: MfaSetupSerializer, 401: ERROR, 409: ERROR}
-    )
-    def post(self, request: Request) -> Response:
-        return Response(mfa.mfa_enable(user=request.user, request=request))
-
-
-class MfaConfirmView(APIView):
-    """Finish enrolment with a first code; returns the backup codes once."""
+    """Start TOTP enrolment (the current password is asked again)."""
 
     allow_enrollment_token = True
     throttle_classes = MFA_THROTTLES
 
     @extend_schema(
         tags=AUTH_TAG,
-        request=MfaCodeSerializer,
-        responses={200: MfaConfirmResponseSerializer, 401: ERROR, 409: ERROR, 429: ERROR},
+        request=StepUpPasswordSerializer,
+        responses={
+            200: MfaSetupSerializer,
+            400: ERROR,
+            401: ERROR,
+            403: ERROR,
+            409: ERROR,
+            429: ERROR,
+        },
     )
     def post(self, request: Request) -> Response:
-        serializer = MfaCodeSerializer(data=request.data)
+        serializer = StepUpPasswordSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(
+            mfa.mfa_enable(user=request.user, request=request, **serializer.validated_data)
+        )
+
+
+class MfaConfirmView(APIView):
+    """Finish enrolment with a first code and the password; returns the backup codes once."""
+
+    allow_enrollment_token = True
+    throttle_classes = MFA_THROTTLES
+
+    @extend_schema(
+        tags=AUTH_TAG,
+        request=MfaCodePasswordSerializer,
+        responses={
+            200: MfaConfirmResponseSerializer,
+            400: ERROR,
+            401: ERROR,
+            403: ERROR,
+            409: ERROR,
+            429: ERROR,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = MfaCodePasswordSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         codes = mfa.mfa_confirm(user=request.user, request=request, **serializer.validated_data)
         body: dict[str, Any] = {"backup_codes": codes}
@@ -236,28 +256,35 @@ class MfaDisableView(APIView):
 
     @extend_schema(
         tags=AUTH_TAG,
-        request=MfaDisableSerializer,
+        request=MfaCodePasswordSerializer,
         responses={204: None, 400: ERROR, 401: ERROR, 403: ERROR, 409: ERROR, 429: ERROR},
     )
     def post(self, request: Request) -> Response:
-        serializer = MfaDisableSerializer(data=request.data)
+        serializer = MfaCodePasswordSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         mfa.mfa_disable(user=request.user, request=request, **serializer.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MfaBackupCodesView(APIView):
-    """Replace the backup codes (a current code required)."""
+    """Replace the backup codes (a current code and the password required)."""
 
     throttle_classes = MFA_THROTTLES
 
     @extend_schema(
         tags=AUTH_TAG,
-        request=MfaCodeSerializer,
-        responses={200: BackupCodesSerializer, 401: ERROR, 409: ERROR, 429: ERROR},
+        request=MfaCodePasswordSerializer,
+        responses={
+            200: BackupCodesSerializer,
+            400: ERROR,
+            401: ERROR,
+            403: ERROR,
+            409: ERROR,
+            429: ERROR,
+        },
     )
     def post(self, request: Request) -> Response:
-        serializer = MfaCodeSerializer(data=request.data)
+        serializer = MfaCodePasswordSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         codes = mfa.mfa_backup_codes_regenerate(
             user=request.user, request=request, **serializer.validated_data

@@ -18,6 +18,7 @@ from accounts.api.lifecycle_serializers import (
 from accounts.api.serializers import UserSerializer
 from accounts.api.views.auth import LOGIN_RESPONSE, login_outcome_response
 from accounts.api.views.common import AUTH_TAG, ERROR, user_data
+from accounts.deferred import AfterResponseMixin
 from accounts.email_throttles import CODE_VERIFY_THROTTLES, EMAIL_THROTTLES
 
 # One body for every mail-sending request, so the answer never tells whether an account exists.
@@ -65,8 +66,9 @@ class EmailVerifyView(APIView):
         return Response(user_data(user))
 
 
-class PasswordForgotView(APIView):
-    """Ask for a reset link. Always 202 with the same body (no account enumeration)."""
+class PasswordForgotView(AfterResponseMixin, APIView):
+    """Ask for a reset link. Always 202 with the same body, in the same time (no account
+    enumeration): the mail is prepared and sent after the answer."""
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
@@ -106,8 +108,9 @@ class PasswordResetView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class CodeRequestView(APIView):
-    """Mail a 6-digit sign-in code (10 minutes, single use). Always 202 with the same body."""
+class CodeRequestView(AfterResponseMixin, APIView):
+    """Mail a 6-digit sign-in code (10 minutes, single use). Always 202 with the same body, in
+    the same time: the code is made and mailed after the answer."""
 
     permission_classes = [AllowAny]
     authentication_classes: list = []

@@ -65,7 +65,7 @@ class PasswordChangeView(APIView):
     @extend_schema(
         tags=USERS_TAG,
         request=PasswordChangeSerializer,
-        responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 429: ERROR},
+        responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 429: ERROR},
     )
     def post(self, request: Request) -> Response:
         serializer = PasswordChangeSerializer(data=request.data)
@@ -116,8 +116,14 @@ class UserDetailView(APIView):
         user = selectors.user_get(actor=request.user, user_id=user_id)
         serializer = AdminUserUpdateSerializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        current_password = data.pop("current_password", None)
         services.user_update(
-            actor=request.user, user=user, data=serializer.validated_data, request=request
+            actor=request.user,
+            user=user,
+            data=data,
+            current_password=current_password,
+            request=request,
         )
         return Response(
             UserSerializer(selectors.user_get(actor=request.user, user_id=user.pk)).data
@@ -132,7 +138,7 @@ class UserDetailView(APIView):
     @extend_schema(
         tags=USERS_TAG,
         request=AdminUserUpdateSerializer,
-        responses={200: UserSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        responses={200: UserSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 429: ERROR},
     )
     def put(self, request: Request, user_id: int) -> Response:
         return self._update(request, user_id, partial=False)
@@ -140,7 +146,7 @@ class UserDetailView(APIView):
     @extend_schema(
         tags=USERS_TAG,
         request=AdminUserUpdateSerializer(partial=True),
-        responses={200: UserSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        responses={200: UserSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 429: ERROR},
     )
     def patch(self, request: Request, user_id: int) -> Response:
         return self._update(request, user_id, partial=True)

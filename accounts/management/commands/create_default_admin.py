@@ -39,11 +39,10 @@ class Command(BaseCommand):
         try:
             validate_password(password, user=candidate)
         except ValidationError as exc:
-            # The operator's choice is kept (it may be a throw-away dev box), but said loudly.
-            self.stderr.write(
-                "Warning: DEFAULT_ADMIN_PASSWORD fails the password policy: "
-                + " ".join(exc.messages)
-            )
+            # The first admin guards the whole installation: a weak password is refused.
+            raise CommandError(
+                "DEFAULT_ADMIN_PASSWORD fails the password policy: " + " ".join(exc.messages)
+            ) from exc
         with transaction.atomic():
             User.objects.create_superuser(
                 email=email,
