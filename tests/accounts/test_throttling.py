@@ -118,3 +118,28 @@ def test_mfa_failures_lock_the_account(api_client, mfa_user, password, relaxed_r
         assert response.status_code == 401
     # a correct password no longer resets the counter into endless code guessing
     assert_envelope(login(api_client, user.email, password), 429, "LOCKED_OUT")
+
+
+def test_every_code_door_shares_the_account_lock(
+    api_client, mfa_user, user_client, password, relaxed_rates, settings
+):
+    """Wrong codes on auth/code/verify and on the signed-in MFA re-checks (new backup codes,
+    MFA disable) all count towards the one account lock-out."""
+    settings.LOGIN_LOCKOUT_THRESHOLD = 3
+    user, _secret, _codes = mfa_user
+    client = user_client
+    # (the password is sent along where a step-up password may be asked for)
+    wrong_code = {"code": "000000", "password": password}
+    assert (
+        api_client.post(
+            "/api/v1/auth/code/verify", {"email": user.email, "code": "000000"}, format="json"
+        ).status_code
+        == 401
+    )
+    response = client.post("/api/v1/auth/mfa/backup-codes", wrong_code, format="json")
+    assert_envelope(response, 401, "INVALID_MFA_CODE")
+    response = client.post("/api/v1/auth/mfa/disable", wrong_code, format="json")
+    assert_envelope(response, 401, "INVALID_MFA_CODE")
+    assert_envelope(login(api_client, user.email, password), 429, "LOCKED_OUT")
+    response = client.post("/api/v1/auth/mfa/backup-codes", wrong_code, format="json")
+    assert_envelope(response, 429, "LOCKED_OUT")
