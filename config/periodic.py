@@ -26,6 +26,7 @@ class EmbeddedScheduler:
         self._tasks = {name: entry["task"] for name, entry in schedule.items()}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._loaded = False
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="embedded-periodic", daemon=True)
@@ -40,6 +41,9 @@ class EmbeddedScheduler:
         """Run the entries due at ``now``; return the seconds until the next one."""
         from config.celery import app
 
+        if not self._loaded:
+            app.loader.import_default_modules()  # registers every app's tasks
+            self._loaded = True
         for name, at in due.items():
             if at > now:
                 continue
@@ -56,9 +60,6 @@ class EmbeddedScheduler:
         return max(0.5, min(due.values()) - time.monotonic())
 
     def _run(self) -> None:
-        from config.celery import app
-
-        app.loader.import_default_modules()  # registers every app's tasks
         started = time.monotonic()
         due = dict.fromkeys(self._entries, started)
         while not self._stop.is_set():
