@@ -196,7 +196,7 @@ def _extract_pdf(
             if content > limits.max_content_bytes:
                 raise ExtractionError(
                     f"The PDF's pages (up to page {number}) hold more than "
-                    f"{limits.max_content_bytes // (1024 * 1024)} MB of drawing instructions, "
+                    f"{_size(limits.max_content_bytes)} of drawing instructions, "
                     f"far more than a {_size(len(data))} file can; it looks malformed "
                     "(pages reusing one huge content stream?). Try exporting it again."
                 )
