@@ -24,7 +24,7 @@ import structlog
 from asgiref.sync import async_to_sync
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -171,11 +171,14 @@ def _heartbeat(document_id: uuid.UUID) -> Iterator[None]:
     def beat() -> None:
         try:
             while not stop.wait(interval):
-                Document.objects.filter(pk=document_id, status=DocumentStatus.PROCESSING).update(
-                    updated_at=timezone.now()
-                )
-        except Exception:
-            logger.exception("document_heartbeat_failed", document_id=str(document_id))
+                try:
+                    Document.objects.filter(
+                        pk=document_id, status=DocumentStatus.PROCESSING
+                    ).update(updated_at=timezone.now())
+                except DatabaseError:
+                    # Keep beating: a missed beat or two must not hand live work to a sweep.
+                    logger.warning("document_heartbeat_failed", document_id=str(document_id))
+                    connections.close_all()
         finally:
             connections.close_all()  # this thread's own connections
 
@@ -191,7 +194,9 @@ def _heartbeat(document_id: uuid.UUID) -> Iterator[None]:
 def _ingest_claimed(
     document_id: uuid.UUID | str, *, progress: ProgressCallback | None, optimize: bool
 ) -> str | None:
-    document = Document.objects.select_related("owner").get(pk=document_id)
+    document = Document.objects.select_related("owner").filter(pk=document_id).first()
+    if document is None:
+        return None  # deleted right after the claim
     if document.ingest_attempts > settings.INGEST_MAX_ATTEMPTS:
         _fail(
             document.pk,
