@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: run dev security test install install-dev migrate worker lint format e2e bench check-deploy schema clean
+.PHONY: run dev security test install install-dev migrate worker beat lint format e2e bench check-deploy schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ dev: run
 
 worker: install
 	$(BIN)/celery -A config worker --loglevel=INFO
+
+# Scaled mode's periodic maintenance (chat recovery, stalled documents, expired quota
+# reservations): exactly one beat per deployment, beside any number of workers. The embedded
+# mode needs none: `make run`'s server runs the same schedule on a timer.
+beat: install
+	$(BIN)/celery -A config beat --loglevel=INFO
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -27,7 +27,9 @@ def email_deliver_now(*, to: str, subject: str, text: str, html: str) -> None:
     bind=True,
     autoretry_for=RETRYABLE,
     retry_backoff=30,
-    retry_backoff_max=1800,
+    # Below the broker's visibility timeout (CELERY_VISIBILITY_TIMEOUT): a countdown longer
+    # than it makes Redis hand the waiting message to a second worker (a duplicate mail).
+    retry_backoff_max=600,
     retry_jitter=True,
     max_retries=8,
     acks_late=True,

@@ -90,6 +90,8 @@ class Document(models.Model):
     # Counts pipeline starts since the last upload/reindex: a file that keeps killing the worker
     # (hard time limit, out of memory) is failed instead of being redelivered forever.
     ingest_attempts = models.PositiveSmallIntegerField(default=0)
+    # When a worker last claimed it: the fair queue serves the owner served longest ago first.
+    ingest_started_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     processed_at = models.DateTimeField(null=True, blank=True)

@@ -28,6 +28,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import structlog
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -45,6 +46,8 @@ from ai.models import (
     quota_override_cache_key,
 )
 from config.exceptions import ApplicationError
+
+logger = structlog.get_logger(__name__)
 
 
 class QuotaExceededError(ApplicationError):
@@ -146,13 +149,25 @@ def _close(reservation_id: int, *, status: str, charged: int) -> bool:
     return True
 
 
-def _expire_stale(*, user_id: int) -> None:
+def _expire_stale(*, user_id: int | None = None, limit: int = 100) -> int:
     cutoff = timezone.now() - dt.timedelta(seconds=int(settings.QUOTA_RESERVATION_TTL))
-    stale = QuotaReservation.objects.filter(
-        user_id=user_id, status=ReservationStatus.ACTIVE, created_at__lt=cutoff
-    ).values_list("pk", flat=True)[:100]
-    for reservation_id in list(stale):
+    stale = QuotaReservation.objects.filter(status=ReservationStatus.ACTIVE, created_at__lt=cutoff)
+    if user_id is not None:
+        stale = stale.filter(user_id=user_id)
+    return sum(
         _close(reservation_id, status=ReservationStatus.EXPIRED, charged=0)
+        for reservation_id in list(stale.values_list("pk", flat=True)[:limit])
+    )
+
+
+def quota_reservations_expire(*, limit: int = 1000) -> int:
+    """Release every reservation older than ``QUOTA_RESERVATION_TTL`` (a dead worker's), for
+    all users; the periodic maintenance runs it, so a user who never chats again does not keep
+    tokens reserved. Returns how many were released."""
+    released = _expire_stale(limit=limit)
+    if released:
+        logger.warning("quota_reservations_expired", count=released)
+    return released
 
 
 def _reject(*, reason: str, message: str, limit: int, used: int, requested: int, resets_at):

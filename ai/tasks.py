@@ -1,8 +1,9 @@
-"""Celery tasks of the documents pipeline.
+"""Celery tasks of the documents pipeline and the ai app's periodic maintenance.
 
-Embedded mode runs them inline (``CELERY_TASK_ALWAYS_EAGER``); with Redis they run on
-workers, each document under a soft and a hard time limit. A worker that starts picks up
-documents a crashed worker left behind.
+With Redis they run on workers, each ingestion under a soft and a hard time limit and with
+``acks_late`` (a worker killed mid-task leaves its message to be redelivered after the broker's
+visibility timeout, ``CELERY_VISIBILITY_TIMEOUT``). The embedded mode runs ingestion on a thread
+of the server (ai.documents.runner) and the periodic tasks on its timer (config.periodic).
 """
 
 import structlog
@@ -20,41 +21,34 @@ _SOFT_LIMIT = int(getattr(settings, "INGEST_TIME_LIMIT", 600))
     soft_time_limit=_SOFT_LIMIT + 15,
     time_limit=_SOFT_LIMIT + 60,
     acks_late=True,
+    reject_on_worker_lost=True,
     ignore_result=True,
 )
-def document_ingest_task(document_id: str) -> None:
-    """Ingest (or resume) one document, then let the engine optimise the collection."""
-    from ai.documents.services import document_ingest
+def document_ingest_task() -> None:
+    """One ticket: claim the fairest pending document and ingest it (a no-op when none is
+    left, e.g. a redelivered ticket whose document another worker finished)."""
+    from ai.documents.pipeline import document_ingest_next
 
-    collection = document_ingest(document_id=document_id)
-    if collection:
-        vector_store_optimize(collection)
-
-
-def vector_store_optimize(collection: str) -> None:
-    """Run the segment optimizer after bulk ingestion, never inside a request: on a worker
-    it runs here; in embedded mode (task inline in the upload request) on a background
-    thread of the store."""
-    from ai.vectorstore import get_vector_store
-
-    store = get_vector_store()
-    try:
-        if settings.CELERY_TASK_ALWAYS_EAGER and hasattr(store, "optimize_in_background"):
-            store.optimize_in_background(collection)
-        else:
-            store.optimize(collection)
-    except Exception:
-        logger.exception("vector_store_optimize_failed", collection=collection)
+    document_ingest_next()
 
 
-@shared_task(name="ai.documents_resume", ignore_result=True)
-def documents_resume_task() -> int:
-    from ai.documents.services import documents_resume
+@shared_task(name="ai.documents_sweep", ignore_result=True)
+def documents_sweep_task() -> int:
+    """Periodic: queue again documents whose worker died (no heartbeat)."""
+    from ai.documents.pipeline import documents_sweep
 
-    return len(documents_resume())
+    return len(documents_sweep())
+
+
+@shared_task(name="ai.quota_reservations_expire", ignore_result=True)
+def quota_reservations_expire_task() -> int:
+    """Periodic: release quota reservations older than ``QUOTA_RESERVATION_TTL``."""
+    from ai.quotas import quota_reservations_expire
+
+    return quota_reservations_expire()
 
 
 @worker_ready.connect
-def _resume_on_worker_start(**kwargs: object) -> None:
-    # Documents another worker was processing when it died are older than the time limit.
-    documents_resume_task.delay()
+def _sweep_on_worker_start(**kwargs: object) -> None:
+    # A worker (re)started after a crash resumes what died with it without waiting for beat.
+    documents_sweep_task.delay()

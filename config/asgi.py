@@ -27,3 +27,9 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Embedded mode (no broker): periodic maintenance - chat recovery, stalled documents (which also
+# starts the ingestion thread), expired quota reservations - on a timer in this process.
+from config.periodic import embedded_maintenance_start  # noqa: E402
+
+embedded_maintenance_start()

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pypdf import PdfReader
+from pypdf import PageObject, PdfReader
 from pypdf.errors import FileNotDecryptedError, PdfReadError, PyPdfError
 
 from ai.models import DocumentType
@@ -95,44 +95,68 @@ def pdf_page_count(data: bytes) -> int | None:
         return None
 
 
-def _deadline_check(deadline: float | None) -> None:
-    if deadline is not None and time.monotonic() > deadline:
+@dataclass(frozen=True)
+class ExtractionLimits:
+    """What one file may cost. ``max_content_bytes`` bounds the decoded page content pypdf
+    parses, summed over pages: pages that all reuse one large content stream parse it once
+    each, so an 18 KB file can otherwise mean 100 MB of parsing."""
+
+    max_pages: int
+    max_chars: int  # extracted characters of the whole file
+    max_page_chars: int  # extracted characters of one PDF page
+    max_content_bytes: int
+    deadline: float | None = None  # time.monotonic() value
+    cpu_deadline: float | None = None  # time.thread_time() value of the ingesting thread
+
+
+class IngestCpuLimitError(ExtractionError):
+    pass
+
+
+def check_time(limits: ExtractionLimits) -> None:
+    """Raise when the document's wall-clock or CPU budget is used up."""
+    if limits.deadline is not None and time.monotonic() > limits.deadline:
         raise IngestTimeoutError("Processing took longer than the time limit for one document.")
+    if limits.cpu_deadline is not None and time.thread_time() > limits.cpu_deadline:
+        raise IngestCpuLimitError(
+            "Processing used more CPU time than a file of this size may; the file looks "
+            "malformed. Try exporting it again."
+        )
 
 
 def extract_pages(
     data: bytes,
     file_type: str,
     *,
-    max_pages: int,
-    max_chars: int,
-    deadline: float | None = None,
+    limits: ExtractionLimits,
     on_page: Callable[[int, int], None] | None = None,
 ) -> list[PageText]:
     """Text of each page. Text files are split into pages at form feeds (else one page)."""
     if file_type == DocumentType.PDF:
-        return _extract_pdf(
-            data, max_pages=max_pages, max_chars=max_chars, deadline=deadline, on_page=on_page
-        )
+        return _extract_pdf(data, limits=limits, on_page=on_page)
     text = decode_text(data)
     if text is None:
         raise UnsupportedFileError("The file is not valid UTF-8 text.")
-    if len(text) > max_chars:
-        raise ExtractionError(f"The text is longer than the limit of {max_chars:,} characters.")
+    if len(text) > limits.max_chars:
+        raise ExtractionError(
+            f"The text is longer than the limit of {limits.max_chars:,} characters."
+        )
     parts = text.split("\f")
     return [PageText(page=i + 1, text=part) for i, part in enumerate(parts)]
 
 
+def _content_bytes(page: PageObject) -> int:
+    """Decoded size of the page's content stream(s): what text extraction will parse."""
+    contents = page.get_contents()
+    return len(contents.get_data()) if contents is not None else 0
+
+
 def _extract_pdf(
-    data: bytes,
-    *,
-    max_pages: int,
-    max_chars: int,
-    deadline: float | None,
-    on_page: Callable[[int, int], None] | None,
+    data: bytes, *, limits: ExtractionLimits, on_page: Callable[[int, int], None] | None
 ) -> list[PageText]:
-    # pypdf's decompression and object-size limits (pypdf.Configuration defaults) stay on:
-    # a zip bomb raises LimitReachedError (a PyPdfError) instead of eating the memory.
+    # pypdf's decompression, object-size and form-invocation limits (pypdf.Configuration
+    # defaults) stay on: a zip bomb raises LimitReachedError (a PyPdfError) instead of eating
+    # the memory.
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
@@ -157,28 +181,52 @@ def _extract_pdf(
         raise ExtractionError("The PDF's structure is too deeply nested to read.") from exc
     if total == 0:
         raise ExtractionError("The PDF has no pages.")
-    if total > max_pages:
-        raise ExtractionError(f"The PDF has {total} pages; the limit is {max_pages}.")
+    if total > limits.max_pages:
+        raise ExtractionError(f"The PDF has {total} pages; the limit is {limits.max_pages}.")
     pages: list[PageText] = []
     chars = 0
+    content = 0
     for index in range(total):
-        _deadline_check(deadline)
+        check_time(limits)
+        number = index + 1
         try:
-            text = reader.pages[index].extract_text() or ""
+            page = reader.pages[index]
+            # Measured before parsing: the budget refuses the expensive page, not after it.
+            content += _content_bytes(page)
+            if content > limits.max_content_bytes:
+                raise ExtractionError(
+                    f"The PDF's pages (up to page {number}) hold more than "
+                    f"{_size(limits.max_content_bytes)} of drawing instructions, "
+                    f"far more than a {_size(len(data))} file can; it looks malformed "
+                    "(pages reusing one huge content stream?). Try exporting it again."
+                )
+            text = page.extract_text() or ""
+        except ExtractionError:
+            raise
         except RecursionError as exc:
-            raise ExtractionError(f"Page {index + 1} is too deeply nested to read.") from exc
+            raise ExtractionError(f"Page {number} is too deeply nested to read.") from exc
         except MemoryError as exc:
-            raise ExtractionError(f"Page {index + 1} is too large to read.") from exc
+            raise ExtractionError(f"Page {number} is too large to read.") from exc
         except Exception as exc:
             # pypdf raises many kinds on broken content streams; the page number is what
             # helps the user.
-            raise ExtractionError(f"Page {index + 1} of the PDF could not be read.") from exc
-        chars += len(text)
-        if chars > max_chars:
+            raise ExtractionError(f"Page {number} of the PDF could not be read.") from exc
+        if len(text) > limits.max_page_chars:
             raise ExtractionError(
-                f"The PDF's text is longer than the limit of {max_chars:,} characters."
+                f"Page {number} has {len(text):,} characters of text; a page may have at most "
+                f"{limits.max_page_chars:,}. The file looks malformed."
             )
-        pages.append(PageText(page=index + 1, text=text))
+        chars += len(text)
+        if chars > limits.max_chars:
+            raise ExtractionError(
+                f"The PDF's text is longer than the limit of {limits.max_chars:,} characters "
+                f"for a {_size(len(data))} file."
+            )
+        pages.append(PageText(page=number, text=text))
         if on_page is not None:
-            on_page(index + 1, total)
+            on_page(number, total)
     return pages
+
+
+def _size(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB" if n >= 1024 * 1024 else f"{max(1, n // 1024)} KB"

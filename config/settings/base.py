@@ -9,6 +9,8 @@ provider and eager Celery, all data under ``DATA_DIR``. Setting ``DATABASE_URL``
 from datetime import timedelta
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config.settings.environment import BASE_DIR, env
 from config.settings.secret import embedded_secret_key
 
@@ -161,6 +163,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# Several deployments (or test runs) sharing one Redis keep apart by queue name.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
 
 # --- Auth and passwords ---------------------------------------------------------------------
@@ -445,6 +449,28 @@ CHUNK_OVERLAP = env.int("CHUNK_OVERLAP", default=40)
 EMBED_BATCH_SIZE = env.int("EMBED_BATCH_SIZE", default=64)
 INGEST_TIME_LIMIT = env.int("INGEST_TIME_LIMIT", default=600)  # seconds per document
 INGEST_MAX_ATTEMPTS = env.int("INGEST_MAX_ATTEMPTS", default=3)
+# Bounds sized from the file: a tiny file must not expand into megabytes of work (a PDF whose
+# pages all reuse one large content stream). A PDF's parsed page content and extracted text may
+# be at most this many times max(file size, 128 KB); text beyond DOCUMENT_MAX_TEXT_CHARS never.
+DOCUMENT_EXPANSION_RATIO = env.int("DOCUMENT_EXPANSION_RATIO", default=20)
+DOCUMENT_MAX_PAGE_CHARS = env.int("DOCUMENT_MAX_PAGE_CHARS", default=100_000)  # per PDF page
+DOCUMENT_MAX_CHUNKS = env.int("DOCUMENT_MAX_CHUNKS", default=10_000)
+# CPU seconds one document may use per MB of file (at least 1 MB), never more than the time limit.
+INGEST_CPU_SECONDS_PER_MB = env.int("INGEST_CPU_SECONDS_PER_MB", default=30)
+# Where ingestion runs: "thread" (an in-process worker thread: embedded mode), "celery" (workers,
+# with REDIS_URL), "inline" (in the caller: tests and commands).
+INGEST_RUNNER = env.str("INGEST_RUNNER", default="thread" if CELERY_TASK_ALWAYS_EAGER else "celery")
+if INGEST_RUNNER not in ("thread", "celery", "inline"):
+    raise ImproperlyConfigured("INGEST_RUNNER must be thread, celery or inline.")
+# A running ingestion touches its document this often; one untouched for INGEST_STALL_SECONDS
+# lost its worker (kill -9, OOM) and is queued again by the periodic sweep.
+INGEST_HEARTBEAT_SECONDS = env.int("INGEST_HEARTBEAT_SECONDS", default=5)
+INGEST_STALL_SECONDS = env.int("INGEST_STALL_SECONDS", default=30)
+# With acks_late a message whose worker died is redelivered after the visibility timeout: it
+# must outlast the longest task (the ingest hard limit) and every countdown (email retries).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=INGEST_TIME_LIMIT + 120)
+}
 RAG_TOP_K = env.int("RAG_TOP_K", default=5)
 RAG_MAX_TOP_K = env.int("RAG_MAX_TOP_K", default=50)
 # Minimum cosine similarity for the dense half of hybrid search; BM25 matches need a shared term.
@@ -486,6 +512,15 @@ FEATURE_FLAG_CACHE_SECONDS = env.int("FEATURE_FLAG_CACHE_SECONDS", default=60)
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
     {"chat_message": env.str("THROTTLE_CHAT_MESSAGE", default="30/min")}
 )
+
+# --- Periodic maintenance: Celery beat in scaled mode, an in-process timer in embedded mode ----
+# Both run this one schedule (config.periodic runs it in the server process without a broker).
+MAINTENANCE_INTERVAL = env.int("MAINTENANCE_INTERVAL", default=15)  # seconds; 0 = off
+CELERY_BEAT_SCHEDULE = {
+    name: {"task": name, "schedule": float(MAINTENANCE_INTERVAL)}
+    for name in ("chat.recover_orphans", "ai.documents_sweep", "ai.quota_reservations_expire")
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # The default throttles, indexed so GET /api/v1/admin/rate-limits can list who is blocked.
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
     "accounts.throttles.IndexedAnonRateThrottle",

@@ -20,6 +20,10 @@ EMAIL_BACKEND = os.environ.get(
 EMAIL_FILE_PATH = os.environ.get("TEST_EMAIL_FILE_PATH", "")
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_BROKER_URL = "memory://"
+# Ingestion runs in the caller so tests see its result; tests of the background runner and
+# the maintenance timer switch them on themselves.
+INGEST_RUNNER = "inline"
+MAINTENANCE_INTERVAL = 0
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 # Throttles stay on (tests assert them) but generous enough for ordinary tests.
 REST_FRAMEWORK = {

@@ -9,7 +9,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from ai.documents.services import document_create, document_ingest, documents_resume
+from ai.documents.pipeline import document_ingest, documents_sweep
+from ai.documents.services import document_create
 from ai.models import Document, DocumentChunk, DocumentStatus, UsageRecord
 from ai.vectorstore import collection_name
 from tests.ai.factories import (  # noqa: F401
@@ -34,10 +35,10 @@ def _interrupted_document(user, settings, *, chunks_done: int) -> Document:
     )
 
     # Crash the embedding after a number of batches, as a killed worker would.
-    from ai.documents import services
+    from ai.documents import pipeline
 
     calls = {"n": 0}
-    real = services.embed_texts_metered
+    real = pipeline.embed_texts_metered
 
     def dying(**kwargs):
         if calls["n"] * settings.EMBED_BATCH_SIZE >= chunks_done:
@@ -45,12 +46,12 @@ def _interrupted_document(user, settings, *, chunks_done: int) -> Document:
         calls["n"] += 1
         return real(**kwargs)
 
-    services.embed_texts_metered = dying
+    pipeline.embed_texts_metered = dying
     try:
         with pytest.raises(SystemExit):
             document_ingest(document_id=document.pk)
     finally:
-        services.embed_texts_metered = real
+        pipeline.embed_texts_metered = real
     document.refresh_from_db()
     return document
 
@@ -64,12 +65,13 @@ def test_interrupted_ingestion_resumes_from_the_last_saved_batch(user, vector_st
     calls_before = UsageRecord.objects.filter(document_id=document.pk).count()
     assert calls_before == 2
 
-    # Fresh work is left alone; a stale one (older than the time limit) is resumed.
-    assert documents_resume() == []
+    # Fresh work (a live heartbeat) is left alone; one without a heartbeat for
+    # INGEST_STALL_SECONDS lost its worker and is resumed.
+    assert documents_sweep() == []
     Document.objects.filter(pk=document.pk).update(
-        updated_at=timezone.now() - timedelta(seconds=settings.INGEST_TIME_LIMIT + 120)
+        updated_at=timezone.now() - timedelta(seconds=settings.INGEST_STALL_SECONDS + 1)
     )
-    assert documents_resume() == [document.pk]
+    assert documents_sweep() == [document.pk]
 
     document.refresh_from_db()
     assert document.status == DocumentStatus.READY
@@ -96,8 +98,11 @@ def test_ingest_resume_command_finishes_stalled_documents(user, edge_store, sett
 
 def test_a_document_that_keeps_crashing_is_failed_not_retried_forever(user, edge_store, settings):
     document = _interrupted_document(user, settings, chunks_done=0)
-    Document.objects.filter(pk=document.pk).update(ingest_attempts=settings.INGEST_MAX_ATTEMPTS)
-    document_ingest(document_id=document.pk)
+    Document.objects.filter(pk=document.pk).update(
+        ingest_attempts=settings.INGEST_MAX_ATTEMPTS,
+        updated_at=timezone.now() - timedelta(seconds=settings.INGEST_STALL_SECONDS + 1),
+    )
+    assert documents_sweep() == [document.pk]
     document.refresh_from_db()
     assert document.status == DocumentStatus.FAILED
     assert "interrupted" in document.error
@@ -157,13 +162,13 @@ def test_qdrant_init_creates_the_collection_idempotently(edge_store, settings):
 
 
 def test_worker_start_resumes_stalled_documents(user, edge_store, settings):
-    from ai.tasks import _resume_on_worker_start
+    from ai.tasks import _sweep_on_worker_start
 
     document = _interrupted_document(user, settings, chunks_done=2)
     Document.objects.filter(pk=document.pk).update(
-        updated_at=timezone.now() - timedelta(seconds=settings.INGEST_TIME_LIMIT + 120)
+        updated_at=timezone.now() - timedelta(seconds=settings.INGEST_STALL_SECONDS + 1)
     )
-    _resume_on_worker_start()
+    _sweep_on_worker_start()
     document.refresh_from_db()
     assert document.status == DocumentStatus.READY
     assert document.chunks_indexed == document.chunks

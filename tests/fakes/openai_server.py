@@ -65,6 +65,7 @@ class FakeOpenAI:
         self.received: list[Received] = []  # the same with method, path, query and headers
         self.default = Script()
         self.embedding_dimensions = 1536
+        self.embedding_delay = 0.0  # seconds before each embeddings answer (a slow provider)
         self._scripts: deque[Script] = deque()
         self._lock = threading.Lock()
         self.closed_early = threading.Event()  # set when a client hung up mid-stream
@@ -199,6 +200,7 @@ class FakeOpenAI:
                     self._complete(body, model, script)
 
             def _embeddings(self, body: dict[str, Any], model: str) -> None:
+                time.sleep(fake.embedding_delay)
                 texts = body.get("input")
                 texts = [texts] if isinstance(texts, str) else list(texts or [])
                 dims = int(body.get("dimensions") or fake.embedding_dimensions)

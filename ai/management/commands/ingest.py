@@ -10,7 +10,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from ai.documents.services import document_create, document_ingest, documents_stalled
+from ai.documents.pipeline import document_ingest, documents_stalled
+from ai.documents.services import document_create
 from ai.models import Document, DocumentStatus
 from ai.vectorstore import VectorStoreError, get_vector_store, selected_backend
 from config.exceptions import ApplicationError
@@ -34,7 +35,7 @@ class Command(BaseCommand):
             default=None,
             help="With --resume: only documents untouched for this many seconds (default: 0 "
             "with the embedded store, which no server can be using while this runs; else "
-            "the ingest time limit + 60 s, so running workers are left alone).",
+            "INGEST_STALL_SECONDS, so documents with a live worker's heartbeat are left alone).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -94,7 +95,8 @@ class Command(BaseCommand):
             bar.n = done
             bar.refresh()
 
-        collection = document_ingest(document_id=document.pk, progress=progress)
+        # Takes over a document left processing: --resume chose it as stalled.
+        collection = document_ingest(document_id=document.pk, progress=progress, takeover=True)
         bar.close()
         if collection:
             # A terminal command is not a request: optimise inline, right after the bulk load.

@@ -4,9 +4,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ai.documents.services import document_ingest, document_reindex
+from ai.documents.pipeline import document_ingest
+from ai.documents.services import document_reindex
 from ai.models import Document, DocumentStatus
-from ai.tasks import vector_store_optimize
+from ai.vectorstore import get_vector_store
 from config.exceptions import ApplicationError
 
 
@@ -36,17 +37,14 @@ class Command(BaseCommand):
         done = failed = 0
         for document in documents.iterator():
             try:
-                document_reindex(document=document, force=True)
+                # Not queued: this command runs the pipeline itself and reports the outcome.
+                document_reindex(document=document, force=True, dispatch=False)
             except ApplicationError as exc:
                 raise CommandError(str(exc)) from exc
-            # document_reindex queued the task; in embedded mode it already ran. On a worker
-            # setup the queue does the work, so only run inline when nothing else will.
+            collection = document_ingest(document_id=document.pk)
+            if collection:
+                collections.add(collection)
             document.refresh_from_db()
-            if document.status in (DocumentStatus.PENDING, DocumentStatus.PROCESSING):
-                collection = document_ingest(document_id=document.pk)
-                if collection:
-                    collections.add(collection)
-                document.refresh_from_db()
             if document.status == DocumentStatus.READY:
                 done += 1
                 self.stdout.write(f"{document.pk} ready ({document.chunks} chunks)")
@@ -54,5 +52,6 @@ class Command(BaseCommand):
                 failed += 1
                 self.stdout.write(f"{document.pk} {document.status}: {document.error}")
         for collection in collections:
-            vector_store_optimize(collection)
+            # A terminal command is not a request: optimise inline, after the bulk load.
+            get_vector_store().optimize(collection)
         self.stdout.write(f"Reindexed {done} document(s), {failed} failed.")

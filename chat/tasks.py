@@ -1,0 +1,12 @@
+"""Periodic maintenance of the chat app (Celery beat in scaled mode, config.periodic's timer in
+embedded mode)."""
+
+from celery import shared_task
+
+from chat.recovery import chat_messages_recover_orphans
+
+
+@shared_task(name="chat.recover_orphans", ignore_result=True)
+def chat_recover_orphans_task() -> int:
+    """Close answers whose generating worker died (what ``manage.py chat_recover`` does)."""
+    return len(chat_messages_recover_orphans())
