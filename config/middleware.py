@@ -4,6 +4,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 
 import structlog
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -17,6 +18,9 @@ logger = structlog.get_logger("access")
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _QUIET_PATHS = frozenset({"/health", "/metrics"})
+# The request being served, for code that builds absolute links (e.g. account emails) and is
+# not handed the request. Copied into the thread of a sync view like any context variable.
+current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)
 
 
 def request_id_from(request: HttpRequest) -> str:
@@ -76,6 +80,7 @@ class RequestContextMiddleware:
         request_id = request_id_from(request)
         request.request_id = request_id  # type: ignore[attr-defined]
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        current_request.set(request)
         return time.perf_counter()
 
     @staticmethod
@@ -108,4 +113,5 @@ class RequestContextMiddleware:
                 user_id=user_id,
             )
         structlog.contextvars.clear_contextvars()
+        current_request.set(None)
         return response

@@ -119,7 +119,8 @@ class SessionDetailView(APIView):
     )
     def patch(self, request: Request, session_id: int) -> Response:
         session = chat_session_get(session_id=session_id, user=request.user)
-        serializer = ChatSessionUpdateSerializer(data=request.data)
+        # partial: a field the client did not send is never read as false or empty.
+        serializer = ChatSessionUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         chat_session_update(session=session, user=request.user, **serializer.validated_data)
         session = chat_session_get(session_id=session_id, user=request.user)
