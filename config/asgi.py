@@ -11,8 +11,11 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from config.daphne_compat import disable_twisted_form_parsing  # noqa: E402
 from config.websocket import BrowserOriginValidator  # noqa: E402
 from config.websocket_routing import websocket_urlpatterns  # noqa: E402
+
+disable_twisted_form_parsing()
 
 application = ProtocolTypeRouter(
     {

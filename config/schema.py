@@ -79,8 +79,8 @@ def _statuses_for(path: str, method: str, operation: dict[str, Any], security: l
     query_names = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
     has_query = bool(query_names)
     has_body = "requestBody" in operation
-    if has_body or has_query:
-        statuses.append("400")
+    if has_body or has_query or method in _BODY_METHODS:
+        statuses.append("400")  # invalid input, or an action the object's state refuses
     if has_body:
         statuses.append("415")
     if method in _BODY_METHODS:
@@ -90,6 +90,24 @@ def _statuses_for(path: str, method: str, operation: dict[str, Any], security: l
     if _PATH_PARAMETER.search(path) or "page" in query_names:
         statuses.append("404")  # a missing object, or a page past the last one
     return statuses
+
+
+def _mark_required_bodies(operation: dict[str, Any], components: dict[str, Any]) -> None:
+    """A body whose every form has required fields is itself required (drf-spectacular leaves
+    it optional when a view lists several media types, and client generators then offer to
+    send nothing)."""
+    body = operation.get("requestBody")
+    if not body or body.get("required"):
+        return
+    schemas = [media.get("schema", {}) for media in body.get("content", {}).values()]
+
+    def has_required(schema: dict[str, Any]) -> bool:
+        ref = schema.get("$ref", "")
+        resolved = components.get(ref.rsplit("/", 1)[-1], {}) if ref else schema
+        return bool(resolved.get("required"))
+
+    if schemas and all(has_required(schema) for schema in schemas):
+        body["required"] = True
 
 
 def error_responses_hook(
@@ -104,6 +122,7 @@ def error_responses_hook(
         for method, operation in item.items():
             if method not in {"get", "post", "put", "patch", "delete", "head", "options"}:
                 continue
+            _mark_required_bodies(operation, result["components"]["schemas"])
             responses = operation.setdefault("responses", {})
             for status in _statuses_for(path, method, operation, default_security):
                 responses.setdefault(status, {"description": ERROR_DESCRIPTIONS[status]})

@@ -115,14 +115,6 @@ class LoginJsonSerializer(serializers.Serializer):
     password = _password_field()
 
 
-class LoginFormSerializer(serializers.Serializer):
-    """The OAuth2 password form (``application/x-www-form-urlencoded``), as documented."""
-
-    username = serializers.CharField(max_length=254, help_text="The email address.")
-    password = _password_field()
-    grant_type = serializers.ChoiceField(choices=["password"], required=False)
-
-
 class TokenPairSerializer(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()

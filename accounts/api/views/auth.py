@@ -17,7 +17,6 @@ from rest_framework.views import APIView
 from accounts import mfa, services
 from accounts.api.serializers import (
     BackupCodesSerializer,
-    LoginFormSerializer,
     LoginJsonSerializer,
     LoginResponseSerializer,
     LoginSerializer,
@@ -88,10 +87,13 @@ class LoginView(APIView):
 
     @extend_schema(
         tags=AUTH_TAG,
-        request={
-            "application/json": LoginJsonSerializer,
-            "application/x-www-form-urlencoded": LoginFormSerializer,
-        },
+        # JSON only in the schema, so generated clients send JSON; the OAuth2 password form
+        # (``username``, ``password``, form-encoded) is an accepted alias, described here.
+        description="JSON `{email, password}`. Also accepted (seed clients): the OAuth2 "
+        "password form, `application/x-www-form-urlencoded` with `username` (the email) and "
+        "`password`. Answers tokens and the user, the MFA challenge, or (forced MFA roles) "
+        "enrolment only.",
+        request={"application/json": LoginJsonSerializer},
         responses={200: LOGIN_RESPONSE, 400: ERROR, 401: ERROR, 403: ERROR, 429: ERROR},
         examples=[
             OpenApiExample(
