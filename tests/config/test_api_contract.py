@@ -259,3 +259,24 @@ def test_browsable_root_lists_the_endpoint_groups_and_a_login_link(api_client):
     assert body["chat"]["sessions"].endswith("/api/v1/chat/sessions")
     page = Client().get("/api/v1/", **HTML).content.decode()
     assert 'href="/admin/login/?next=/api/v1/"' in page
+
+
+# --- the Postman collection ---------------------------------------------------------------
+
+
+def test_postman_collection_is_generated_from_the_current_schema(schema):
+    from config import postman
+
+    assert postman.COLLECTION_PATH.read_text() == postman.render()
+    collection = postman.collection_from_schema(schema)
+    requests = [item["request"] for folder in collection["item"] for item in folder["item"]]
+    operations = list(_operations(schema))
+    assert len(requests) == len(operations)
+    upload = next(
+        r
+        for r in requests
+        if r["url"]["raw"] == "{{baseUrl}}/api/v1/documents" and r["method"] == "POST"
+    )
+    assert upload["body"]["mode"] == "formdata"
+    login = next(r for r in requests if r["url"]["raw"].endswith("/auth/login"))
+    assert login["auth"] == {"type": "noauth"} and login["body"]["mode"] == "raw"
