@@ -32,8 +32,6 @@ def test_refresh_accepts_refresh_token(api_client, user, password):
     # The same rotation as with ``refresh``: the old token is spent.
     again = api_client.post(REFRESH, {"refresh_token": first["refresh"]}, format="json")
     assert_envelope(again, 401)
-
-
-def test_refresh_without_either_name_names_refresh(api_client):
+    # Neither name: the error names the canonical field.
     body = assert_envelope(api_client.post(REFRESH, {}, format="json"), 400, "VALIDATION_ERROR")
     assert "refresh" in body["details"]
