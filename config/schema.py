@@ -9,8 +9,6 @@ knows every status the server can answer.
 import re
 from typing import Any
 
-from rest_framework import serializers
-
 ENVELOPE_COMPONENT = "ErrorEnvelope"
 ENVELOPE_REF = {"$ref": f"#/components/schemas/{ENVELOPE_COMPONENT}"}
 
@@ -55,17 +53,6 @@ RETRY_AFTER_HEADER = {
 
 _BODY_METHODS = {"post", "put", "patch"}
 _PATH_PARAMETER = re.compile(r"{[^}]+}")
-
-
-class ErrorEnvelopeSerializer(serializers.Serializer):
-    """The error envelope (for views that name it in ``extend_schema``)."""
-
-    success = serializers.BooleanField(default=False)
-    message = serializers.CharField()
-    code = serializers.CharField()
-    details = serializers.DictField()
-    timestamp = serializers.FloatField()
-    request_id = serializers.CharField()
 
 
 def _needs_auth(operation: dict[str, Any], default_security: list[Any]) -> bool:

@@ -171,6 +171,7 @@ class SendMessageView(APIView):
         responses={
             200: ChatMessageSerializer,
             403: OpenApiResponse(description="Viewer role (error envelope)."),
+            409: OpenApiResponse(description="The session is archived (error envelope)."),
             502: OpenApiResponse(description="The model provider failed (error envelope)."),
             429: OpenApiResponse(
                 description="`QUOTA_EXCEEDED` (token budget or concurrent answers; "
@@ -206,7 +207,11 @@ class MessageFeedbackView(APIView):
         tags=["chat"],
         summary="Rate an answer (thumbs up or down)",
         request=FeedbackSerializer,
-        responses={200: ChatMessageSerializer, **_ERRORS},
+        responses={
+            200: ChatMessageSerializer,
+            409: OpenApiResponse(description="The answer is still being generated."),
+            **_ERRORS,
+        },
         examples=[
             OpenApiExample(
                 "down",

@@ -86,3 +86,25 @@ async def test_unknown_websocket_path_closes_cleanly(path):
     assert frame["details"]["endpoints"] == ["/ws/chat/"]
     closed = await communicator.receive_output(timeout=5)
     assert closed["type"] == "websocket.close" and closed["code"] == 4404
+
+
+# --- statuses the schema documents (item 2) --------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_conflicts_of_chat_operations_are_documented(user_client, user, api_client):
+    import yaml
+
+    paths = yaml.safe_load(api_client.get("/api/schema/").content)["paths"]
+    archived = ChatSessionFactory(user=user, is_active=False)
+    response = user_client.post(
+        "/api/v1/chat/message", {"message": "hi", "session_id": archived.pk}, format="json"
+    )
+    assert_envelope(response, 409)
+    assert "409" in paths["/api/v1/chat/message"]["post"]["responses"]
+    streaming = ChatMessageFactory(session=archived, status="streaming")
+    response = user_client.post(
+        f"/api/v1/chat/messages/{streaming.pk}/feedback", {"rating": "up"}, format="json"
+    )
+    assert_envelope(response, 409)
+    assert "409" in paths["/api/v1/chat/messages/{message_id}/feedback"]["post"]["responses"]
