@@ -12,18 +12,38 @@ from urllib.parse import urlencode, urljoin
 
 import structlog
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.template.loader import render_to_string
 
 from accounts.tasks import RETRYABLE, email_deliver, email_deliver_now
+from config.middleware import current_request
 
 logger = structlog.get_logger(__name__)
 
 KINDS = ("verify_email", "password_reset", "login_code", "password_changed")
 
 
+# Only outside any request (a management command) with FRONTEND_URL unset.
+FALLBACK_FRONTEND_URL = "http://localhost:8000/"
+
+
+def frontend_base_url() -> str:
+    """``FRONTEND_URL``, or else the address this request reached the server at (scheme and
+    host, validated against ``ALLOWED_HOSTS``), so links work on any host and port."""
+    if settings.FRONTEND_URL:
+        return settings.FRONTEND_URL
+    request = current_request.get()
+    if request is not None:
+        try:
+            return request.build_absolute_uri("/")
+        except DisallowedHost:
+            pass
+    return FALLBACK_FRONTEND_URL
+
+
 def frontend_link(**params: str) -> str:
-    """A link into the front end (``FRONTEND_URL``), e.g. ``/?reset=<token>``."""
-    base = settings.FRONTEND_URL
+    """A link into the front end, e.g. ``/?reset=<token>``."""
+    base = frontend_base_url()
     if not base.endswith("/"):
         base += "/"
     return urljoin(base, "?" + urlencode(params)) if params else base

@@ -9,6 +9,8 @@ from accounts.models import Role, User
 from config.exceptions import NotFoundError, PermissionDeniedError
 
 USER_ORDERING_FIELDS = ("created_at", "email", "username", "full_name", "last_login", "role")
+# Each field ascending or, with one leading "-", descending.
+USER_ORDERINGS = tuple(f"{sign}{field}" for field in USER_ORDERING_FIELDS for sign in ("", "-"))
 MAX_SEARCH_LENGTH = 100
 
 
@@ -37,7 +39,7 @@ def user_list(
         queryset = queryset.filter(role=role)
     if is_active is not None:
         queryset = queryset.filter(is_active=is_active)
-    order = ordering if ordering and ordering.lstrip("-") in USER_ORDERING_FIELDS else "-created_at"
+    order = ordering if ordering in USER_ORDERINGS else "-created_at"
     return queryset.order_by(order, "pk")
 
 

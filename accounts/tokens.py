@@ -57,12 +57,16 @@ def refresh_token_for(*, user: User) -> RefreshToken:
 
 
 def issue_tokens(*, user: User) -> dict[str, Any]:
-    """``{access, refresh, token_type}`` for ``user``."""
+    """``{access, refresh, token_type}`` for ``user``, plus the aliases ``access_token`` and
+    ``refresh_token`` that OAuth2-style (seed) clients read."""
     refresh = refresh_token_for(user=user)
+    access, refresh_raw = str(refresh.access_token), str(refresh)
     return {
-        "access": str(refresh.access_token),
-        "refresh": str(refresh),
+        "access": access,
+        "refresh": refresh_raw,
         "token_type": "bearer",
+        "access_token": access,
+        "refresh_token": refresh_raw,
     }
 
 

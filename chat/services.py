@@ -138,9 +138,11 @@ def chat_session_delete(*, session: ChatSession, user: Any) -> None:
 
 
 def chat_message_feedback_set(
-    *, message: ChatMessage, user: Any, rating: str, comment: str = ""
+    *, message: ChatMessage, user: Any, rating: str, comment: str = "", score: int | None = None
 ) -> ChatMessage:
-    """Thumbs up/down on an answer; the last rating wins. Viewers may rate what they read."""
+    """Thumbs up/down on an answer; the last rating wins. Viewers may rate what they read.
+
+    ``score`` is the 1-5 number of clients that rate with one (kept beside its up/down)."""
     if message.status in ACTIVE_STATUSES:
         raise ConflictError("The answer is still being generated.")
     message.feedback = {
@@ -148,6 +150,8 @@ def chat_message_feedback_set(
         "comment": comment.strip()[:2000],
         "at": timezone.now().isoformat(),
     }
+    if score is not None:
+        message.feedback["score"] = score
     message.save(update_fields=["feedback", "updated_at"])
     return message
 

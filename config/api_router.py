@@ -12,22 +12,55 @@ app_name = "api"
 
 
 class ApiRootView(APIView):
-    """Entry point of the browsable API: links to every endpoint group."""
+    """Entry point of the browsable API: one link per endpoint group, and the docs.
+
+    In a browser, sign in through the management console ("Log in" at the top right); the
+    console's session then works on every page of the browsable API.
+    """
 
     permission_classes = [AllowAny]
-    authentication_classes: list = []
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
-        def link(name: str) -> str:
-            return reverse(name, request=request)
+        def link(name: str, **kwargs: object) -> str:
+            return reverse(name, request=request, kwargs=kwargs or None)
 
         return Response(
             {
+                "auth": {
+                    "register": link("api:auth-register"),
+                    "login": link("api:auth-login"),
+                    "refresh": link("api:auth-refresh"),
+                    "logout": link("api:auth-logout"),
+                },
+                "users": {
+                    "me": link("api:user-me"),
+                    "api_keys": link("api:user-api-keys"),
+                    "list (admin)": link("api:user-list"),
+                },
+                "chat": {
+                    "sessions": link("api:chat-session-list"),
+                    "send_message": link("api:chat-message-send"),
+                    "websocket": request.build_absolute_uri("/ws/chat/")
+                    .replace("http://", "ws://", 1)
+                    .replace("https://", "wss://", 1),
+                },
+                "documents": {
+                    "documents": link("api:documents-list"),
+                    "search": link("api:search"),
+                },
+                "ai": {"models": link("api:ai-models"), "usage": link("api:usage")},
+                "admin": {
+                    "stats": link("api:admin-stats"),
+                    "usage": link("api:admin-usage"),
+                    "rate_limits": link("api:admin-rate-limits"),
+                    "feature_flags": link("api:admin-feature-flags"),
+                },
                 "schema": link("schema"),
                 "docs": link("swagger-ui"),
                 "redoc": link("redoc"),
                 "health": link("health"),
+                "console_login": link("admin:login"),
             }
         )
 

@@ -10,20 +10,24 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.asgi_middleware import (  # noqa: E402
     RequestBodyLimitMiddleware,
     WebSocketAccessLogMiddleware,
 )
+from config.daphne_compat import disable_twisted_form_parsing  # noqa: E402
+from config.websocket import BrowserOriginValidator  # noqa: E402
 from config.websocket_routing import websocket_urlpatterns  # noqa: E402
+
+disable_twisted_form_parsing()
 
 application = ProtocolTypeRouter(
     {
         # Oversized bodies are refused before Django's handler buffers them.
         "http": RequestBodyLimitMiddleware(django_asgi_app),
+        # Foreign browser origins refused; non-browser clients (no Origin) use their token.
         "websocket": WebSocketAccessLogMiddleware(
-            AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns))
+            BrowserOriginValidator(URLRouter(websocket_urlpatterns))
         ),
     }
 )

@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 
 import structlog
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -14,6 +15,9 @@ from config.metrics import HTTP_LATENCY, HTTP_REQUESTS
 logger = structlog.get_logger("access")
 
 _QUIET_PATHS = frozenset({"/health", "/metrics"})
+# The request being served, for code that builds absolute links (e.g. account emails) and is
+# not handed the request. Copied into the thread of a sync view like any context variable.
+current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)
 
 
 def request_id_from(request: HttpRequest) -> str:
@@ -66,6 +70,7 @@ class RequestContextMiddleware:
         request_id = request_id_from(request)
         request.request_id = request_id  # type: ignore[attr-defined]
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        current_request.set(request)
         return time.perf_counter()
 
     @staticmethod
@@ -98,4 +103,5 @@ class RequestContextMiddleware:
                 user_id=user_id,
             )
         structlog.contextvars.clear_contextvars()
+        current_request.set(None)
         return response

@@ -2,12 +2,12 @@
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from config.health import health, health_detailed
 from config.metrics import metrics_view
-from config.views import chat_page
+from config.views import api_not_found, chat_page
 
 admin.site.site_header = f"{settings.PROJECT_NAME} administration"
 admin.site.site_title = settings.PROJECT_NAME
@@ -18,7 +18,11 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # Every other path under /api/: the 404 envelope (in DEBUG too), or the right form of a
+    # path asked with a trailing slash it does not have.
+    re_path(r"^api/", api_not_found, name="api-not-found"),
     path("health", health, name="health"),
+    path("healthz", health, name="healthz"),  # alias for seed 004 clients
     path("health/detailed", health_detailed, name="health-detailed"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),

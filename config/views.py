@@ -1,11 +1,16 @@
-"""The browser chat page at ``/``: one template; everything else is static JS over the API."""
+"""The browser chat page at ``/`` (one template; the rest is static JS over the API), and the
+answer to unknown ``/api/`` paths."""
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
+from django.urls import Resolver404, resolve
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_deny
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
+
+from config.exceptions import STATUS_CODES, error_envelope
 
 
 def _content_security_policy(request: HttpRequest) -> str:
@@ -45,3 +50,33 @@ def chat_page(request: HttpRequest) -> HttpResponse:
     response["Referrer-Policy"] = "same-origin"
     response["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
     return response
+
+
+def _other_slash_form(path: str) -> str | None:
+    """``path`` with its trailing slash added or removed, when that form is a real route."""
+    other = path[:-1] if path.endswith("/") else path + "/"
+    try:
+        match = resolve(other)
+    except Resolver404:
+        return None
+    return None if match.func is api_not_found else other
+
+
+@csrf_exempt  # it changes nothing; a POST must get the envelope, not a CSRF page
+def api_not_found(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    """Unknown paths under ``/api/``: the 404 envelope, in every mode (DEBUG included).
+
+    The API has one URL style, no trailing slash. A path asked in the other form is answered
+    with a permanent redirect for GET/HEAD, and for other methods with a 404 envelope naming
+    the right path (never a silent success: a DELETE to the wrong form must not look done).
+    """
+    other = _other_slash_form(request.path)
+    if other is not None and request.method in ("GET", "HEAD"):
+        query = request.META.get("QUERY_STRING", "")
+        return HttpResponsePermanentRedirect(other + (f"?{query}" if query else ""))
+    code, message = STATUS_CODES[404]
+    details: dict[str, str] = {}
+    if other is not None:
+        message = f"Not found. Did you mean {other}? API paths have no trailing slash."
+        details = {"path": other}
+    return JsonResponse(error_envelope(message=message, code=code, details=details), status=404)

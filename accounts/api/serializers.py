@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from accounts.mfa import user_has_mfa
 from accounts.models import Role, User
+from accounts.selectors import USER_ORDERINGS
 from accounts.services import MAX_PREFERENCES_BYTES
 
 CODE_MAX_LENGTH = 32
@@ -110,10 +111,19 @@ class LoginSerializer(serializers.Serializer):
         return attrs
 
 
+class LoginJsonSerializer(serializers.Serializer):
+    """The JSON login body as documented (``LoginSerializer`` validates both forms)."""
+
+    email = serializers.CharField(max_length=254)
+    password = _password_field()
+
+
 class TokenPairSerializer(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
     token_type = serializers.CharField(default="bearer")
+    access_token = serializers.CharField(help_text="Alias of `access` (OAuth2-style clients).")
+    refresh_token = serializers.CharField(help_text="Alias of `refresh`.")
 
 
 class LoginResponseSerializer(TokenPairSerializer):
@@ -135,7 +145,15 @@ class MfaEnrollmentRequiredSerializer(serializers.Serializer):
 
 
 class RefreshSerializer(serializers.Serializer):
-    refresh = serializers.CharField(max_length=TOKEN_MAX_LENGTH)
+    refresh = serializers.CharField(
+        max_length=TOKEN_MAX_LENGTH, help_text="The refresh token (alias: `refresh_token`)."
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        # Seed 000/003 clients post ``refresh_token``: the same field under another name.
+        if hasattr(data, "get") and data.get("refresh") is None and "refresh_token" in data:
+            data = {"refresh": data.get("refresh_token")}
+        return super().to_internal_value(data)
 
 
 class MfaVerifySerializer(serializers.Serializer):
@@ -184,4 +202,4 @@ class UserListQuerySerializer(serializers.Serializer):
     search = serializers.CharField(max_length=100, required=False)
     role = serializers.ChoiceField(choices=Role.choices, required=False)
     is_active = serializers.BooleanField(required=False, allow_null=True, default=None)
-    ordering = serializers.CharField(max_length=32, required=False)
+    ordering = serializers.ChoiceField(choices=USER_ORDERINGS, required=False)

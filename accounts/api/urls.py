@@ -29,9 +29,9 @@ urlpatterns = [
     path("auth/mfa/confirm", views.MfaConfirmView.as_view(), name="auth-mfa-confirm"),
     path("auth/mfa/disable", views.MfaDisableView.as_view(), name="auth-mfa-disable"),
     path("auth/mfa/backup-codes", views.MfaBackupCodesView.as_view(), name="auth-mfa-backup-codes"),
-    path("users/", views.UserListView.as_view(), name="user-list"),
+    path("users", views.UserListView.as_view(), name="user-list"),
     path("users/me", views.MeView.as_view(), name="user-me"),
-    path("users/me/api-keys/", apikeys.ApiKeyListCreateView.as_view(), name="user-api-keys"),
+    path("users/me/api-keys", apikeys.ApiKeyListCreateView.as_view(), name="user-api-keys"),
     path(
         "users/me/api-keys/<int:key_id>",
         apikeys.ApiKeyDetailView.as_view(),

@@ -269,7 +269,11 @@ class AdminRateLimitUnblockView(APIView):
         tags=["admin"],
         summary="Lift the rate limits (and login lock-out) of a user or an IP",
         request=UnblockSerializer,
-        responses={200: UnblockResultSerializer, **_ADMIN_ERRORS},
+        responses={
+            200: UnblockResultSerializer,
+            404: OpenApiResponse(description="No such user."),
+            **_ADMIN_ERRORS,
+        },
         examples=[OpenApiExample("ip", value={"ip": "203.0.113.7"}, request_only=True)],
     )
     def post(self, request: Request) -> Response:

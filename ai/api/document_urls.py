@@ -6,7 +6,7 @@ from rest_framework.routers import SimpleRouter
 from ai.api.documents import DocumentViewSet
 from ai.api.search import SearchView
 
-router = SimpleRouter()
+router = SimpleRouter(trailing_slash=False)
 router.register("documents", DocumentViewSet, basename="documents")
 
 urlpatterns = [

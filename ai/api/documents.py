@@ -1,4 +1,4 @@
-"""Documents REST API: upload, list, read, delete, reindex (``/api/v1/documents/``)."""
+"""Documents REST API: upload, list, read, delete, reindex (``/api/v1/documents``)."""
 
 from typing import Any
 
@@ -12,7 +12,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -124,8 +124,19 @@ class DocumentViewSet(viewsets.GenericViewSet):
     serializer_class = DocumentSerializer
     queryset = Document.objects.none()
     throttle_classes = [IndexedUserRateThrottle, DocumentUploadThrottle]
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
-    lookup_value_regex = "[0-9a-fA-F-]{36}"
+    # A malformed id is not a route: the unknown-route 404 envelope, never a 400 or a 500.
+    lookup_value_regex = "-".join(f"[0-9a-fA-F]{{{n}}}" for n in (8, 4, 4, 4, 12))
+
+    def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
+        # The action decides the parsers (below), and DRF picks parsers before it sets it.
+        self.action = self.action_map.get(request.method.lower())
+        return super().initialize_request(request, *args, **kwargs)
+
+    def get_parsers(self) -> list[BaseParser]:
+        """Multipart only for the upload; everything else is JSON like the rest of the API."""
+        if getattr(self, "action", None) == "create":
+            return [MultiPartParser()]
+        return super().get_parsers()
 
     def list(self, request: Request) -> Response:
         status_filter = request.query_params.get("status") or None

@@ -3,6 +3,7 @@
 import uuid
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
 from ai.models import Document, DocumentChunk, DocumentStatus
@@ -19,7 +20,8 @@ def document_list(*, user: Any, status: str | None = None) -> QuerySet[Document]
 def document_get(*, document_id: uuid.UUID | str, user: Any) -> Document:
     try:
         return Document.objects.get(pk=document_id, owner=user)
-    except (Document.DoesNotExist, ValueError, TypeError) as exc:
+    except (Document.DoesNotExist, ValidationError, ValueError, TypeError) as exc:
+        # A malformed id names no document of the user's: 404, like another user's.
         raise NotFoundError("Document not found.") from exc
 
 

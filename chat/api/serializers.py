@@ -1,6 +1,9 @@
 """Request and response shapes of the chat REST API."""
 
+from typing import Any
+
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from chat.models import ChatMessage, ChatSession, MessageStatus
@@ -61,9 +64,41 @@ class MessageMetadataSerializer(serializers.Serializer):
     finish_reason = serializers.CharField(required=False, allow_null=True)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "enum": ["up", "down"]},
+            {"type": "integer", "minimum": 1, "maximum": 5},
+        ],
+        "description": '"up" or "down"; or a score 1-5 (seed 003 clients): 4-5 count as '
+        '"up", 1-3 as "down", and the score is kept.',
+    }
+)
+class RatingField(serializers.Field):
+    """Thumbs up/down, or a 1-5 score mapped onto them (the score is kept as well)."""
+
+    default_error_messages = {"invalid": 'Send "up", "down" or a whole number from 1 to 5.'}
+
+    def to_internal_value(self, data: Any) -> tuple[str, int | None]:
+        if data in ("up", "down"):
+            return data, None
+        if isinstance(data, int) and not isinstance(data, bool) and 1 <= data <= 5:
+            return ("up" if data >= 4 else "down"), data
+        self.fail("invalid")
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
 class FeedbackSerializer(serializers.Serializer):
-    rating = serializers.ChoiceField(choices=["up", "down"])
+    rating = RatingField()
     comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs["rating"], score = attrs["rating"]
+        if score is not None:
+            attrs["score"] = score
+        return attrs
 
 
 class ChatMessageSerializer(serializers.ModelSerializer):

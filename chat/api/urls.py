@@ -5,12 +5,12 @@ from django.urls import path
 from chat.api import views
 
 urlpatterns = [
-    path("sessions/", views.SessionListCreateView.as_view(), name="chat-session-list"),
+    path("sessions", views.SessionListCreateView.as_view(), name="chat-session-list"),
     path(
         "sessions/<int:session_id>", views.SessionDetailView.as_view(), name="chat-session-detail"
     ),
     path(
-        "sessions/<int:session_id>/messages/",
+        "sessions/<int:session_id>/messages",
         views.SessionMessagesView.as_view(),
         name="chat-session-messages",
     ),

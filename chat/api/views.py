@@ -119,7 +119,8 @@ class SessionDetailView(APIView):
     )
     def patch(self, request: Request, session_id: int) -> Response:
         session = chat_session_get(session_id=session_id, user=request.user)
-        serializer = ChatSessionUpdateSerializer(data=request.data)
+        # partial: a field the client did not send is never read as false or empty.
+        serializer = ChatSessionUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         chat_session_update(session=session, user=request.user, **serializer.validated_data)
         session = chat_session_get(session_id=session_id, user=request.user)
@@ -170,6 +171,7 @@ class SendMessageView(APIView):
         responses={
             200: ChatMessageSerializer,
             403: OpenApiResponse(description="Viewer role (error envelope)."),
+            409: OpenApiResponse(description="The session is archived (error envelope)."),
             502: OpenApiResponse(description="The model provider failed (error envelope)."),
             429: OpenApiResponse(
                 description="`QUOTA_EXCEEDED` (token budget or concurrent answers; "
@@ -205,7 +207,11 @@ class MessageFeedbackView(APIView):
         tags=["chat"],
         summary="Rate an answer (thumbs up or down)",
         request=FeedbackSerializer,
-        responses={200: ChatMessageSerializer, **_ERRORS},
+        responses={
+            200: ChatMessageSerializer,
+            409: OpenApiResponse(description="The answer is still being generated."),
+            **_ERRORS,
+        },
         examples=[
             OpenApiExample(
                 "down",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config import __version__
 from config.settings.environment import BASE_DIR, env
 from config.settings.secret import embedded_secret_key
 
@@ -239,17 +240,18 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.AccessTokenAuthentication",
         "accounts.apikeys.ApiKeyAuthentication",
+        # The console's session, only for the HTML browsable API (with CSRF); JSON clients
+        # always authenticate with a token or an API key.
+        "accounts.session_auth.BrowsableApiSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only; the document upload (multipart) and the OAuth2 password form of auth/login
+    # (form-encoded) name their own parsers.
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "config.pagination.DefaultPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -271,7 +273,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": f"{PROJECT_NAME} API",
     "DESCRIPTION": "REST API of the self-hostable AI chat backend. Errors use one envelope: "
     "`{success, message, code, details, timestamp, request_id}`.",
-    "VERSION": "1.0.0",
+    # The same version /health reports.
+    "VERSION": __version__,
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
@@ -279,6 +282,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {},
+    # The browsable API's session is for people in a browser, not for API clients.
+    "AUTHENTICATION_WHITELIST": [
+        "accounts.authentication.AccessTokenAuthentication",
+        "accounts.apikeys.ApiKeyAuthentication",
+    ],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.error_responses_hook",
+    ],
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "jwtAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
@@ -391,8 +403,9 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AI Chat <no-reply@localhost>")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
-# Where links in emails point (verification, reset); default: the server's own chat page.
-FRONTEND_URL = env.str("FRONTEND_URL", default="http://localhost:8000/")
+# Where links in emails point (verification, reset); empty: the chat page of the address the
+# request reached (scheme, host and port). Set it behind a proxy or for another front end.
+FRONTEND_URL = env.str("FRONTEND_URL", default="")
 REQUIRE_VERIFIED_EMAIL = env.bool("REQUIRE_VERIFIED_EMAIL", default=False)
 EMAIL_VERIFY_TIMEOUT = env.int("EMAIL_VERIFY_TIMEOUT", default=3 * 24 * 3600)
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)

@@ -296,7 +296,7 @@ async function handleEmailLink() {
 
 async function loadSessions({ append = false } = {}) {
   const page = append ? state.sessionsPage + 1 : 1;
-  const data = await request(`chat/sessions/?page=${page}&page_size=50`);
+  const data = await request(`chat/sessions?page=${page}&page_size=50`);
   const items = Array.isArray(data) ? data : data.results || [];
   state.sessions = append ? [...state.sessions, ...items] : items;
   state.sessionsPage = page;
@@ -412,7 +412,7 @@ async function openSession(sessionId) {
   state.currentSessionId = sessionId;
   rememberSession(sessionId);
   renderSessions();
-  const messages = await requestAll(`chat/sessions/${sessionId}/messages/`);
+  const messages = await requestAll(`chat/sessions/${sessionId}/messages`);
   if (state.currentSessionId !== sessionId) return;
   clearConversation();
   for (const message of messages) {

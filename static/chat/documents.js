@@ -14,7 +14,7 @@ export const docs = {
   pollStarted: 0,
 
   async refresh() {
-    const data = await request("documents/?page_size=100");
+    const data = await request("documents?page_size=100");
     this.items = Array.isArray(data) ? data : data.results || [];
     this.render();
     this.poll();
@@ -53,7 +53,7 @@ export const docs = {
     this.pollTimer = setTimeout(async () => {
       try {
         const updated = await Promise.all(
-          this.items.map((doc) => (TERMINAL.has(doc.status) ? doc : request(`documents/${doc.id}/`).catch(() => doc))),
+          this.items.map((doc) => (TERMINAL.has(doc.status) ? doc : request(`documents/${doc.id}`).catch(() => doc))),
         );
         this.items = updated;
         this.render();
@@ -78,7 +78,7 @@ export const docs = {
         const form = new FormData();
         form.append("file", file);
         const xhr = new XMLHttpRequest();
-        xhr.open("POST", `${API}documents/`);
+        xhr.open("POST", `${API}documents`);
         xhr.setRequestHeader("Accept", "application/json");
         if (auth.tokens) xhr.setRequestHeader("Authorization", `Bearer ${auth.tokens.access}`);
         xhr.upload.addEventListener("progress", (event) => {
@@ -115,7 +115,7 @@ export const docs = {
   async remove(doc) {
     if (!window.confirm(`Delete "${doc.title}"? Answers will no longer use it.`)) return;
     try {
-      await request(`documents/${doc.id}/`, { method: "DELETE" });
+      await request(`documents/${doc.id}`, { method: "DELETE" });
       this.items = this.items.filter((d) => d.id !== doc.id);
       this.render();
     } catch (error) {

@@ -14,7 +14,7 @@ from tests.factories import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
-KEYS = "/api/v1/users/me/api-keys/"
+KEYS = "/api/v1/users/me/api-keys"
 
 
 def keyed(raw: str) -> APIClient:
@@ -51,16 +51,16 @@ def test_keys_are_private_to_their_owner(user_client, admin_client_api):
     listed = admin_client_api.get(KEYS).json()
     rows = listed["results"] if isinstance(listed, dict) else listed
     assert rows == []
-    assert_envelope(admin_client_api.delete(f"{KEYS}{created['id']}"), 404)
+    assert_envelope(admin_client_api.delete(f"{KEYS}/{created['id']}"), 404)
 
 
 def test_revoked_key_stops_at_once(user_client):
     created = _create(user_client)
     client = keyed(created["key"])
     assert client.get(ME).status_code == 200
-    assert user_client.delete(f"{KEYS}{created['id']}").status_code == 204
+    assert user_client.delete(f"{KEYS}/{created['id']}").status_code == 204
     assert_envelope(client.get(ME), 401)
-    row = user_client.get(f"{KEYS}{created['id']}").json()
+    row = user_client.get(f"{KEYS}/{created['id']}").json()
     assert row["is_active"] is False and row["revoked_at"]
 
 
@@ -96,8 +96,8 @@ def test_read_scope_reads_but_never_writes(user_client, settings):
     raw = _create(user_client, scopes=["read"])["key"]
     client = keyed(raw)
     assert client.get(ME).status_code == 200
-    assert client.get("/api/v1/chat/sessions/").status_code == 200
-    assert client.get("/api/v1/documents/").status_code == 200
+    assert client.get("/api/v1/chat/sessions").status_code == 200
+    assert client.get("/api/v1/documents").status_code == 200
     chat = client.post("/api/v1/chat/message", {"message": "hi"}, format="json")
     assert_envelope(chat, 403, "API_KEY_SCOPE")
 
@@ -107,14 +107,14 @@ def test_chat_scope_chats_but_no_documents(user_client, settings):
     client = keyed(_create(user_client, scopes=["chat"])["key"])
     chat = client.post("/api/v1/chat/message", {"message": "hi"}, format="json")
     assert chat.status_code in (200, 201), chat.content
-    assert client.get("/api/v1/chat/sessions/").status_code == 200
-    assert_envelope(client.get("/api/v1/documents/"), 403, "API_KEY_SCOPE")
+    assert client.get("/api/v1/chat/sessions").status_code == 200
+    assert_envelope(client.get("/api/v1/documents"), 403, "API_KEY_SCOPE")
     assert_envelope(client.get(ME), 403, "API_KEY_SCOPE")  # no read scope
 
 
 def test_documents_scope_reaches_documents_only(user_client):
     client = keyed(_create(user_client, scopes=["documents"])["key"])
-    assert client.get("/api/v1/documents/").status_code == 200
+    assert client.get("/api/v1/documents").status_code == 200
     chat = client.post("/api/v1/chat/message", {"message": "hi"}, format="json")
     assert_envelope(chat, 403, "API_KEY_SCOPE")
 
@@ -162,7 +162,7 @@ def test_number_of_keys_is_limited(user_client, settings):
         KEYS, {"name": "third", "password": DEFAULT_PASSWORD}, format="json"
     )
     assert_envelope(response, 409, "API_KEY_LIMIT")
-    user_client.delete(f"{KEYS}{first['id']}")
+    user_client.delete(f"{KEYS}/{first['id']}")
     _create(user_client)
 
 

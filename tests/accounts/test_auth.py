@@ -90,19 +90,18 @@ def test_login_json_returns_tokens_and_user(api_client, user, password):
 
 
 def test_login_oauth2_password_form(api_client, user, password):
-    response = api_client.post(
-        LOGIN,
-        {"grant_type": "password", "username": user.email.upper(), "password": password},
-        format="multipart",
-    )
-    assert response.status_code == 200
     encoded = api_client.post(
         LOGIN,
-        f"username={user.email}&password={password.replace(' ', '+')}",
+        f"grant_type=password&username={user.email.upper()}&password={password.replace(' ', '+')}",
         content_type="application/x-www-form-urlencoded",
     )
     assert encoded.status_code == 200, encoded.content
     assert encoded.json()["access"]
+    # The form is form-encoded only: multipart is for file uploads.
+    multipart = api_client.post(
+        LOGIN, {"username": user.email, "password": password}, format="multipart"
+    )
+    assert_envelope(multipart, 415, "UNSUPPORTED_MEDIA_TYPE")
 
 
 def test_access_token_carries_role_claim(api_client, admin_user, password):

@@ -300,9 +300,7 @@ def test_unverified_users_blocked_when_required(unverified_client, settings, api
     settings.AI_PROVIDER = "offline"
     chat = unverified_client.post("/api/v1/chat/message", {"message": "hi"}, format="json")
     assert_envelope(chat, 403, "EMAIL_NOT_VERIFIED")
-    upload = unverified_client.post(
-        "/api/v1/documents/", {"file": _text_file()}, format="multipart"
-    )
+    upload = unverified_client.post("/api/v1/documents", {"file": _text_file()}, format="multipart")
     assert_envelope(upload, 403, "EMAIL_NOT_VERIFIED")
     # Reading stays possible, and the way out is open.
     assert unverified_client.get(ME).status_code == 200

@@ -249,14 +249,14 @@ def test_required_role_without_mfa_can_only_enrol(
     # the enrolment token opens nothing else
     refused = assert_envelope(client.get(ME), 401, "AUTHENTICATION_FAILED")
     assert refused["details"]["reason"] == "mfa_enrollment_required"
-    assert_envelope(client.get("/api/v1/users/"), 401)
+    assert_envelope(client.get("/api/v1/users"), 401)
     setup = client.post(ENABLE, {"password": password}, format="json").json()
     confirmed = client.post(
         CONFIRM, {"code": totp_now(setup["secret"]), "password": password}, format="json"
     )
     assert confirmed.status_code == 200
     tokens = confirmed.json()["tokens"]
-    assert bearer(tokens["access"]).get("/api/v1/users/").status_code == 200
+    assert bearer(tokens["access"]).get("/api/v1/users").status_code == 200
     # from now on the login asks for the code
     assert login(api_client, admin_user.email, password).json()["mfa_required"] is True
 

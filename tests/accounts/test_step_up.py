@@ -21,7 +21,7 @@ ENABLE = "/api/v1/auth/mfa/enable"
 CONFIRM = "/api/v1/auth/mfa/confirm"
 DISABLE = "/api/v1/auth/mfa/disable"
 BACKUP = "/api/v1/auth/mfa/backup-codes"
-KEYS = "/api/v1/users/me/api-keys/"
+KEYS = "/api/v1/users/me/api-keys"
 WRONG = "not my password at all"
 
 

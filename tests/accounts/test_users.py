@@ -13,7 +13,7 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-USERS = "/api/v1/users/"
+USERS = "/api/v1/users"
 
 
 def detail(user_id: int) -> str:

@@ -81,7 +81,7 @@ def test_document_deletion_is_recorded(user_client, user):
         sha256="0" * 64,
         status=DocumentStatus.READY,
     )
-    assert user_client.delete(f"/api/v1/documents/{document.pk}/").status_code == 204
+    assert user_client.delete(f"/api/v1/documents/{document.pk}").status_code == 204
     [deleted] = _events("document_deleted")
     assert deleted.actor == user
     assert deleted.details["document_id"] == str(document.pk)

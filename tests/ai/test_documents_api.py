@@ -13,7 +13,7 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-URL = "/api/v1/documents/"
+URL = "/api/v1/documents"
 
 
 def post_file(client, name: str, data: bytes, **extra):
@@ -35,7 +35,7 @@ def test_pdf_upload_is_accepted_and_processed(user_client, edge_store):
     assert body["title"] == "Report"
     assert body["original_name"] == "report.pdf"
 
-    detail = user_client.get(f"{URL}{body['id']}/").json()
+    detail = user_client.get(f"{URL}/{body['id']}").json()
     assert detail["status"] == "ready"
     assert detail["pages"] == 2
     assert detail["chunks"] == 2
@@ -56,7 +56,7 @@ def test_text_and_markdown_are_detected_from_content(user_client, edge_store):
     assert text.json()["file_type"] == "text"
     assert markdown.json()["file_type"] == "markdown"
     for body in (text.json(), markdown.json()):
-        assert user_client.get(f"{URL}{body['id']}/").json()["status"] == "ready"
+        assert user_client.get(f"{URL}/{body['id']}").json()["status"] == "ready"
 
 
 def test_png_renamed_to_pdf_is_refused_and_nothing_stored(user_client, edge_store, settings):
@@ -135,7 +135,7 @@ def test_viewer_cannot_delete_own_document(viewer_client, viewer_user, edge_stor
     document = Document.objects.create(
         owner=viewer_user, title="t", file_type="text", sha256="x" * 64
     )
-    assert viewer_client.delete(f"{URL}{document.pk}/").status_code == 403
+    assert viewer_client.delete(f"{URL}/{document.pk}").status_code == 403
     assert Document.objects.filter(pk=document.pk).exists()
 
 
@@ -165,9 +165,9 @@ def test_another_users_document_is_404_everywhere(user_client, edge_store):
         owner=other, title="secret", file_type="text", sha256="b" * 64
     )
     for response in (
-        user_client.get(f"{URL}{document.pk}/"),
-        user_client.delete(f"{URL}{document.pk}/"),
-        user_client.post(f"{URL}{document.pk}/reindex/"),
+        user_client.get(f"{URL}/{document.pk}"),
+        user_client.delete(f"{URL}/{document.pk}"),
+        user_client.post(f"{URL}/{document.pk}/reindex"),
     ):
         assert response.status_code == 404
         assert response.json()["code"] == "NOT_FOUND"

@@ -20,13 +20,13 @@ from tests.ai.factories import (  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-URL = "/api/v1/documents/"
+URL = "/api/v1/documents"
 
 
 def ingest(client, name: str, data: bytes) -> dict:
     response = client.post(URL, {"file": upload(name, data)}, format="multipart")
     assert response.status_code == 202, response.json()
-    return client.get(f"{URL}{response.json()['id']}/").json()
+    return client.get(f"{URL}/{response.json()['id']}").json()
 
 
 def vectors_of(store, document: dict) -> int:
@@ -77,7 +77,7 @@ def test_text_file_pages_split_at_form_feeds(user_client, edge_store):
 def test_bad_pdfs_end_failed_with_a_plain_reason(user_client, edge_store, data, reason):
     response = user_client.post(URL, {"file": upload("x.pdf", data)}, format="multipart")
     assert response.status_code == 202
-    document = user_client.get(f"{URL}{response.json()['id']}/").json()
+    document = user_client.get(f"{URL}/{response.json()['id']}").json()
     assert document["status"] == "failed"
     assert reason in document["error"]
     assert "Traceback" not in document["error"]
@@ -100,7 +100,7 @@ def test_decompression_bomb_page_fails_the_document_not_the_worker(user_client, 
         URL, {"file": upload("bomb.pdf", buffer.getvalue())}, format="multipart"
     )
     assert response.status_code == 202
-    document = user_client.get(f"{URL}{response.json()['id']}/").json()
+    document = user_client.get(f"{URL}/{response.json()['id']}").json()
     # pypdf stops at its decompression limit; the page yields no text, and the document
     # fails with a sentence instead of exhausting memory.
     assert document["status"] == "failed"
@@ -129,13 +129,13 @@ def test_delete_removes_file_rows_and_vectors(user_client, vector_store):
     hits = user_client.post("/api/v1/search", {"query": "kumquat"}).json()
     assert [h["document_id"] for h in hits] == [document["id"]]
 
-    assert user_client.delete(f"{URL}{document['id']}/").status_code == 204
+    assert user_client.delete(f"{URL}/{document['id']}").status_code == 204
     assert not Document.objects.filter(pk=document["id"]).exists()
     assert not DocumentChunk.objects.filter(document_id=document["id"]).exists()
     assert not default_storage.exists(stored)
     assert vectors_of(vector_store, document) == 0
     assert user_client.post("/api/v1/search", {"query": "kumquat"}).json() == []
-    assert user_client.get(f"{URL}{document['id']}/").status_code == 404
+    assert user_client.get(f"{URL}/{document['id']}").status_code == 404
 
 
 def test_reindex_runs_the_pipeline_again(user_client, edge_store, settings):
@@ -143,9 +143,9 @@ def test_reindex_runs_the_pipeline_again(user_client, edge_store, settings):
     before = document["chunks"]
     settings.CHUNK_TOKENS = 100
     settings.CHUNK_OVERLAP = 10
-    response = user_client.post(f"{URL}{document['id']}/reindex/")
+    response = user_client.post(f"{URL}/{document['id']}/reindex")
     assert response.status_code == 202
-    after = user_client.get(f"{URL}{document['id']}/").json()
+    after = user_client.get(f"{URL}/{document['id']}").json()
     assert after["status"] == "ready"
     assert after["chunks"] > before
     assert vectors_of(edge_store, after) == after["chunks"]
@@ -159,7 +159,7 @@ def test_reindex_of_a_document_being_processed_is_409(user_client, user, edge_st
         sha256="c" * 64,
         status=DocumentStatus.PROCESSING,
     )
-    response = user_client.post(f"{URL}{document.pk}/reindex/")
+    response = user_client.post(f"{URL}/{document.pk}/reindex")
     assert response.status_code == 409
     assert response.json()["code"] == "DOCUMENT_BUSY"
 
@@ -169,5 +169,5 @@ def test_failed_document_can_be_reindexed_after_a_fix(user_client, edge_store, s
     document = ingest(user_client, "t.txt", b"temporary trouble")
     assert document["status"] == "failed"
     settings.INGEST_TIME_LIMIT = 600
-    user_client.post(f"{URL}{document['id']}/reindex/")
-    assert user_client.get(f"{URL}{document['id']}/").json()["status"] == "ready"
+    user_client.post(f"{URL}/{document['id']}/reindex")
+    assert user_client.get(f"{URL}/{document['id']}").json()["status"] == "ready"

@@ -25,11 +25,11 @@ FACT = "The warranty for model KX-5521 lasts seven years from delivery."
 def _upload_manual(client) -> str:
     pages = [lorem_page(1), lorem_page(2) + " " + FACT, lorem_page(3)]
     response = client.post(
-        "/api/v1/documents/", {"file": upload("manual.pdf", make_pdf(pages))}, format="multipart"
+        "/api/v1/documents", {"file": upload("manual.pdf", make_pdf(pages))}, format="multipart"
     )
     assert response.status_code == 202, response.json()
     document_id = response.json()["id"]
-    assert client.get(f"/api/v1/documents/{document_id}/").json()["status"] == "ready"
+    assert client.get(f"/api/v1/documents/{document_id}").json()["status"] == "ready"
     return document_id
 
 
@@ -69,7 +69,7 @@ def test_another_user_gets_no_sources_and_no_leaked_text(
     _upload_manual(user_client)
     bob = _bearer_client(UserFactory())
     bob.post(
-        "/api/v1/documents/",
+        "/api/v1/documents",
         {"file": upload("bob.txt", b"Bob's notes about bicycles and tyres.")},
         format="multipart",
     )

@@ -27,7 +27,7 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-URL = "/api/v1/documents/"
+URL = "/api/v1/documents"
 
 
 def shared_stream_pdf(*, pages: int, stream_bytes: int) -> bytes:

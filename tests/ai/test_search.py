@@ -19,7 +19,7 @@ SEARCH = "/api/v1/search"
 
 
 def ingest(client, name: str, data: bytes) -> str:
-    response = client.post("/api/v1/documents/", {"file": upload(name, data)}, format="multipart")
+    response = client.post("/api/v1/documents", {"file": upload(name, data)}, format="multipart")
     assert response.status_code == 202, response.json()
     return response.json()["id"]
 
@@ -69,8 +69,8 @@ def test_user_b_never_sees_user_a_chunks(user_client, alice_doc):
     assert search_chunks(user=bob, query="ZEPHYR-77Q1", top_k=10, document_ids=[alice_doc]) == []
     direct = search_chunks(user=bob, query="ZEPHYR-77Q1", top_k=50, document_ids=None)
     assert all(h["document_id"] != alice_doc for h in direct)
-    assert bob_client.get(f"/api/v1/documents/{alice_doc}/").status_code == 404
-    listed = bob_client.get("/api/v1/documents/").json()["results"]
+    assert bob_client.get(f"/api/v1/documents/{alice_doc}").status_code == 404
+    listed = bob_client.get("/api/v1/documents").json()["results"]
     assert alice_doc not in {d["id"] for d in listed}
 
 

@@ -59,11 +59,11 @@ def test_ingestion_duration_is_observed_by_outcome(user_client, edge_store):
     ready = _value("ai_ingestion_duration_seconds_count", outcome="ready")
     failed = _value("ai_ingestion_duration_seconds_count", outcome="failed")
     response = user_client.post(
-        "/api/v1/documents/", {"file": upload("a.txt", b"some words here")}, format="multipart"
+        "/api/v1/documents", {"file": upload("a.txt", b"some words here")}, format="multipart"
     )
     assert response.status_code == 202
     bad = user_client.post(
-        "/api/v1/documents/", {"file": upload("b.pdf", b"%PDF-1.7\n garbage")}, format="multipart"
+        "/api/v1/documents", {"file": upload("b.pdf", b"%PDF-1.7\n garbage")}, format="multipart"
     )
     assert bad.status_code == 202
     assert _value("ai_ingestion_duration_seconds_count", outcome="ready") == ready + 1

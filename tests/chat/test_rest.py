@@ -12,7 +12,7 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-SESSIONS = "/api/v1/chat/sessions/"
+SESSIONS = "/api/v1/chat/sessions"
 SEND = "/api/v1/chat/message"
 
 
@@ -50,13 +50,13 @@ def test_create_rename_archive_delete_session(user_client, user):
     session_id = response.data["id"]
     assert response.data["document_ids"] == [str(document.pk)]
 
-    response = user_client.patch(f"{SESSIONS}{session_id}", {"title": "Budget 2027"})
+    response = user_client.patch(f"{SESSIONS}/{session_id}", {"title": "Budget 2027"})
     assert response.status_code == 200 and response.data["title"] == "Budget 2027"
-    response = user_client.patch(f"{SESSIONS}{session_id}", {"is_active": False})
+    response = user_client.patch(f"{SESSIONS}/{session_id}", {"is_active": False})
     assert response.data["is_active"] is False
-    assert user_client.get(f"{SESSIONS}{session_id}").data["title"] == "Budget 2027"
+    assert user_client.get(f"{SESSIONS}/{session_id}").data["title"] == "Budget 2027"
 
-    assert user_client.delete(f"{SESSIONS}{session_id}").status_code == 204
+    assert user_client.delete(f"{SESSIONS}/{session_id}").status_code == 204
     assert not ChatSession.objects.filter(pk=session_id).exists()
 
 
@@ -70,7 +70,7 @@ def test_session_cannot_use_someone_elses_document(user_client):
 @pytest.mark.parametrize("method", ["get", "patch", "delete"])
 def test_foreign_session_is_404(user_client, method):
     foreign = ChatSessionFactory()
-    response = getattr(user_client, method)(f"{SESSIONS}{foreign.pk}", {"title": "x"})
+    response = getattr(user_client, method)(f"{SESSIONS}/{foreign.pk}", {"title": "x"})
     assert response.status_code == 404
     assert response.data["code"] == "NOT_FOUND"
     assert ChatSession.objects.filter(pk=foreign.pk, title=foreign.title).exists()
@@ -78,7 +78,7 @@ def test_foreign_session_is_404(user_client, method):
 
 def test_foreign_session_messages_are_404(user_client):
     foreign = ChatMessageFactory()
-    assert user_client.get(f"{SESSIONS}{foreign.session_id}/messages/").status_code == 404
+    assert user_client.get(f"{SESSIONS}/{foreign.session_id}/messages").status_code == 404
 
 
 def test_messages_are_chronological_and_paginated(user_client, user):
@@ -88,7 +88,7 @@ def test_messages_are_chronological_and_paginated(user_client, user):
         ChatMessageFactory(session=session, timestamp=now + timedelta(seconds=i)).pk
         for i in range(3)
     ]
-    response = user_client.get(f"{SESSIONS}{session.pk}/messages/?page_size=2")
+    response = user_client.get(f"{SESSIONS}/{session.pk}/messages?page_size=2")
     assert response.data["count"] == 3
     assert [m["message_id"] for m in response.data["results"]] == ids[:2]
     first = response.data["results"][0]
@@ -123,7 +123,7 @@ def test_message_list_query_count_is_constant(
         ChatMessageFactory(session=session)
     # auth user + session (+ its documents prefetch) + count + page
     with django_assert_num_queries(5):
-        response = user_client.get(f"{SESSIONS}{session.pk}/messages/?page_size={page_size}")
+        response = user_client.get(f"{SESSIONS}/{session.pk}/messages?page_size={page_size}")
     assert len(response.data["results"]) == page_size
 
 
@@ -248,10 +248,10 @@ def test_viewer_reads_but_cannot_send_or_create(viewer_client, viewer_user, sett
     session = ChatSessionFactory(user=viewer_user)
     ChatMessageFactory(session=session)
     assert viewer_client.get(SESSIONS).status_code == 200
-    assert viewer_client.get(f"{SESSIONS}{session.pk}/messages/").status_code == 200
+    assert viewer_client.get(f"{SESSIONS}/{session.pk}/messages").status_code == 200
     assert viewer_client.post(SEND, {"message": "hi"}).status_code == 403
     assert viewer_client.post(SESSIONS, {"title": "x"}).status_code == 403
-    assert viewer_client.delete(f"{SESSIONS}{session.pk}").status_code == 403
+    assert viewer_client.delete(f"{SESSIONS}/{session.pk}").status_code == 403
     assert ChatMessage.objects.filter(session=session).count() == 1
 
 

@@ -101,7 +101,7 @@ async def test_only_the_upload_route_takes_large_bodies():
     big = 3 * settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     assert big < settings.DOCUMENT_MAX_UPLOAD_BYTES
     upload = StreamingClient(total=big)
-    await _call("/api/v1/documents/", upload, [(b"content-length", str(big).encode())])
+    await _call("/api/v1/documents", upload, [(b"content-length", str(big).encode())])
     assert upload.status == 401  # read in full, then refused for want of a token
     assert upload.pulled == big
     other = StreamingClient(total=big)
@@ -117,6 +117,6 @@ async def test_only_the_upload_route_takes_large_bodies():
 async def test_upload_route_is_capped_too():
     limit = settings.DOCUMENT_MAX_UPLOAD_BYTES + 1024 * 1024
     client = StreamingClient(total=limit + 10 * CHUNK)
-    await _call("/api/v1/documents/", client, [(b"transfer-encoding", b"chunked")])
+    await _call("/api/v1/documents", client, [(b"transfer-encoding", b"chunked")])
     assert client.status == 413
     assert client.pulled <= limit + CHUNK

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 MB = 1024 * 1024
 BODY_MB = int(os.environ.get("BENCH_BODY_MB", "600"))
 DAPHNE_MB = int(os.environ.get("BENCH_DAPHNE_MB", "100"))
-ROUTES = {"json route": "/api/v1/auth/login", "upload route": "/api/v1/documents/"}
+ROUTES = {"json route": "/api/v1/auth/login", "upload route": "/api/v1/documents"}
 
 
 def _rss_mb(pid: int) -> float:

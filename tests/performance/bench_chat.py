@@ -255,9 +255,9 @@ def test_bench_list_query_counts(user_client, user):
         for _ in range(size):
             ChatMessageFactory(session=session)
         with CaptureQueriesContext(connection) as sessions_q:
-            user_client.get(f"/api/v1/chat/sessions/?page_size={size}")
+            user_client.get(f"/api/v1/chat/sessions?page_size={size}")
         with CaptureQueriesContext(connection) as messages_q:
-            user_client.get(f"/api/v1/chat/sessions/{session.pk}/messages/?page_size={size}")
+            user_client.get(f"/api/v1/chat/sessions/{session.pk}/messages?page_size={size}")
         counts[size] = (len(sessions_q), len(messages_q))
     assert counts[5] == counts[50]
     print(

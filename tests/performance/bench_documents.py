@@ -64,17 +64,17 @@ def test_bench_100_page_pdf_upload_to_ready(user_client, settings, tmp_path):
     pdf = make_pdf(pages)
     # Warm the tokenizer and BM25 model once, as a running server has.
     user_client.post(
-        "/api/v1/documents/", {"file": upload("warm.txt", b"warm up")}, format="multipart"
+        "/api/v1/documents", {"file": upload("warm.txt", b"warm up")}, format="multipart"
     )
     started = time.perf_counter()
     response = user_client.post(
-        "/api/v1/documents/", {"file": upload("big.pdf", pdf)}, format="multipart"
+        "/api/v1/documents", {"file": upload("big.pdf", pdf)}, format="multipart"
     )
     document_id = response.json()["id"]
-    status = user_client.get(f"/api/v1/documents/{document_id}/").json()
+    status = user_client.get(f"/api/v1/documents/{document_id}").json()
     while status["status"] in ("pending", "processing"):
         time.sleep(0.05)
-        status = user_client.get(f"/api/v1/documents/{document_id}/").json()
+        status = user_client.get(f"/api/v1/documents/{document_id}").json()
     elapsed = time.perf_counter() - started
     _report(
         "100-page PDF, upload -> ready (offline embeddings, Qdrant Edge)",

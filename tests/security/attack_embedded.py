@@ -110,7 +110,7 @@ def attack_forged_tokens(server: EmbeddedServer, api: httpx.Client) -> None:
     admin_id = 1
     for with_version, label in ((True, "with every claim"), (False, "without the ver claim")):
         token = forge_jwt(OLD_DEFAULT_KEY, admin_id, with_version=with_version)
-        status = api.get("/api/v1/users/", headers={"Authorization": f"Bearer {token}"})
+        status = api.get("/api/v1/users", headers={"Authorization": f"Bearer {token}"})
         verdict(
             "1",
             f"admin JWT forged with the old default key, {label}",
@@ -121,7 +121,7 @@ def attack_forged_tokens(server: EmbeddedServer, api: httpx.Client) -> None:
     # did not issue, without ``ver``, must still be refused.
     key = installation_key(server) or OLD_DEFAULT_KEY
     token = forge_jwt(key, admin_id, with_version=False)
-    status = api.get("/api/v1/users/", headers={"Authorization": f"Bearer {token}"})
+    status = api.get("/api/v1/users", headers={"Authorization": f"Bearer {token}"})
     verdict(
         "1",
         "admin JWT without the ver claim, signed with the real key",

@@ -1,4 +1,4 @@
-"""The caller's personal API keys: ``/api/v1/users/me/api-keys/``."""
+"""The caller's personal API keys: ``/api/v1/users/me/api-keys``."""
 
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status

@@ -8,7 +8,7 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from accounts import mfa, services
 from accounts.api.serializers import (
     BackupCodesSerializer,
+    LoginJsonSerializer,
     LoginResponseSerializer,
     LoginSerializer,
     MfaChallengeSerializer,
@@ -34,6 +35,7 @@ from accounts.api.serializers import (
 from accounts.api.views.common import AUTH_TAG, ERROR, user_data
 from accounts.authentication import ENROLLMENT_SCOPE, SCOPE_CLAIM
 from accounts.throttles import LOGIN_THROTTLES, MFA_THROTTLES, REGISTER_THROTTLES
+from config.parsers import JSONParser
 
 
 class RegisterView(APIView):
@@ -80,14 +82,18 @@ class LoginView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
     throttle_classes = LOGIN_THROTTLES
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    # JSON, or the OAuth2 password form of seed 000 clients (form-encoded; no multipart).
+    parser_classes = [JSONParser, FormParser]
 
     @extend_schema(
         tags=AUTH_TAG,
-        request={
-            "application/json": LoginSerializer,
-            "application/x-www-form-urlencoded": LoginSerializer,
-        },
+        # JSON only in the schema, so generated clients send JSON; the OAuth2 password form
+        # (``username``, ``password``, form-encoded) is an accepted alias, described here.
+        description="JSON `{email, password}`. Also accepted (seed clients): the OAuth2 "
+        "password form, `application/x-www-form-urlencoded` with `username` (the email) and "
+        "`password`. Answers tokens and the user, the MFA challenge, or (forced MFA roles) "
+        "enrolment only.",
+        request={"application/json": LoginJsonSerializer},
         responses={200: LOGIN_RESPONSE, 400: ERROR, 401: ERROR, 403: ERROR, 429: ERROR},
         examples=[
             OpenApiExample(

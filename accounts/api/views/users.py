@@ -23,6 +23,7 @@ from accounts.api.serializers import (
 )
 from accounts.api.views.common import ERROR, USERS_TAG, user_data
 from accounts.permissions import IsAdminRole
+from accounts.selectors import USER_ORDERINGS
 from accounts.throttles import MFA_THROTTLES
 from config.pagination import DefaultPagination
 
@@ -97,6 +98,7 @@ class UserListView(ListAPIView):
             OpenApiParameter(
                 "ordering",
                 str,
+                enum=list(USER_ORDERINGS),
                 description="created_at, email, username, full_name, last_login, role; "
                 "prefix - for descending",
             ),
