@@ -12,6 +12,7 @@ A door that sends no response (a management command, a task, a direct service ca
 work at once.
 """
 
+import contextvars
 from collections.abc import Callable
 from typing import Any
 
@@ -35,7 +36,10 @@ def after_response(request: Any, job: Callable[[], None]) -> None:
     if jobs is None:
         job()
         return
-    jobs.append(job)
+    # The request's context (its address for email links, its ids) is gone by the time the
+    # server closes the response: run the job in a copy taken now.
+    context = contextvars.copy_context()
+    jobs.append(lambda: context.run(job))
 
 
 def _run_jobs(jobs: list[Callable[[], None]], request_id: str | None) -> None:

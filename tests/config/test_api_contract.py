@@ -14,7 +14,7 @@ import config
 from accounts.models import ApiKey
 from ai.models import Document
 from tests.accounts.helpers import assert_envelope
-from tests.factories import UserFactory
+from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -109,7 +109,9 @@ def test_get_with_a_trailing_slash_redirects_to_the_route(user_client):
 def test_delete_with_a_trailing_slash_is_a_404_naming_the_route_and_revokes_nothing(
     user_client, user
 ):
-    created = user_client.post("/api/v1/users/me/api-keys", {"name": "k"}, format="json").json()
+    created = user_client.post(
+        "/api/v1/users/me/api-keys", {"name": "k", "password": DEFAULT_PASSWORD}, format="json"
+    ).json()
     response = user_client.delete(f"/api/v1/users/me/api-keys/{created['id']}/")
     body = assert_envelope(response, 404, "NOT_FOUND")
     assert body["details"]["path"] == f"/api/v1/users/me/api-keys/{created['id']}"
