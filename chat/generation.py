@@ -37,7 +37,7 @@ from django.core.cache import cache
 from ai.providers import ProviderError, StreamDelta, StreamEnd, Usage
 from ai.providers.tokens import count_message_tokens, count_tokens
 from chat.models import MessageStatus
-from chat.recovery import cancel_key, heartbeats_refresh
+from chat.recovery import cancel_key, chat_messages_recover_orphans, heartbeats_refresh
 from chat.services import Turn, chat_message_checkpoint, chat_message_finish
 from chat.streams import END, ERROR, TOKEN, RedisFrameLog, frame_log
 from config.exceptions import current_request_id, error_envelope
@@ -50,6 +50,8 @@ _FINISH_ATTEMPTS = 3
 _RUNNING: dict[int, "Generation"] = {}
 # The process's heartbeat task (one for all its generations).
 _HEARTBEAT: asyncio.Task | None = None
+# Whether this process has swept for lost answers since it started.
+_SWEPT = False
 
 __all__ = ["cancel_key", "generation_cancel", "generation_start"]
 
@@ -310,8 +312,19 @@ class Generation:
 
 
 async def _heartbeat_loop() -> None:
-    """Beat for every generation of this process; stop those cancelled from other workers."""
+    """Beat for every generation of this process; stop those cancelled from other workers.
+
+    The first beat of a process also sweeps: answers left by a worker that died (this one,
+    before a restart) are closed without waiting for anyone to look at them.
+    """
+    global _SWEPT
     interval = max(0.05, float(settings.CHAT_HEARTBEAT_INTERVAL))
+    if not _SWEPT:
+        _SWEPT = True
+        try:
+            await database_sync_to_async(chat_messages_recover_orphans)()
+        except Exception:  # the periodic sweep will do it
+            logger.warning("startup_sweep_failed", exc_info=True)
     while _RUNNING:
         try:
             asked = await asyncio.to_thread(heartbeats_refresh, list(_RUNNING))
