@@ -114,6 +114,7 @@ class Generation:
         self.request_id = current_request_id()
         self.pump: asyncio.Task | None = None
         self.task: asyncio.Task | None = None
+        self.checkpoint_task: asyncio.Task | None = None
 
     # --- publishing ----------------------------------------------------------------------
     async def _publish(self, kind: int, seq: int, frame: dict[str, Any]) -> None:
@@ -175,9 +176,15 @@ class Generation:
             self.timer_task = asyncio.get_running_loop().create_task(self._flush())
 
     async def _checkpoint(self) -> None:
-        cancel = await database_sync_to_async(_checkpoint_and_poll)(
-            message_id=self.message_id, response="".join(self.parts), token_ends=list(self.ends)
-        )
+        try:
+            cancel = await database_sync_to_async(_checkpoint_and_poll)(
+                message_id=self.message_id,
+                response="".join(self.parts),
+                token_ends=list(self.ends),
+            )
+        except Exception:  # the next checkpoint (or the end) saves it
+            logger.warning("checkpoint_failed", message_id=self.message_id, exc_info=True)
+            return
         if cancel:
             self.cancel()
 
@@ -208,8 +215,12 @@ class Generation:
                     # A pause in the stream must not hold what has arrived.
                     due = self.last_flush + self.coalesce_seconds
                     self.timer = loop.call_at(due, self._on_timer)
-                if time.monotonic() - last_checkpoint >= self.persist_interval:
-                    await self._checkpoint()
+                if time.monotonic() - last_checkpoint >= self.persist_interval and (
+                    self.checkpoint_task is None or self.checkpoint_task.done()
+                ):
+                    # In the background, one at a time: with many answers streaming, the
+                    # database's queue must not hold up this one's frames.
+                    self.checkpoint_task = loop.create_task(self._checkpoint())
                     last_checkpoint = time.monotonic()
 
     def cancel(self) -> None:
@@ -235,6 +246,9 @@ class Generation:
         assert pump is not None
         # What arrived inside the last coalescing window is part of the answer.
         await self._flush()
+        if self.checkpoint_task is not None:
+            # Not needed for the answer (the end supersedes it), only to not leave it running.
+            await asyncio.wait({self.checkpoint_task})
         error_frame: dict[str, Any] | None = None
         error_info: dict[str, Any] | None = None
         if pump.cancelled():

@@ -137,13 +137,19 @@ def _own_data_dir(env: dict[str, str], name: str) -> dict[str, str]:
 
 
 def start_daphne(
-    env: dict[str, str], port: int | None = None, *, name: str = "daphne", wait: bool = True
+    env: dict[str, str],
+    port: int | None = None,
+    *,
+    name: str = "daphne",
+    wait: bool = True,
+    own_data_dir: bool = True,
 ) -> Proc:
     """A Daphne ASGI worker serving ``config.asgi`` on 127.0.0.1 (ready on return unless
-    ``wait=False``: then call :func:`wait_http` on ``proc.url + "/health"``)."""
+    ``wait=False``: then call :func:`wait_http` on ``proc.url + "/health"``). It gets a fresh
+    ``DATA_DIR`` unless ``own_data_dir=False`` (then ``env``'s, e.g. an embedded database)."""
     port = port or free_port()
     args = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
-    proc = Proc(f"{name}-{port}", args, _own_data_dir(env, name))
+    proc = Proc(f"{name}-{port}", args, _own_data_dir(env, name) if own_data_dir else env)
     proc.port = port
     if wait:
         try:
