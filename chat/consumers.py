@@ -59,10 +59,14 @@ def _message_settled(message_id: int, user: Any = None) -> ChatMessage:
         message = chat_message_get(message_id=message_id, user=user)
     else:
         message = _get_message(message_id)
-    if message.status in ACTIVE_STATUSES and chat_messages_recover_orphans(
-        message_ids=[message_id]
-    ):
-        message.refresh_from_db()
+    if message.status in ACTIVE_STATUSES:
+        try:
+            recovered = chat_messages_recover_orphans(message_ids=[message_id])
+        except Exception:  # heartbeats unreadable (cache down): follow, look again later
+            logger.warning("resume_recovery_failed", message_id=message_id, exc_info=True)
+            recovered = []
+        if recovered:
+            message.refresh_from_db()
     return message
 
 

@@ -407,10 +407,6 @@ def _checkpoint_and_poll(*, message_id: int, response: str, token_ends: list[int
     return cache.get(cancel_key(message_id)) is not None
 
 
-def running_generations() -> int:
-    return len(_RUNNING)
-
-
 async def generations_wait(*, timeout: float) -> None:
     """Wait until every generation of this process has ended and its frames are in the shared
     log (shutdown, tests, benchmarks)."""

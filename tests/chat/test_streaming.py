@@ -195,7 +195,7 @@ def test_lost_generation_is_closed_charged_and_released(user, settings):
 async def test_follower_ends_when_the_generation_is_lost(user, settings):
     """Another worker generated this answer and died: the follower ends within seconds."""
     settings.CHAT_ORPHAN_SECONDS = 7200
-    settings.CHAT_HEARTBEAT_TTL = 0.5
+    settings.CHAT_HEARTBEAT_TTL = 1
     settings.CHAT_STREAM_FOLLOW_IDLE = 0.2
     message = await database_sync_to_async(_active_message)(
         user, response="Half an ans", ends=[4, 9, 11]

@@ -137,9 +137,7 @@ async def test_cancel_on_one_worker_stops_the_answer_on_the_other(asgi_pair, mp_
     assert len(response) < len(expected(1000))
 
 
-async def test_killed_worker_answers_are_closed_and_their_quota_released(
-    asgi_pair, mp_env, mp_db
-):
+async def test_killed_worker_answers_are_closed_and_their_quota_released(asgi_pair, mp_env, mp_db):
     # The last test of the module: it kills the first worker of the shared pair.
     a, b = asgi_pair
     user = create_user(mp_env)  # its own counters: the quota assertions below are exact
