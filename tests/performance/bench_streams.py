@@ -11,8 +11,9 @@ CPU-second of the server processes.
 (a) scaled: PostgreSQL + Redis (``DATABASE_URL``, ``REDIS_URL``), two Daphne workers,
     ``BENCH_SCALED_STREAMS`` (500) concurrent streams spread over them;
 (b) embedded: one Daphne process on SQLite and in-memory layers, ``BENCH_EMBEDDED_STREAMS``
-    (1,000) concurrent streams; the server is pinned to one core, so its deltas per CPU-second
-    is the "forwarded on one core" figure.
+    (1,000) concurrent streams. One process runs on one core at a time: its deltas per
+    CPU-second is the "forwarded on one core" figure (CPU time, so other load on the machine
+    does not lower it; pinning the server to a core under load only starved its handshakes).
 """
 
 import asyncio
@@ -34,7 +35,6 @@ from tests.multiprocess.procs import (
     start_daphne,
     start_daphnes,
     start_fake_openai,
-    wait_http,
 )
 
 TOKENS = int(os.environ.get("BENCH_TOKENS", "200"))
@@ -101,7 +101,7 @@ async def _one_stream(ws: Any, ttfts: list[float]) -> int:
 async def _run(workers: list[Proc], token: str, streams: int) -> dict[str, Any]:
     # Sockets first, a bounded number of handshakes at a time (a connection storm is not
     # what is measured; Daphne refuses a handshake its application has not accepted in 5 s).
-    gate = asyncio.Semaphore(50)
+    gate = asyncio.Semaphore(20)
     sockets = await asyncio.gather(
         *(
             _connect(
@@ -185,9 +185,7 @@ def test_bench_streams_embedded_one_core():
         env["OPENAI_BASE_URL"] = base_url
         manage(env, "migrate", "--noinput", timeout=600)
         user = create_user(env, concurrent=streams * 2)
-        server = start_daphne(env, name="embedded", wait=False, own_data_dir=False)
-        os.sched_setaffinity(server.pid, {0})  # the server on one core; fake and client beside
-        wait_http(f"{server.url}/health", server)
+        server = start_daphne(env, name="embedded", own_data_dir=False)
         result = asyncio.run(_run([server], user["token"], streams))
     finally:
         if server is not None:
