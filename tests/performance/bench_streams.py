@@ -186,7 +186,11 @@ def test_bench_streams_embedded_one_core():
         manage(env, "migrate", "--noinput", timeout=600)
         user = create_user(env, concurrent=streams * 2)
         server = start_daphne(env, name="embedded", own_data_dir=False)
-        result = asyncio.run(_run([server], user["token"], streams))
+        try:
+            result = asyncio.run(_run([server], user["token"], streams))
+        except BaseException:
+            print(server.output(tail=6000))
+            raise
     finally:
         if server is not None:
             server.stop()
