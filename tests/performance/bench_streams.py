@@ -69,7 +69,12 @@ def _base_env(data_dir: str) -> dict[str, str]:
 async def _connect(url: str, origin: str, token: str, gate: asyncio.Semaphore) -> Any:
     async with gate:
         ws = await websockets.connect(
-            url, subprotocols=["bearer", token], origin=origin, max_size=2**22, open_timeout=120
+            url,
+            subprotocols=["bearer", token],
+            origin=origin,
+            max_size=2**22,
+            open_timeout=120,
+            ping_interval=None,  # a loaded server may not pong within 20 s; frames are measured
         )
         assert json.loads(await ws.recv())["type"] == "ready"
         return ws
