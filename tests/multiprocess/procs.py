@@ -8,6 +8,7 @@ ended by its own PID (``stop``, or ``kill9`` to simulate a crash). Ports come fr
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -92,7 +93,9 @@ def free_port() -> int:
     window = os.environ.get("TEST_PORT_RANGE", "")
     if window:
         low, high = (int(x) for x in window.split("-"))
-        for port in range(low, high + 1):
+        # From a random place in the window: two test processes rarely race for one port.
+        start = random.randint(low, high)  # noqa: S311 - not a secret
+        for port in [*range(start, high + 1), *range(low, start)]:
             if port not in _handed_out and _port_free(port):
                 _handed_out.add(port)
                 return port
