@@ -94,7 +94,7 @@ def free_port() -> int:
     if window:
         low, high = (int(x) for x in window.split("-"))
         # From a random place in the window: two test processes rarely race for one port.
-        start = random.randint(low, high)  # noqa: S311 - not a secret
+        start = random.randint(low, high)
         for port in [*range(start, high + 1), *range(low, start)]:
             if port not in _handed_out and _port_free(port):
                 _handed_out.add(port)
