@@ -201,4 +201,4 @@ def test_bench_streams_embedded_one_core():
             server.stop()
         fake.stop()
     assert result["complete"] == streams
-    _print("embedded: SQLite, 1 Daphne process pinned to one core", streams, result)
+    _print("embedded: SQLite, 1 Daphne process", streams, result)
