@@ -1,8 +1,9 @@
 """The chat WebSocket: JSON frames over ``/ws/chat/`` (protocol in the README).
 
 A thin front door: authentication, frame validation and relaying. Generations run in
-``chat.generation`` and publish to a channel-layer group per message, so this socket only
-follows them; when it closes, the answer still completes and is saved.
+``chat.generation``; this socket follows them: directly when this process runs the generation
+(it hands the socket its frames), through the message's shared frame log (``chat.streams``)
+when another worker does. When the socket closes, the answer still completes and is saved.
 """
 
 import asyncio
@@ -22,23 +23,51 @@ from django.conf import settings
 from accounts.authentication import user_from_access_token
 from accounts.services import user_require_verified
 from accounts.sessions import user_group_name
-from chat.generation import generation_cancel, generation_is_local, generation_start, message_group
+from chat.generation import Generation, generation_cancel, generation_local, generation_start
 from chat.models import ACTIVE_STATUSES, ChatMessage
 from chat.recovery import chat_messages_recover_orphans
 from chat.selectors import chat_message_get
 from chat.services import Turn, chat_turn_prepare
+from chat.streams import (
+    END,
+    FOLLOW_BLOCK_SECONDS,
+    TOKEN,
+    FrameLogUnavailable,
+    entry_id,
+    frame_log,
+    parse_entry_id,
+)
 from config.exceptions import ApplicationError, error_envelope, exception_to_envelope
 
 logger = structlog.get_logger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
 SUBPROTOCOL = "bearer"
-# How long a follower waits for a checkpoint to cover frames it missed on the live group.
+# How long a follower waits for a checkpoint to cover frames missing from the shared log.
 _CATCH_UP_SECONDS = 5.0
+# How often a follower without a shared log (embedded mode) looks at the database.
+_DB_POLL_SECONDS = 0.5
 
 
 def _get_message(message_id: int) -> ChatMessage:
     return ChatMessage.objects.get(pk=message_id)
+
+
+def _message_settled(message_id: int, user: Any = None) -> ChatMessage:
+    """The message (owned by ``user`` when given), closed first if its generation is lost."""
+    if user is not None:
+        message = chat_message_get(message_id=message_id, user=user)
+    else:
+        message = _get_message(message_id)
+    if message.status in ACTIVE_STATUSES:
+        try:
+            recovered = chat_messages_recover_orphans(message_ids=[message_id])
+        except Exception:  # heartbeats unreadable (cache down): follow, look again later
+            logger.warning("resume_recovery_failed", message_id=message_id, exc_info=True)
+            recovered = []
+        if recovered:
+            message.refresh_from_db()
+    return message
 
 
 def _prepare_turn(
@@ -63,7 +92,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user: Any = None
         self.raw_token: str | None = None
         self.active_message_id: int | None = None
-        self.following: dict[int, int] = {}  # message id -> next token seq expected
+        # Messages this socket follows: run here (the generation) or elsewhere (a reader task).
+        self.local_follows: dict[int, Generation] = {}
+        self.remote_follows: dict[int, asyncio.Task] = {}
         self.frame_times: deque[float] = deque()
         self.auth_task: asyncio.Task | None = None
         self.joined_user_group: str | None = None
@@ -122,8 +153,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.auth_task.cancel()
         if self.joined_user_group:
             await self.channel_layer.group_discard(self.joined_user_group, self.channel_name)
-        for message_id in list(getattr(self, "following", {})):
-            await self.channel_layer.group_discard(message_group(message_id), self.channel_name)
+        following = [*getattr(self, "local_follows", {}), *getattr(self, "remote_follows", {})]
+        for message_id in following:
+            self._stop_following(message_id)
         # Nothing is cancelled: running generations finish and save without this socket.
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -301,19 +333,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user = user
         message_id = turn.message.pk
         self.active_message_id = message_id
-        self.following[message_id] = 1
-        # Follow the message's group before its first frame can be published.
-        await self.channel_layer.group_add(message_group(message_id), self.channel_name)
-        generation_start(
+        await self._send({"type": "start", "message_id": message_id, "session_id": turn.session.pk})
+        await self._send({"type": "sources", "message_id": message_id, "sources": turn.sources})
+        # This socket follows the answer from its first frame, handed over directly.
+        self.local_follows[message_id] = generation_start(
             turn=turn,
             user_id=user.pk,
             persist_interval=float(settings.CHAT_STREAM_PERSIST_INTERVAL),
             started=received,
+            sink=self,
         )
-        # Frames of this handler go out before any token frame: the consumer handles the
-        # generation's channel-layer events only after this returns.
-        await self._send({"type": "start", "message_id": message_id, "session_id": turn.session.pk})
-        await self._send({"type": "sources", "message_id": message_id, "sources": turn.sources})
 
     async def _on_cancel(self, frame: dict[str, Any]) -> None:
         try:
@@ -338,24 +367,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             message_id = self._int_field(frame, "message_id", required=True)
             after_seq = self._int_field(frame, "after_seq", required=False) or 0
-            # Ownership check (another user's message is a 404).
-            await database_sync_to_async(chat_message_get)(message_id=message_id, user=self.user)
+            assert message_id is not None
+            # Ownership (another user's message is a 404); a message whose generation is lost
+            # (no heartbeat) is closed on the spot, so this never waits for a dead worker.
+            message = await database_sync_to_async(_message_settled)(message_id, self.user)
         except ApplicationError as exc:
             await self._error_from(exc)
             return
-        assert message_id is not None
-        # Join the live group before reading the checkpoint, so nothing falls in between.
-        await self.channel_layer.group_add(message_group(message_id), self.channel_name)
-        message = await database_sync_to_async(_get_message)(message_id)
-        recover = database_sync_to_async(chat_messages_recover_orphans)
-        # Its worker may have died: close it if it has gone quiet for too long.
-        if (
-            message.status in ACTIVE_STATUSES
-            and not generation_is_local(message_id=message_id)
-            and await recover(message_ids=[message_id])
-        ):
-            message = await database_sync_to_async(_get_message)(message_id)
-        self.following[message_id] = after_seq + 1
+        self._stop_following(message_id)  # a second resume of the same message starts over
         await self._send(
             {
                 "type": "start",
@@ -365,22 +384,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
             }
         )
         await self._send({"type": "sources", "message_id": message_id, "sources": message.sources})
-        await self._replay(message, message.seq)
+        generation = generation_local(message_id=message_id)
+        if generation is not None:
+            # Generated here: its in-memory log replays what was missed, then it goes live.
+            self.local_follows[message_id] = generation
+            await generation.follow(self, after_seq=after_seq)
+            return
+        seq = await self._replay(message, after_seq)
         if message.status not in ACTIVE_STATUSES:
             await self._end_from_db(message)
-
-    async def _replay(self, message: ChatMessage, upto: int) -> None:
-        expected = self.following.get(message.pk)
-        if expected is None:
             return
-        for seq, content in message.frames_after(expected - 1):
-            if seq > upto:
-                break
+        self.remote_follows[message_id] = asyncio.create_task(self._follow_remote(message_id, seq))
+
+    async def _replay(self, message: ChatMessage, after_seq: int) -> int:
+        """Send the checkpointed token frames after ``after_seq``; return the last seq sent."""
+        seq = after_seq
+        for frame_seq, content in message.frames_after(after_seq):
             await self._send(
-                {"type": "token", "message_id": message.pk, "seq": seq, "content": content}
+                {"type": "token", "message_id": message.pk, "seq": frame_seq, "content": content}
             )
-            expected = seq + 1
-        self.following[message.pk] = expected
+            seq = frame_seq
+        return seq
 
     async def _end_from_db(self, message: ChatMessage) -> None:
         meta = message.metadata or {}
@@ -401,49 +425,107 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self._stop_following(message.pk)
 
     def _stop_following(self, message_id: int) -> None:
-        self.following.pop(message_id, None)
+        generation = self.local_follows.pop(message_id, None)
+        if generation is not None:
+            generation.unfollow(self)
+        task = self.remote_follows.pop(message_id, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
         if self.active_message_id == message_id:
             self.active_message_id = None
-        asyncio.get_running_loop().create_task(
-            self.channel_layer.group_discard(message_group(message_id), self.channel_name)
-        )
 
-    async def _catch_up(self, message_id: int, upto: int) -> None:
-        """Fill frames missed on the live group from the checkpoints (bounded wait)."""
+    async def stream_frame(self, message_id: int, kind: int, seq: int, text: str) -> None:
+        """A frame of a generation of this process (already JSON: sent as is)."""
+        await self.send(text_data=text)
+        if kind == END:
+            self._stop_following(message_id)
+
+    async def _fill_gap(self, message_id: int, seq: int, upto: int) -> int:
+        """Send frames ``seq+1..upto`` missing from the shared log from the checkpoints."""
         deadline = time.monotonic() + _CATCH_UP_SECONDS
         interval = max(0.02, float(settings.CHAT_STREAM_PERSIST_INTERVAL) / 2)
-        while self.following.get(message_id, upto + 1) <= upto:
+        while True:
             message = await database_sync_to_async(_get_message)(message_id)
-            await self._replay(message, upto)
-            if self.following.get(message_id, upto + 1) > upto or time.monotonic() > deadline:
-                break
+            for frame_seq, content in message.frames_after(seq):
+                if frame_seq > upto:
+                    break
+                frame = {"type": "token", "message_id": message_id, "seq": frame_seq}
+                await self._send({**frame, "content": content})
+                seq = frame_seq
+            if seq >= upto or time.monotonic() > deadline:
+                return seq
             await asyncio.sleep(interval)
-        if self.following.get(message_id, upto + 1) <= upto:
-            logger.warning("stream_gap_unfilled", message_id=message_id, upto=upto)
 
-    # --- channel-layer events ----------------------------------------------------------
-    async def chat_frame(self, event: dict[str, Any]) -> None:
-        frame = event["frame"]
-        message_id = frame.get("message_id")
-        expected = self.following.get(message_id)
-        if expected is None:
-            return
-        kind = frame.get("type")
-        if kind == "token":
-            seq = frame["seq"]
-            if seq < expected:
-                return  # already replayed from a checkpoint
-            if seq > expected:
-                await self._catch_up(message_id, seq - 1)
-            await self._send(frame)
-            self.following[message_id] = seq + 1
-        elif kind == "end":
-            if frame.get("seq", 0) >= expected:
-                await self._catch_up(message_id, frame["seq"])
-            await self._send(frame)
-            self._stop_following(message_id)
-        else:
-            await self._send(frame)
+    async def _follow_remote(self, message_id: int, seq: int) -> None:
+        """Follow a generation of another worker from token ``seq`` until its end.
+
+        Reads the message's shared log (``XREAD BLOCK``); when it hears nothing for
+        ``CHAT_STREAM_FOLLOW_IDLE`` seconds (at once without a shared log) it asks the
+        database, which may close a lost generation: every follow ends with ``end`` or
+        ``error``.
+        """
+        log = frame_log()
+        idle = max(0.1, float(settings.CHAT_STREAM_FOLLOW_IDLE))
+        after = entry_id(TOKEN, seq)
+        quiet_since = time.monotonic()
+        try:
+            while True:
+                entries: list[tuple[str, str]] = []
+                if log is None:
+                    await asyncio.sleep(min(idle, _DB_POLL_SECONDS))
+                else:
+                    try:
+                        entries = await log.read(
+                            message_id, after, block_seconds=min(idle, FOLLOW_BLOCK_SECONDS)
+                        )
+                    except FrameLogUnavailable as exc:
+                        logger.warning("stream_follow_unavailable", error=str(exc))
+                        await self._error(
+                            message="The server is too busy to follow this answer now; "
+                            "resume it again in a moment.",
+                            code="SERVICE_UNAVAILABLE",
+                            message_id=message_id,
+                            details={"retry_after": 1},
+                        )
+                        return
+                for entry, text in entries:
+                    kind, entry_seq = parse_entry_id(entry)
+                    after = entry
+                    if kind == TOKEN:
+                        if entry_seq <= seq:
+                            continue
+                        if entry_seq > seq + 1:
+                            seq = await self._fill_gap(message_id, seq, entry_seq - 1)
+                            if seq < entry_seq - 1:
+                                logger.warning("stream_gap_unfilled", message_id=message_id)
+                                await self._error(
+                                    message="Part of this answer could not be delivered; "
+                                    "resume it to read it from the saved text.",
+                                    code="STREAM_INTERRUPTED",
+                                    message_id=message_id,
+                                    details={"after_seq": seq},
+                                )
+                                return
+                        seq = entry_seq
+                    await self.send(text_data=text)
+                    if kind == END:
+                        return
+                if entries:
+                    quiet_since = time.monotonic()
+                    continue
+                if log is not None and time.monotonic() - quiet_since < idle:
+                    continue
+                message = await database_sync_to_async(_message_settled)(message_id)
+                replayed = await self._replay(message, seq)
+                if replayed > seq:
+                    seq, after = replayed, entry_id(TOKEN, replayed)
+                if message.status not in ACTIVE_STATUSES:
+                    await self._end_from_db(message)
+                    return
+                quiet_since = time.monotonic()
+        finally:
+            if self.remote_follows.get(message_id) is asyncio.current_task():
+                self._stop_following(message_id)
 
     async def auth_revoked(self, event: dict[str, Any]) -> None:
         await self._reject("Your session was revoked; log in again.")

@@ -1,50 +1,77 @@
 """Generations that run independently of any socket.
 
 A generation is an asyncio task owned by the process (kept in ``_RUNNING`` so it is never
-garbage-collected mid-answer). It streams from the provider, publishes every frame to the
-channel-layer group of its message (any socket on any worker may follow it), checkpoints the
-partial answer to the database every ``CHAT_STREAM_PERSIST_INTERVAL`` seconds (what ``resume``
-replays), and saves the end exactly once. Sockets come and go; the answer is not lost.
+garbage-collected mid-answer). It streams from the provider and publishes frames:
+
+- deltas are coalesced into token frames: the first one goes out at once (time to first token
+  does not grow), later ones every ``CHAT_STREAM_COALESCE_MS`` or ``CHAT_STREAM_COALESCE_CHARS``,
+  whichever comes first - one frame, one JSON encoding and one send per window instead of per
+  delta;
+- each frame is appended to the generation's in-memory log and handed directly to the sockets
+  of this process that follow it (no channel layer, no Redis round trip per frame); each
+  follower has a cursor over the log, so a socket that joins late (``resume``, a second tab)
+  replays from its position and then follows live, in order, without a gap;
+- each frame is also appended to the message's cross-worker log (``chat.streams``: a Redis
+  Stream in the scaled mode), which sockets on other workers follow.
+
+It checkpoints the partial answer to the database every ``CHAT_STREAM_PERSIST_INTERVAL``
+seconds (what a follower falls back on), keeps a heartbeat per message (``chat.recovery``), and
+saves the end exactly once. Sockets come and go; the answer is not lost.
 
 Cancellation: a ``cancel`` received by the worker that runs the generation stops it at once;
-one received by another worker sets a flag in the shared cache that the generation reads at
-its next checkpoint. (A per-generation channel-layer receive would be faster, but cancelling a
-channels-redis ``receive`` can drop a message popped for another consumer of the process.)
+one received by another worker sets a flag in the shared cache that this process reads with
+its heartbeat and at each checkpoint.
 """
 
 import asyncio
 import contextlib
+import json
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.cache import cache
 
 from ai.providers import ProviderError, StreamDelta, StreamEnd, Usage
 from ai.providers.tokens import count_message_tokens, count_tokens
 from chat.models import MessageStatus
+from chat.recovery import cancel_key, chat_messages_recover_orphans, heartbeats_refresh
 from chat.services import Turn, chat_message_checkpoint, chat_message_finish
+from chat.streams import END, ERROR, TOKEN, RedisFrameLog, frame_log
 from config.exceptions import current_request_id, error_envelope
 
 logger = structlog.get_logger(__name__)
 
-FRAME_EVENT = "chat.frame"  # handled by ChatConsumer.chat_frame
 _FINISH_ATTEMPTS = 3
 
 # Strong references to the generations running in this process, by message id.
 _RUNNING: dict[int, "Generation"] = {}
+# The process's heartbeat task (one for all its generations).
+_HEARTBEAT: asyncio.Task | None = None
+# Whether this process has swept for lost answers since it started.
+_SWEPT = False
+
+__all__ = ["cancel_key", "generation_cancel", "generation_start"]
 
 
-def message_group(message_id: int) -> str:
-    """Group that receives every frame of one message's generation."""
-    return f"chat.msg.{message_id}"
+class FrameSink(Protocol):
+    """What receives a generation's frames: a socket of this process."""
+
+    async def stream_frame(self, message_id: int, kind: int, seq: int, text: str) -> None: ...
 
 
-def cancel_key(message_id: int) -> str:
-    """Cache key that asks the generation of ``message_id`` (on any worker) to stop."""
-    return f"chat:cancel:{message_id}"
+class _Follower:
+    """A sink's position in a generation's log."""
+
+    __slots__ = ("after_seq", "busy", "cursor", "sink")
+
+    def __init__(self, sink: FrameSink, *, cursor: int, after_seq: int) -> None:
+        self.sink = sink
+        self.cursor = cursor
+        self.after_seq = after_seq
+        self.busy = False
 
 
 def usage_frame(usage: Usage) -> dict[str, Any]:
@@ -63,31 +90,106 @@ class Generation:
         self.message_id: int = turn.message.pk
         self.user_id = user_id
         self.persist_interval = persist_interval
+        # Published token frames: their contents and end offsets (seq n = index n - 1).
         self.parts: list[str] = []
         self.ends: list[int] = []
         self.length = 0
+        # Deltas received but not yet published (the coalescing window).
+        self.pending: list[str] = []
+        self.pending_chars = 0
+        self.deltas = 0
+        self.coalesce_seconds = max(0.0, float(settings.CHAT_STREAM_COALESCE_MS) / 1000)
+        self.coalesce_chars = max(1, int(settings.CHAT_STREAM_COALESCE_CHARS))
+        self.last_flush = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_task: asyncio.Task | None = None
+        # Every frame published, in order, as ``(kind, seq, JSON text)``: the in-process log.
+        self.log: list[tuple[int, int, str]] = []
+        self.followers: dict[int, _Follower] = {}
+        self.shared_log: RedisFrameLog | None = frame_log()
         self.end: StreamEnd | None = None
         self.ttft_ms: int | None = None
         self.cancel_requested = False
         self.started = started
         self.request_id = current_request_id()
-        self.layer = get_channel_layer()
         self.pump: asyncio.Task | None = None
         self.task: asyncio.Task | None = None
+        self.checkpoint_task: asyncio.Task | None = None
 
-    async def _publish(self, frame: dict[str, Any]) -> None:
-        await self.layer.group_send(
-            message_group(self.message_id), {"type": FRAME_EVENT, "frame": frame}
-        )
+    # --- publishing ----------------------------------------------------------------------
+    async def _publish(self, kind: int, seq: int, frame: dict[str, Any]) -> None:
+        text = json.dumps(frame, separators=(",", ":"))
+        self.log.append((kind, seq, text))
+        if self.shared_log is not None:
+            self.shared_log.append(self.message_id, kind, seq, text)
+        for follower in list(self.followers.values()):
+            if not follower.busy:
+                await self._deliver(follower)
+
+    async def _deliver(self, follower: _Follower) -> None:
+        """Send ``follower`` every log entry past its cursor, in order (one sender at a time)."""
+        follower.busy = True
+        try:
+            while follower.cursor < len(self.log):
+                kind, seq, text = self.log[follower.cursor]
+                follower.cursor += 1
+                if kind == TOKEN and seq <= follower.after_seq:
+                    continue
+                await follower.sink.stream_frame(self.message_id, kind, seq, text)
+        except Exception:  # a broken socket must not stop the answer
+            logger.info("stream_follower_dropped", message_id=self.message_id, exc_info=True)
+            self.followers.pop(id(follower.sink), None)
+        finally:
+            follower.busy = False
+
+    async def follow(self, sink: FrameSink, *, after_seq: int = 0) -> None:
+        """Send ``sink`` the frames after token ``after_seq``, then every new one live."""
+        cursor = min(max(after_seq, 0), len(self.ends))
+        follower = _Follower(sink, cursor=cursor, after_seq=after_seq)
+        self.followers[id(sink)] = follower
+        await self._deliver(follower)
+
+    def unfollow(self, sink: FrameSink) -> None:
+        self.followers.pop(id(sink), None)
+
+    async def _flush(self) -> None:
+        """Publish the pending deltas as one token frame."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if not self.pending:
+            return
+        text = self.pending[0] if len(self.pending) == 1 else "".join(self.pending)
+        self.pending.clear()
+        self.pending_chars = 0
+        self.last_flush = asyncio.get_running_loop().time()
+        self.parts.append(text)
+        self.length += len(text)
+        self.ends.append(self.length)
+        seq = len(self.ends)
+        frame = {"type": "token", "message_id": self.message_id, "seq": seq, "content": text}
+        await self._publish(TOKEN, seq, frame)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        if self.pending:
+            self.timer_task = asyncio.get_running_loop().create_task(self._flush())
 
     async def _checkpoint(self) -> None:
-        cancel = await database_sync_to_async(_checkpoint_and_poll)(
-            message_id=self.message_id, response="".join(self.parts), token_ends=list(self.ends)
-        )
+        try:
+            cancel = await database_sync_to_async(_checkpoint_and_poll)(
+                message_id=self.message_id,
+                response="".join(self.parts),
+                token_ends=list(self.ends),
+            )
+        except Exception:  # the next checkpoint (or the end) saves it
+            logger.warning("checkpoint_failed", message_id=self.message_id, exc_info=True)
+            return
         if cancel:
             self.cancel()
 
     async def _stream(self) -> None:
+        loop = asyncio.get_running_loop()
         last_checkpoint = time.monotonic()
         stream = self.turn.provider.stream_response(self.turn.prompt, model=self.turn.model)
         async with contextlib.aclosing(stream) as items:
@@ -97,24 +199,28 @@ class Generation:
                     continue
                 if not isinstance(item, StreamDelta) or not item.text:
                     continue
+                self.deltas += 1
+                self.pending.append(item.text)
+                self.pending_chars += len(item.text)
                 if self.ttft_ms is None:
+                    # The first delta goes out at once: coalescing never delays the first token.
                     self.ttft_ms = int((time.perf_counter() - self.started) * 1000)
-                self.parts.append(item.text)
-                self.length += len(item.text)
-                self.ends.append(self.length)
-                await self._publish(
-                    {
-                        "type": "token",
-                        "message_id": self.message_id,
-                        "seq": len(self.ends),
-                        "content": item.text,
-                    }
-                )
-                # A burst of buffered chunks never suspends the SDK's iterator: yield so the
-                # sockets forward this frame now instead of after the burst.
-                await asyncio.sleep(0)
-                if time.monotonic() - last_checkpoint >= self.persist_interval:
-                    await self._checkpoint()
+                    await self._flush()
+                elif (
+                    self.pending_chars >= self.coalesce_chars
+                    or loop.time() - self.last_flush >= self.coalesce_seconds
+                ):
+                    await self._flush()
+                elif self.timer is None:
+                    # A pause in the stream must not hold what has arrived.
+                    due = self.last_flush + self.coalesce_seconds
+                    self.timer = loop.call_at(due, self._on_timer)
+                if time.monotonic() - last_checkpoint >= self.persist_interval and (
+                    self.checkpoint_task is None or self.checkpoint_task.done()
+                ):
+                    # In the background, one at a time: with many answers streaming, the
+                    # database's queue must not hold up this one's frames.
+                    self.checkpoint_task = loop.create_task(self._checkpoint())
                     last_checkpoint = time.monotonic()
 
     def cancel(self) -> None:
@@ -130,10 +236,19 @@ class Generation:
         finally:
             # The provider's HTTP client stays open: it is this loop's pool for the next answer.
             _RUNNING.pop(self.message_id, None)
+            if self.timer is not None:
+                self.timer.cancel()
+            if not _RUNNING and _HEARTBEAT is not None:
+                _HEARTBEAT.cancel()
 
     async def _finish(self) -> None:
         pump = self.pump
         assert pump is not None
+        # What arrived inside the last coalescing window is part of the answer.
+        await self._flush()
+        if self.checkpoint_task is not None:
+            # Not needed for the answer (the end supersedes it), only to not leave it running.
+            await asyncio.wait({self.checkpoint_task})
         error_frame: dict[str, Any] | None = None
         error_info: dict[str, Any] | None = None
         if pump.cancelled():
@@ -191,27 +306,72 @@ class Generation:
                 await asyncio.sleep(0.5 * (attempt + 1))
         else:
             logger.error("generation_save_failed", message_id=self.message_id)
+        # The end is published only once it is saved: a follower that reads the database
+        # after this frame finds the final answer.
+        seq = len(self.ends)
         if error_frame is not None:
-            await self._publish(error_frame)
+            await self._publish(ERROR, seq, error_frame)
         await self._publish(
+            END,
+            seq,
             {
                 "type": "end",
                 "message_id": self.message_id,
                 "status": str(status),
-                "seq": len(self.ends),
+                "seq": seq,
                 "finish_reason": finish_reason,
                 "usage": usage_frame(usage),
-            }
+            },
         )
 
 
+async def _heartbeat_loop() -> None:
+    """Beat for every generation of this process; stop those cancelled from other workers.
+
+    The first beat of a process also sweeps: answers left by a worker that died (this one,
+    before a restart) are closed without waiting for anyone to look at them.
+    """
+    global _SWEPT
+    interval = max(0.05, float(settings.CHAT_HEARTBEAT_INTERVAL))
+    if not _SWEPT:
+        _SWEPT = True
+        try:
+            await database_sync_to_async(chat_messages_recover_orphans)()
+        except Exception:  # the periodic sweep will do it
+            logger.warning("startup_sweep_failed", exc_info=True)
+    while _RUNNING:
+        try:
+            asked = await asyncio.to_thread(heartbeats_refresh, list(_RUNNING))
+        except Exception:  # a cache blip must not stop the beat
+            logger.warning("heartbeat_failed", exc_info=True)
+        else:
+            for message_id in asked:
+                generation = _RUNNING.get(message_id)
+                if generation is not None:
+                    generation.cancel()
+        await asyncio.sleep(interval)
+
+
+def _ensure_heartbeat() -> None:
+    global _HEARTBEAT
+    loop = asyncio.get_running_loop()
+    if _HEARTBEAT is None or _HEARTBEAT.done() or _HEARTBEAT.get_loop() is not loop:
+        _HEARTBEAT = loop.create_task(_heartbeat_loop())
+
+
 def generation_start(
-    *, turn: Turn, user_id: int, persist_interval: float, started: float | None = None
+    *,
+    turn: Turn,
+    user_id: int,
+    persist_interval: float,
+    started: float | None = None,
+    sink: FrameSink | None = None,
 ) -> Generation:
     """Start streaming the stored ``turn`` in a task owned by this process (not by any socket).
 
     ``started`` (a ``time.perf_counter()`` value) is when the user's message arrived: the
-    answer's ``ttft_ms`` and ``latency_ms`` count from there.
+    answer's ``ttft_ms`` and ``latency_ms`` count from there. ``sink`` (the asking socket)
+    follows the answer from its first frame.
     """
     generation = Generation(
         turn=turn,
@@ -219,9 +379,17 @@ def generation_start(
         persist_interval=persist_interval,
         started=time.perf_counter() if started is None else started,
     )
+    if sink is not None:
+        generation.followers[id(sink)] = _Follower(sink, cursor=0, after_seq=0)
     _RUNNING[generation.message_id] = generation
     generation.task = asyncio.get_running_loop().create_task(generation.run())
+    _ensure_heartbeat()
     return generation
+
+
+def generation_local(*, message_id: int) -> Generation | None:
+    """The generation of ``message_id`` if this process runs it."""
+    return _RUNNING.get(message_id)
 
 
 async def generation_cancel(*, message_id: int) -> None:
@@ -239,17 +407,12 @@ def _checkpoint_and_poll(*, message_id: int, response: str, token_ends: list[int
     return cache.get(cancel_key(message_id)) is not None
 
 
-def generation_is_local(*, message_id: int) -> bool:
-    """Whether this process is generating ``message_id`` right now."""
-    return message_id in _RUNNING
-
-
-def running_generations() -> int:
-    return len(_RUNNING)
-
-
 async def generations_wait(*, timeout: float) -> None:
-    """Wait until every generation of this process has ended (shutdown, tests, benchmarks)."""
+    """Wait until every generation of this process has ended and its frames are in the shared
+    log (shutdown, tests, benchmarks)."""
     tasks = [g.task for g in _RUNNING.values() if g.task is not None]
     if tasks:
         await asyncio.wait(tasks, timeout=timeout)
+    log = frame_log()
+    if log is not None:
+        await asyncio.wait_for(log.drain(), timeout=timeout)

@@ -279,7 +279,8 @@ def chat_turn_commit(*, plan: TurnPlan) -> Turn:
     write holds no tokens."""
     # The prompt plus the largest answer the provider may produce must fit the budget
     # before any model call.
-    estimate = count_message_tokens(plan.prompt) + int(settings.AI_MAX_TOKENS)
+    prompt_tokens = count_message_tokens(plan.prompt)
+    estimate = prompt_tokens + int(settings.AI_MAX_TOKENS)
     with transaction.atomic():
         reservation_id = quota_reserve(user=plan.user, estimate=estimate)
         now = timezone.now()
@@ -298,7 +299,14 @@ def chat_turn_commit(*, plan: TurnPlan) -> Turn:
             message=plan.content,
             status=MessageStatus.STREAMING if plan.streaming else MessageStatus.PENDING,
             sources=plan.sources,
-            metadata={"provider": plan.provider.name, "model": plan.model},
+            # What recovery needs if the generation dies with its worker: the reservation to
+            # settle and the prompt's size to charge (replaced by the real figures at the end).
+            metadata={
+                "provider": plan.provider.name,
+                "model": plan.model,
+                "prompt_tokens": prompt_tokens,
+                "reservation_id": reservation_id,
+            },
             timestamp=now,
         )
     return Turn(

@@ -7,6 +7,7 @@ its first token (text already shown to a user cannot be taken back).
 
 import asyncio
 import contextlib
+import json
 import random
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -219,35 +220,39 @@ class OpenAICompatibleProvider(ModelProvider):
     ) -> AsyncIterator[StreamDelta | StreamEnd]:
         chosen = self._model(model)
         idle = float(settings.AI_STREAM_IDLE_TIMEOUT)
-        stream = await with_retries(
-            lambda: self.client.chat.completions.create(
+
+        def open_stream() -> Awaitable[Any]:
+            # The SDK builds, authenticates and sends the request and turns error statuses into
+            # its exceptions; the event stream itself is read raw: one ``json.loads`` per
+            # chunk instead of the SDK's pydantic models (about 20x cheaper per token).
+            request = self.client.chat.completions.with_streaming_response.create(
                 model=chosen,
                 messages=self._payload(messages),
                 max_tokens=cap_max_tokens(max_tokens),
                 stream=True,
                 stream_options={"include_usage": True},
             )
-        )
+            return request.__aenter__()
+
+        response = await with_retries(open_stream)
         parts: list[str] = []
         usage: Usage | None = None
         finish_reason: str | None = None
         reported_model = chosen
-        iterator = stream.__aiter__()
+        iterator = response.iter_lines().__aiter__()
         try:
             while True:
                 try:
                     # The idle watchdog: a server that stops sending without closing would
                     # otherwise hold the generation (and the user's socket) forever.
                     async with asyncio.timeout(idle):
-                        chunk = await iterator.__anext__()
+                        line = await iterator.__anext__()
                 except StopAsyncIteration:
                     break
                 except TimeoutError as exc:
                     raise ProviderError(
                         f"The model stream was idle for more than {idle:g} s.", kind="timeout"
                     ) from exc
-                except ProviderError:
-                    raise
                 except Exception as exc:
                     error = classify(exc)
                     if error.kind in ("connection", "error"):
@@ -255,24 +260,42 @@ class OpenAICompatibleProvider(ModelProvider):
                             "The model stream was interrupted.", kind="stream_interrupted"
                         )
                     raise error from exc
-                if chunk.model:
-                    reported_model = chunk.model
-                if chunk.usage is not None:
-                    usage = Usage(
-                        prompt_tokens=chunk.usage.prompt_tokens or 0,
-                        completion_tokens=chunk.usage.completion_tokens or 0,
+                if not line.startswith("data:"):
+                    continue  # blank separators, comments, event names
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                try:
+                    chunk = json.loads(data)
+                except ValueError as exc:
+                    raise ProviderError(
+                        "The model stream sent an unreadable event.", kind="stream_interrupted"
+                    ) from exc
+                if not isinstance(chunk, dict):
+                    continue
+                if chunk.get("error"):
+                    raise ProviderError(
+                        "The model provider failed mid-answer.", kind="stream_interrupted"
                     )
-                for choice in chunk.choices or []:
-                    delta = choice.delta.content if choice.delta else None
+                if chunk.get("model"):
+                    reported_model = chunk["model"]
+                reported = chunk.get("usage")
+                if reported:
+                    usage = Usage(
+                        prompt_tokens=reported.get("prompt_tokens") or 0,
+                        completion_tokens=reported.get("completion_tokens") or 0,
+                    )
+                for choice in chunk.get("choices") or ():
+                    delta = (choice.get("delta") or {}).get("content")
                     if delta:
                         parts.append(delta)
                         yield StreamDelta(delta)
-                    if choice.finish_reason:
-                        finish_reason = choice.finish_reason
+                    if choice.get("finish_reason"):
+                        finish_reason = choice["finish_reason"]
         finally:
             # Closing the response releases the upstream request (cancel, disconnect, error).
             with contextlib.suppress(Exception):
-                await stream.close()
+                await response.close()
         if finish_reason is None:
             # A server that closes the connection cleanly mid-answer: not a complete answer.
             raise ProviderError(

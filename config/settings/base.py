@@ -434,6 +434,19 @@ CHAT_MESSAGE_MAX_CHARS = env.int("CHAT_MESSAGE_MAX_CHARS", default=16000)
 CHAT_STREAM_PERSIST_INTERVAL = env.float("CHAT_STREAM_PERSIST_INTERVAL", default=0.5)
 # Quiet time after which an active answer counts as orphaned (0: derived from the AI timeouts).
 CHAT_ORPHAN_SECONDS = env.float("CHAT_ORPHAN_SECONDS", default=0)
+# Streaming (chat.generation, chat.streams): deltas coalesced into one frame per window or size;
+# the per-message log followers on other workers read (a Redis Stream: length cap, lifetime);
+# how long a follower hears nothing before it asks the database; the Redis connections of the
+# followers of one process; each running answer's heartbeat.
+CHAT_STREAM_COALESCE_MS = env.float("CHAT_STREAM_COALESCE_MS", default=30.0)
+CHAT_STREAM_COALESCE_CHARS = env.int("CHAT_STREAM_COALESCE_CHARS", default=256)
+CHAT_STREAM_LOG_MAXLEN = env.int("CHAT_STREAM_LOG_MAXLEN", default=5000)
+CHAT_STREAM_LOG_TTL = env.int("CHAT_STREAM_LOG_TTL", default=600)
+CHAT_STREAM_FOLLOW_IDLE = env.float("CHAT_STREAM_FOLLOW_IDLE", default=5.0)
+CHAT_STREAM_REDIS_MAX_CONNECTIONS = env.int("CHAT_STREAM_REDIS_MAX_CONNECTIONS", default=50)
+CHAT_STREAM_REDIS_POOL_TIMEOUT = env.float("CHAT_STREAM_REDIS_POOL_TIMEOUT", default=2.0)
+CHAT_HEARTBEAT_INTERVAL = env.float("CHAT_HEARTBEAT_INTERVAL", default=2.0)
+CHAT_HEARTBEAT_TTL = env.int("CHAT_HEARTBEAT_TTL", default=8)  # whole seconds (cache TTL)
 CHAT_WS_MAX_FRAME_BYTES = env.int("CHAT_WS_MAX_FRAME_BYTES", default=65536)
 CHAT_WS_AUTH_TIMEOUT = env.float("CHAT_WS_AUTH_TIMEOUT", default=10.0)
 CHAT_WS_MAX_FRAMES_PER_MINUTE = env.int("CHAT_WS_MAX_FRAMES_PER_MINUTE", default=120)

@@ -239,7 +239,9 @@ async def test_disconnect_mid_stream_still_completes_once(openai_settings, acces
     message = await get_message(start["message_id"])
     assert message.status == MessageStatus.COMPLETE
     assert message.response == "".join(f"t{i} " for i in range(1, 61))
-    assert message.seq == 60
+    # Deltas are coalesced into frames; the saved frames rebuild the answer exactly.
+    assert 1 <= message.seq <= 60
+    assert "".join(content for _, content in message.frames_after(0)) == message.response
     assert await usage_count(message.pk) == 1
 
 
@@ -314,16 +316,18 @@ async def test_resume_after_reconnect_replays_then_follows_live(
 
 
 async def test_resume_of_a_finished_answer_replays_from_the_database(openai_settings, access_token):
-    openai_settings.script(tokens=12)
+    openai_settings.script(tokens=12, delay=0.01)
     ws = await open_socket(access_token)
     start = await _start(ws, "go")
-    await until_end(ws)
-    await ws.send_json_to({"type": "resume", "message_id": start["message_id"], "after_seq": 4})
+    live = await until_end(ws)
+    seq = live[-1]["seq"]
+    assert seq >= 2
+    await ws.send_json_to({"type": "resume", "message_id": start["message_id"], "after_seq": 1})
     frames = await until_end(ws)
     await ws.disconnect()
-    assert_in_order(frames, first=5)
-    assert text_of(frames) == "".join(f"t{i} " for i in range(5, 13))
-    assert frames[-1]["status"] == "complete" and frames[-1]["seq"] == 12
+    assert_in_order(frames, first=2)
+    assert text_of(frames) == text_of(live[1:])
+    assert frames[-1]["status"] == "complete" and frames[-1]["seq"] == seq
 
 
 async def test_resume_of_someone_elses_message_is_not_found(openai_settings, access_token):

@@ -60,7 +60,7 @@ class Received:
 
 
 class FakeOpenAI:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[dict[str, Any]] = []  # parsed JSON bodies, in arrival order
         self.received: list[Received] = []  # the same with method, path, query and headers
         self.default = Script()
@@ -69,10 +69,13 @@ class FakeOpenAI:
         self._scripts: deque[Script] = deque()
         self._lock = threading.Lock()
         self.closed_early = threading.Event()  # set when a client hung up mid-stream
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A fake in its own process cannot be scripted by the test: with this on, a last user
+        # message "stream <tokens> <delay>" picks the answer instead (``--scripts-from-prompt``).
+        self.scripts_from_prompt = False
 
     # --- life cycle --------------------------------------------------------------------
     def start(self) -> "FakeOpenAI":
@@ -182,6 +185,8 @@ class FakeOpenAI:
                     self._json(404, {"error": {"message": "not found"}})
                     return
                 script = fake._next()
+                if fake.scripts_from_prompt:
+                    script = _script_from_prompt(body, script)
                 if script.status:
                     headers = {}
                     if script.retry_after is not None:
@@ -322,8 +327,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--tokens", type=int, default=None)
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--scripts-from-prompt", action="store_true")
     args = parser.parse_args()
-    fake = FakeOpenAI()
+    fake = FakeOpenAI(port=args.port)
+    fake.scripts_from_prompt = args.scripts_from_prompt
     fake.default = Script(tokens=args.tokens, delay=args.delay)
     # Keep memory flat over long runs: the request log is for in-process tests only.
     fake.requests = _Discard()
@@ -331,6 +339,18 @@ def main() -> None:
     sys.stdout.write(f"{fake.port}\n")
     sys.stdout.flush()
     fake._server.serve_forever()
+
+
+_PROMPT_SCRIPT = re.compile(r"^stream (?P<tokens>\d+) (?P<delay>[\d.]+)$")
+
+
+def _script_from_prompt(body: dict[str, Any], default: Script) -> Script:
+    messages = body.get("messages") or []
+    last = str(messages[-1].get("content", "")) if messages else ""
+    match = _PROMPT_SCRIPT.match(last.strip())
+    if match is None:
+        return default
+    return Script(tokens=int(match["tokens"]), delay=float(match["delay"]))
 
 
 class _Discard(list):

@@ -8,14 +8,18 @@ from chat.recovery import chat_messages_recover_orphans, orphan_threshold_second
 
 
 class Command(BaseCommand):
-    help = "Mark pending/streaming messages with no checkpoint for too long as incomplete."
+    help = (
+        "Close pending/streaming answers whose generation is gone (no heartbeat), or that had no "
+        "checkpoint for too long, as incomplete; charge what they produced, release the rest."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--older-than",
             type=float,
             default=None,
-            help=f"seconds without a checkpoint (default {orphan_threshold_seconds():.0f})",
+            help="seconds without a checkpoint after which an answer is closed even with a "
+            f"heartbeat (default {orphan_threshold_seconds():.0f})",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

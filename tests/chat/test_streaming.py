@@ -1,0 +1,299 @@
+"""Lossless streaming: coalesced frames, per-message logs, heartbeats and lost generations."""
+
+import asyncio
+import json
+import os
+from datetime import timedelta
+
+import pytest
+from channels.db import database_sync_to_async
+from django.core.cache import cache
+from django.utils import timezone
+
+from accounts.tokens import issue_tokens
+from ai.models import QuotaCounter, QuotaReservation, ReservationStatus, UsageRecord
+from ai.providers.tokens import count_tokens
+from ai.quotas import quota_reserve
+from chat.generation import generations_wait
+from chat.models import ChatMessage, ChatSession, MessageStatus
+from chat.recovery import (
+    cancel_key,
+    chat_messages_recover_orphans,
+    heartbeats_alive,
+    heartbeats_refresh,
+)
+from chat.streams import END, ERROR, TOKEN, FrameLogUnavailable, frame_log, parse_entry_id
+from tests.chat.ws import assert_in_order, open_socket, text_of, until_end
+
+pytestmark = pytest.mark.django_db(transaction=True)
+needs_redis = pytest.mark.skipif(
+    not os.environ.get("REDIS_URL"), reason="the shared frame log needs REDIS_URL (scaled mode)"
+)
+
+
+async def _start(ws, content: str = "go") -> dict:
+    await ws.send_json_to({"type": "message", "content": content})
+    start = await ws.receive_json_from(timeout=10)
+    assert start["type"] == "start", start
+    assert (await ws.receive_json_from(timeout=5))["type"] == "sources"
+    return start
+
+
+def _active_message(user, *, response: str = "", ends=(), age: float = 0, **meta) -> ChatMessage:
+    """An answer some worker was generating (``age`` seconds since its last checkpoint)."""
+    session = ChatSession.objects.create(user=user, title="t")
+    message = ChatMessage.objects.create(
+        session=session,
+        user=user,
+        message="hi",
+        response=response,
+        token_ends=list(ends),
+        status=MessageStatus.STREAMING,
+        metadata={"provider": "openai", "model": "fake-chat", **meta},
+    )
+    ChatMessage.objects.filter(pk=message.pk).update(
+        updated_at=timezone.now() - timedelta(seconds=age)
+    )
+    return message
+
+
+# --- coalescing ----------------------------------------------------------------------------
+
+
+async def test_deltas_are_coalesced_and_the_first_goes_out_alone(
+    openai_settings, settings, access_token
+):
+    # A window that never closes by itself: frames are cut by size only (deterministic).
+    settings.CHAT_STREAM_COALESCE_MS = 60_000
+    settings.CHAT_STREAM_COALESCE_CHARS = 10
+    openai_settings.script(tokens=30)
+    ws = await open_socket(access_token)
+    start = await _start(ws)
+    frames = await until_end(ws)
+    await ws.disconnect()
+    tokens = [f for f in frames if f["type"] == "token"]
+    assert_in_order(frames)
+    assert tokens[0]["content"] == "t1 "
+    assert all(len(f["content"]) >= 10 for f in tokens[1:-1])
+    assert len(tokens) < 30
+    assert text_of(frames) == "".join(f"t{i} " for i in range(1, 31))
+    message = await database_sync_to_async(ChatMessage.objects.get)(pk=start["message_id"])
+    assert message.seq == len(tokens) == frames[-1]["seq"]
+    assert [c for _, c in message.frames_after(0)] == [f["content"] for f in tokens]
+
+
+async def test_a_pause_in_the_stream_does_not_hold_what_arrived(
+    openai_settings, settings, access_token
+):
+    # A window long enough to take t2 and t3, far shorter than the stall.
+    settings.CHAT_STREAM_COALESCE_MS = 500
+    settings.CHAT_STREAM_COALESCE_CHARS = 10_000
+    # The model sends three tokens, then nothing for a long time (socket open).
+    openai_settings.script(tokens=10, stall_after=3)
+    ws = await open_socket(access_token)
+    start = await _start(ws)
+    first = await ws.receive_json_from(timeout=5)
+    second = await ws.receive_json_from(timeout=5)  # long before the stream's idle timeout
+    assert (first["content"], second["content"]) == ("t1 ", "t2 t3 ")
+    await ws.send_json_to({"type": "cancel", "message_id": start["message_id"]})
+    assert (await until_end(ws))[-1]["status"] == "cancelled"
+    await ws.disconnect()
+
+
+async def test_a_second_tab_gets_the_same_frames(openai_settings, access_token):
+    openai_settings.script(tokens=60, delay=0.005)
+    first = await open_socket(access_token)
+    start = await _start(first)
+    head = await first.receive_json_from(timeout=5)
+    second = await open_socket(access_token)
+    await second.send_json_to({"type": "resume", "message_id": start["message_id"]})
+    assert (await second.receive_json_from(timeout=5))["resumed"] is True
+    assert (await second.receive_json_from(timeout=5))["type"] == "sources"
+    one, two = await asyncio.gather(until_end(first), until_end(second))
+    await first.disconnect()
+    await second.disconnect()
+    assert [head, *one] == two
+    assert_in_order(two)
+
+
+# --- heartbeats and lost generations -------------------------------------------------------
+
+
+async def test_a_running_generation_keeps_a_heartbeat(openai_settings, settings, access_token):
+    settings.CHAT_HEARTBEAT_INTERVAL = 0.05
+    openai_settings.script(tokens=10, stall_after=2)
+    ws = await open_socket(access_token)
+    start = await _start(ws)
+    await ws.receive_json_from(timeout=5)
+    message_id = start["message_id"]
+    for _ in range(100):
+        if await database_sync_to_async(heartbeats_alive)([message_id]):
+            break
+        await asyncio.sleep(0.05)
+    assert await database_sync_to_async(heartbeats_alive)([message_id]) == {message_id}
+    # Quiet for longer than the grace, yet alive: the sweep leaves it alone.
+    await database_sync_to_async(ChatMessage.objects.filter(pk=message_id).update)(
+        updated_at=timezone.now() - timedelta(seconds=60)
+    )
+    assert await database_sync_to_async(chat_messages_recover_orphans)() == []
+    await ws.send_json_to({"type": "cancel", "message_id": message_id})
+    assert (await until_end(ws))[-1]["status"] == "cancelled"
+    await ws.disconnect()
+
+
+async def test_cancel_from_another_worker_stops_a_stalled_stream(
+    openai_settings, settings, access_token
+):
+    """No token flows, so no checkpoint: the heartbeat is what reads the cancel flag."""
+    settings.CHAT_HEARTBEAT_INTERVAL = 0.05
+    openai_settings.script(tokens=10, stall_after=2)
+    ws = await open_socket(access_token)
+    start = await _start(ws)
+    await ws.receive_json_from(timeout=5)
+    await database_sync_to_async(cache.set)(cancel_key(start["message_id"]), 1)
+    frames = await until_end(ws, timeout=10)
+    await ws.disconnect()
+    assert frames[-1]["status"] == "cancelled"
+
+
+def test_lost_generation_is_closed_charged_and_released(user, settings):
+    settings.CHAT_ORPHAN_SECONDS = 7200
+    reservation_id = quota_reserve(user=user, estimate=2000)
+    lost = _active_message(
+        user,
+        response="Half an answer",
+        ends=[4, 14],
+        age=60,
+        prompt_tokens=25,
+        reservation_id=reservation_id,
+    )
+    alive = _active_message(user, age=60)
+    heartbeats_refresh([alive.pk])
+    fresh = _active_message(user, age=0)  # stored a moment ago: its first beat may be coming
+
+    assert chat_messages_recover_orphans() == [lost.pk]
+
+    lost.refresh_from_db()
+    assert lost.status == MessageStatus.INCOMPLETE
+    assert lost.response == "Half an answer" and lost.seq == 2
+    assert lost.metadata["error"]["code"] == "GENERATION_LOST"
+    charged = 25 + count_tokens("Half an answer")
+    assert lost.metadata["total_tokens"] == charged
+    reservation = QuotaReservation.objects.get(pk=reservation_id)
+    assert reservation.status == ReservationStatus.SETTLED
+    assert reservation.charged_tokens == charged
+    for counter in QuotaCounter.objects.filter(user=user):
+        assert (counter.reserved_tokens, counter.used_tokens) == (0, charged)
+    assert UsageRecord.objects.filter(message_id=lost.pk).count() == 1
+    alive.refresh_from_db()
+    fresh.refresh_from_db()
+    assert alive.status == fresh.status == MessageStatus.STREAMING
+    # Exactly once: a second sweep finds nothing.
+    assert chat_messages_recover_orphans() == []
+
+
+async def test_follower_ends_when_the_generation_is_lost(user, settings):
+    """Another worker generated this answer and died: the follower ends within seconds."""
+    settings.CHAT_ORPHAN_SECONDS = 7200
+    settings.CHAT_HEARTBEAT_TTL = 1
+    settings.CHAT_STREAM_FOLLOW_IDLE = 0.2
+    message = await database_sync_to_async(_active_message)(
+        user, response="Half an ans", ends=[4, 9, 11]
+    )
+    # Its worker was beating a moment ago.
+    await database_sync_to_async(heartbeats_refresh)([message.pk])
+    token = (await database_sync_to_async(issue_tokens)(user=user))["access"]
+    ws = await open_socket(token)
+    await ws.send_json_to({"type": "resume", "message_id": message.pk, "after_seq": 1})
+    frames = await until_end(ws, timeout=10)
+    await ws.disconnect()
+    tokens = [(f["seq"], f["content"]) for f in frames if f["type"] == "token"]
+    assert tokens == [(2, " an a"), (3, "ns")]
+    assert frames[-1]["status"] == "incomplete"
+
+
+# --- the shared log (scaled mode) ----------------------------------------------------------
+
+
+@needs_redis
+async def test_frame_log_reads_from_any_position(db):
+    log = frame_log()
+    assert log is not None
+    message_id = 10**9 + os.getpid()
+    await log.writer.delete(log.key(message_id))
+    for seq in (1, 2, 3):
+        log.append(message_id, TOKEN, seq, json.dumps({"seq": seq}))
+    log.append(message_id, ERROR, 3, '{"type":"error"}')
+    log.append(message_id, END, 3, '{"type":"end"}')
+    await log.drain()
+    entries = await log.read(message_id, "1-0", block_seconds=0.1)
+    assert [parse_entry_id(e) for e, _ in entries] == [
+        (TOKEN, 2),
+        (TOKEN, 3),
+        (ERROR, 3),
+        (END, 3),
+    ]
+    assert entries[0][1] == '{"seq": 2}'
+    assert 0 < await log.writer.ttl(log.key(message_id)) <= 600
+    await log.writer.delete(log.key(message_id))
+
+
+@needs_redis
+async def test_exhausted_pool_is_an_error_not_a_hang(db, settings):
+    settings.CHAT_STREAM_REDIS_MAX_CONNECTIONS = 1
+    settings.CHAT_STREAM_REDIS_POOL_TIMEOUT = 0.2
+    log = frame_log()
+    blocked = asyncio.create_task(log.read(10**9 + 1, "0-0", block_seconds=1.5))
+    await asyncio.sleep(0.1)
+    with pytest.raises(FrameLogUnavailable):
+        await log.read(10**9 + 2, "0-0", block_seconds=0.1)
+    await blocked
+
+
+@needs_redis
+async def test_follower_on_another_worker_reads_the_shared_log(user, settings):
+    """Frames another worker appends reach this socket in order, with the end."""
+    settings.CHAT_STREAM_FOLLOW_IDLE = 5
+    message = await database_sync_to_async(_active_message)(user, response="t1 t2 ", ends=[3, 6])
+    await database_sync_to_async(heartbeats_refresh)([message.pk])
+    log = frame_log()
+    await log.writer.delete(log.key(message.pk))
+    token = (await database_sync_to_async(issue_tokens)(user=user))["access"]
+    ws = await open_socket(token)
+    await ws.send_json_to({"type": "resume", "message_id": message.pk, "after_seq": 0})
+    head = [await ws.receive_json_from(timeout=5) for _ in range(4)]
+    assert [f["type"] for f in head] == ["start", "sources", "token", "token"]
+
+    def frame(seq: int, content: str) -> str:
+        data = {"type": "token", "message_id": message.pk, "seq": seq, "content": content}
+        return json.dumps(data)
+
+    # The other worker's log holds every frame (1 and 2 are already replayed from the database).
+    for seq in (1, 2, 3, 4):
+        log.append(message.pk, TOKEN, seq, frame(seq, f"t{seq} "))
+    end = {"type": "end", "message_id": message.pk, "status": "complete", "seq": 4}
+    log.append(message.pk, END, 4, json.dumps(end))
+    await log.drain()
+    rest = await until_end(ws, timeout=5)
+    await ws.disconnect()
+    assert_in_order(head + rest)
+    assert text_of(head + rest) == "t1 t2 t3 t4 "
+    assert rest[-1] == end
+    await log.writer.delete(log.key(message.pk))
+
+
+async def test_frames_of_a_generation_land_in_the_shared_log(
+    openai_settings, settings, access_token
+):
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("the shared frame log needs REDIS_URL (scaled mode)")
+    openai_settings.script(tokens=20, delay=0.002)
+    ws = await open_socket(access_token)
+    start = await _start(ws)
+    frames = await until_end(ws)
+    await ws.disconnect()
+    await generations_wait(timeout=10)
+    log = frame_log()
+    entries = await log.read(start["message_id"], "0-0", block_seconds=0.1)
+    assert [json.loads(text) for _, text in entries] == frames
+    await log.writer.delete(log.key(start["message_id"]))
