@@ -329,6 +329,8 @@ AI_PROVIDER = env.str("AI_PROVIDER", default=_default_provider())
 # Optional `dimensions` for text-embedding-3 models; the offline embedder's size.
 AI_EMBEDDING_DIMENSIONS = env.int("AI_EMBEDDING_DIMENSIONS", default=None)
 OFFLINE_EMBEDDING_DIMENSIONS = env.int("OFFLINE_EMBEDDING_DIMENSIONS", default=1536)
+# /health/detailed calls the provider (one short embedding) at most this often per process.
+HEALTH_PROVIDER_PROBE_SECONDS = env.int("HEALTH_PROVIDER_PROBE_SECONDS", default=30)
 
 from config.settings.logging import build_logging  # noqa: E402
 
