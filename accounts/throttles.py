@@ -22,6 +22,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
 from config.exceptions import RateLimitedError
+from config.outage import CacheOutageThrottleMixin
 
 
 def _digest(value: str) -> str:
@@ -95,8 +96,11 @@ def throttle_unblock(
     return cleared
 
 
-class IndexedThrottleMixin:
-    """Records a refused key in the throttle index so admins can list and unblock it."""
+class IndexedThrottleMixin(CacheOutageThrottleMixin):
+    """Records a refused key in the throttle index so admins can list and unblock it.
+
+    Every throttle of the project derives from it, so each one fails safe when the cache
+    (Redis) is down: reads pass, writes answer 503 (``config.outage``)."""
 
     def throttle_failure(self) -> bool:  # type: ignore[override]
         key = getattr(self, "key", None)

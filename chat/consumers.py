@@ -28,6 +28,7 @@ from chat.recovery import chat_messages_recover_orphans
 from chat.selectors import chat_message_get
 from chat.services import Turn, chat_turn_prepare
 from config.exceptions import ApplicationError, error_envelope, exception_to_envelope
+from config.outage import ChannelLayerOutageMixin
 
 logger = structlog.get_logger(__name__)
 
@@ -56,7 +57,7 @@ def _prepare_turn(
     return user, turn
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(ChannelLayerOutageMixin, AsyncWebsocketConsumer):
     """One client connection. State: who it is, what it follows, what it is generating."""
 
     async def connect(self) -> None:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+import redis.exceptions
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -118,6 +119,10 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 
 # --- Redis: cache, channel layer, Celery ----------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# A command that meets a connection Redis closed (a restart, a failover, an outage that ended)
+# is retried once on a fresh connection, so service resumes with the first request after Redis
+# is back instead of failing once per stale pooled connection.
+REDIS_RETRY_ON_ERROR = [redis.exceptions.ConnectionError]
 
 if REDIS_URL:
     CACHES = {
@@ -127,7 +132,11 @@ if REDIS_URL:
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="aichat"),
             "TIMEOUT": 300,
             # Fail fast when Redis is down instead of hanging a request.
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            "OPTIONS": {
+                "socket_connect_timeout": 2,
+                "socket_timeout": 2,
+                "retry_on_error": REDIS_RETRY_ON_ERROR,
+            },
         }
     }
     CHANNEL_LAYERS = {
@@ -425,7 +434,9 @@ AI_OFFLINE_TOKEN_DELAY = env.float("AI_OFFLINE_TOKEN_DELAY", default=0.0)
 if REDIS_URL:
     # redis-py 8 defaults socket_timeout to 5 s, exactly channels-redis's BZPOPMIN wait, so an
     # idle socket's receive loop died with "Timeout reading"; give the blocking pop headroom.
-    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{"address": REDIS_URL, "socket_timeout": 30}]
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
+        {"address": REDIS_URL, "socket_timeout": 30, "retry_on_error": REDIS_RETRY_ON_ERROR}
+    ]
 
 # --- Documents, Qdrant and retrieval (ai app) -----------------------------------------------
 # (documents settings)
