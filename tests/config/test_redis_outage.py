@@ -191,3 +191,18 @@ async def test_websocket_gets_an_error_frame_and_recovers(private_redis, token):
     frames = await until_end(again)
     assert frames[-1]["status"] == "complete"
     await again.disconnect()
+
+
+def test_broker_and_pool_errors_map_to_the_503_envelope():
+    import kombu.exceptions
+
+    from config.exceptions import exception_to_envelope
+
+    for error in (
+        kombu.exceptions.OperationalError("broker unreachable"),
+        redis.exceptions.MaxConnectionsError("Too many connections"),
+        redis.exceptions.TimeoutError("Timeout reading from socket"),
+    ):
+        status, body, headers = exception_to_envelope(error)
+        assert (status, body["code"], headers) == (503, "SERVICE_UNAVAILABLE", {"Retry-After": "5"})
+        assert "Too many" not in body["message"] and "broker" not in body["message"]
