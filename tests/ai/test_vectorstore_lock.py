@@ -31,3 +31,17 @@ def test_second_opener_gets_a_clear_error_and_touches_nothing(tmp_path):
     second = _store(tmp_path)  # released on close: the next one opens it
     assert async_to_sync(second.count)("chunks_t_8") == 1
     second.close()
+
+
+def test_client_local_mode_held_elsewhere_is_a_vector_store_error(tmp_path):
+    from ai.vectorstore import VectorStoreError
+    from ai.vectorstore.client import QdrantClientVectorStore
+
+    first = QdrantClientVectorStore(prefix="chunks", location=str(tmp_path))
+    try:
+        with pytest.raises(VectorStoreError) as caught:
+            QdrantClientVectorStore(prefix="chunks", location=str(tmp_path))
+        assert "QDRANT_URL" in str(caught.value)
+        assert first.health()["collections"] == 0
+    finally:
+        first.close()
