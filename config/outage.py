@@ -5,7 +5,7 @@
   (logins and codes would lose their brute-force limits and lock-out, uploads and chat their
   rate limits) and most writes need Redis anyway (broker, channel layer, shared flags).
 * WebSocket: a connection whose channel layer fails gets an ``error`` frame
-  ``SERVICE_UNAVAILABLE`` and a close with 1013 (try again later) instead of a bare 1011.
+  ``SERVICE_UNAVAILABLE`` and a close with 4503 (try again later) instead of a bare 1011.
 
 Nothing is cached about the outage itself: every request tries Redis again, so service comes
 back by itself when Redis does.
@@ -21,7 +21,9 @@ from config.exceptions import BACKEND_OUTAGE_ERRORS, backend_unavailable, error_
 
 logger = structlog.get_logger(__name__)
 
-CLOSE_TRY_AGAIN_LATER = 1013
+# Mirrors HTTP 503 the way 4401 mirrors 401 (Daphne's WebSocket stack lets an application close
+# with 1000 or 3000-4999 only, so the standard 1013 "try again later" cannot be sent).
+CLOSE_SERVICE_UNAVAILABLE = 4503
 
 
 class CacheOutageThrottleMixin:
@@ -43,7 +45,7 @@ class CacheOutageThrottleMixin:
 
 class ChannelLayerOutageMixin:
     """For Channels WebSocket consumers: a Redis failure ends the socket with an error frame
-    and close code 1013 rather than escaping to the server (which closes with 1011)."""
+    and close code 4503 rather than escaping to the server (which closes with 1011)."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         state = {"accepted": False, "closed": False}
@@ -69,6 +71,6 @@ class ChannelLayerOutageMixin:
                 if not state["accepted"]:
                     await send({"type": "websocket.accept"})
                 await send({"type": "websocket.send", "text": json.dumps(frame)})
-                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
+                await send({"type": "websocket.close", "code": CLOSE_SERVICE_UNAVAILABLE})
             except Exception:  # noqa: BLE001 - the client may be gone already
-                logger.info("websocket_outage_close_failed")
+                logger.info("websocket_outage_close_failed", exc_info=True)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,6 +102,7 @@ print(*(client.get(url, secure=True).status_code for url in ("/admin/login/", "/
 """
 
 
+@pytest.mark.timeout(600)  # three Django processes, one of them collectstatic
 def test_dockerfile_collectstatic_step_makes_production_pages_work(tmp_path):
     run_line = next(
         line
@@ -114,7 +116,12 @@ def test_dockerfile_collectstatic_step_makes_production_pages_work(tmp_path):
 
     def pages() -> str:
         result = subprocess.run(
-            [sys.executable, "-c", _PAGES], cwd=ROOT, env=env, capture_output=True, text=True
+            [sys.executable, "-c", _PAGES],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert result.returncode == 0, result.stderr
         return result.stdout.split()

@@ -6,11 +6,7 @@ cache and the channel layer at it, kills it, and starts it again on the same por
 """
 
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -19,46 +15,12 @@ from channels.layers import channel_layers
 from accounts.tokens import issue_tokens
 from config.settings import base
 from tests.chat.ws import open_socket, until_end
+from tests.multiprocess.processes import RedisServer
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed"),
 ]
-
-
-class RedisServer:
-    """A private redis-server process on a fixed port, stopped and started by its pid."""
-
-    def __init__(self, folder: Path) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.folder = folder
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        options = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), *options, "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=1)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if client.ping():
-                    return
-            except redis.exceptions.ConnectionError:
-                time.sleep(0.05)  # waiting for the server to listen
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.process = None
 
 
 @pytest.fixture
@@ -157,7 +119,7 @@ async def _closed_with_error(communicator) -> dict:
     assert frame["type"] == "error", frame
     assert frame["code"] == "SERVICE_UNAVAILABLE"
     closed = await communicator.receive_output(timeout=10)
-    assert closed == {"type": "websocket.close", "code": 1013}
+    assert closed == {"type": "websocket.close", "code": 4503}
     return frame
 
 
@@ -175,7 +137,7 @@ async def test_websocket_gets_an_error_frame_and_recovers(private_redis, token):
 
     private_redis.stop()
 
-    # The open socket's channel layer fails: error frame and 1013, not a bare 1011.
+    # The open socket's channel layer fails: error frame and 4503, not a bare 1011.
     await _closed_with_error(live)
     # A new connection gets the same clean answer.
     fresh = WebsocketCommunicator(application(), "/ws/chat/", headers=[ORIGIN])

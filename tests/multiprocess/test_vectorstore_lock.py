@@ -6,11 +6,9 @@ searches, chats and readiness with a clear 503 naming ``QDRANT_URL`` (never a 50
 management command run beside them stops with the same advice, and the first server keeps
 answering from files nobody else touched.
 
-Self-contained on purpose (no shared process helper): it starts and ends its own processes.
+It starts and ends its own processes (helpers in ``tests/multiprocess/processes.py``).
 """
 
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,75 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytestmark = pytest.mark.multiprocess
+from tests.multiprocess.processes import REPO, Server, embedded_env, migrate
 
-REPO = Path(__file__).resolve().parents[2]
+# Real processes on a shared 2-core machine: far more than the suite's default per-test timeout.
+pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(600)]
+
 PASSWORD = "lantern-harbor-92"
 NOTES = b"The spare key of the depot is kept under the blue lantern by the harbor gate."
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _env(data_dir: Path) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_", "REDIS_", "QDRANT_", "CELERY_", "PYTEST_"))
-        and not key.startswith(("AZURE_OPENAI_", "OPENAI_", "AI_PROVIDER"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.test",
-        DATA_DIR=str(data_dir),
-        DATABASE_URL=f"sqlite:///{data_dir / 'db.sqlite3'}",
-        PYTHONUNBUFFERED="1",
-        THROTTLE_REGISTER="1000/hour",
-        THROTTLE_LOGIN_IP="1000/min",
-    )
-    return env
-
-
-class Server:
-    """One Daphne process on a free port; ended by its pid."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self._log = log_path.open("w")
-        daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
-        self.process = subprocess.Popen(
-            [*daphne, "config.asgi:application"],
-            cwd=REPO,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)  # polling the port while the server boots
-        self.stop()
-        raise RuntimeError(f"daphne did not start:\n{log_path.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self._log.close()
 
 
 def _index_files(folder: Path) -> dict[str, int]:
@@ -116,14 +52,7 @@ def _settled_index_files(folder: Path) -> dict[str, int]:
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     folder = tmp_path / "data"
     folder.mkdir()
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=REPO,
-        env=_env(folder),
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    migrate(embedded_env(folder))
     yield folder
 
 
@@ -151,7 +80,7 @@ def _upload_ready(url: str, headers: dict[str, str]) -> None:
     )
     assert response.status_code == 202, response.text
     document_url = f"{url}/api/v1/documents/{response.json()['id']}/"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         status = httpx.get(document_url, headers=headers, timeout=10).json()["status"]
         if status in ("ready", "failed"):
@@ -167,7 +96,7 @@ def _search(url: str, headers: dict[str, str]) -> httpx.Response:
 
 
 def test_second_process_gets_a_clear_error_and_the_owner_keeps_working(data_dir, tmp_path):
-    env = _env(data_dir)
+    env = embedded_env(data_dir)
     owner = Server(env, tmp_path / "owner.log")
     second = None
     try:
