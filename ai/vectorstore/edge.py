@@ -70,8 +70,11 @@ def _lock_index_folder(path: Path) -> int:
     ``flock`` (not ``lockf``) because its lock belongs to this open file description: closing
     some other descriptor of the same file in this process cannot drop it by accident.
     """
-    path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise VectorStoreError(f"Cannot open the embedded vector store folder ({exc}).") from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
