@@ -72,5 +72,5 @@ class ChannelLayerOutageMixin:
                     await send({"type": "websocket.accept"})
                 await send({"type": "websocket.send", "text": json.dumps(frame)})
                 await send({"type": "websocket.close", "code": CLOSE_SERVICE_UNAVAILABLE})
-            except Exception:  # noqa: BLE001 - the client may be gone already
+            except Exception:  # the client may be gone already
                 logger.info("websocket_outage_close_failed", exc_info=True)
