@@ -26,7 +26,6 @@ pytestmark = [
 @pytest.fixture
 def private_redis(settings, tmp_path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path)
-    server.start()
     # What config.settings.base builds from REDIS_URL, pointed at this server.
     settings.CACHES = {
         "default": {
@@ -58,6 +57,7 @@ def private_redis(settings, tmp_path) -> Iterator[RedisServer]:
     settings.AI_PROVIDER = "offline"
     channel_layers.backends.clear()
     try:
+        server.start()
         yield server
     finally:
         server.stop()

@@ -8,7 +8,10 @@ restart) serves everything again.
 import asyncio
 import json
 import shutil
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +27,13 @@ pytestmark = [
 
 PASSWORD = "lantern-harbor-92"
 LOGIN = {"email": "owner@example.com", "password": PASSWORD}
+
+
+def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Run a client coroutine on a fresh loop in its own thread (the test thread may already
+    run one: Playwright's sync API keeps a loop running for the e2e session)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 async def _socket_frames(url: str, token: str, *, message: str | None = None) -> tuple:
@@ -62,13 +72,14 @@ async def _live_socket_outage(url: str, token: str, redis_server: RedisServer) -
 
 def test_daphne_answers_a_redis_outage_cleanly_and_recovers_without_restart(tmp_path: Path):
     redis_server = RedisServer(tmp_path)
-    redis_server.start()
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     env = {**embedded_env(data_dir), "REDIS_URL": redis_server.url}
-    migrate(env)
-    server = Server(env, tmp_path / "daphne.log")
+    server = None
     try:
+        redis_server.start()
+        migrate(env)
+        server = Server(env, tmp_path / "daphne.log")
         registered = httpx.post(
             server.url + "/api/v1/auth/register",
             json={**LOGIN, "username": "owner", "full_name": "Owner"},
@@ -80,10 +91,10 @@ def test_daphne_answers_a_redis_outage_cleanly_and_recovers_without_restart(tmp_
         ]
         bearer = {"Authorization": f"Bearer {token}"}
 
-        frames, code = asyncio.run(_live_socket_outage(server.url, token, redis_server))
+        frames, code = _run(_live_socket_outage(server.url, token, redis_server))
         assert [f["code"] for f in frames] == ["SERVICE_UNAVAILABLE"], frames
         assert code == 4503
-        frames, code = asyncio.run(_socket_frames(server.url, token))
+        frames, code = _run(_socket_frames(server.url, token))
         assert [f["type"] for f in frames] == ["error"] and code == 4503, (frames, code)
 
         listed = httpx.get(server.url + "/api/v1/chat/sessions/", headers=bearer, timeout=30)
@@ -96,10 +107,11 @@ def test_daphne_answers_a_redis_outage_cleanly_and_recovers_without_restart(tmp_
         redis_server.start()
 
         assert httpx.post(server.url + "/api/v1/auth/login", json=LOGIN, timeout=30).is_success
-        frames, code = asyncio.run(_socket_frames(server.url, token, message="Hello again"))
+        frames, code = _run(_socket_frames(server.url, token, message="Hello again"))
         assert code is None, frames
         assert frames[0]["type"] == "ready" and frames[-1]["type"] == "end", frames
         assert frames[-1]["status"] == "complete"
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
         redis_server.stop()
