@@ -25,13 +25,20 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links=/wheels /wheels/* && rm -rf /wheels
 WORKDIR /app
 COPY --chown=app:app . .
-# collectstatic needs settings but no real secret: give it a throwaway one for this step only.
+# Production settings serve static files from the collectstatic manifest (the admin, the API
+# docs and the chat page answer 500 without it), so the image carries them. The step needs
+# settings but no real secret or server: throwaway values for this step only. docker-compose's
+# `init` service collects again into the shared `static` volume on every start.
 RUN DJANGO_SECRET_KEY=collectstatic-only-build-time-secret-0123456789abcdefghij \
-    DJANGO_ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput
+    DJANGO_ALLOWED_HOSTS=localhost QDRANT_URL=http://qdrant.invalid:6333 \
+    python manage.py collectstatic --noinput \
+    && chown -R app:app /app/staticfiles
 USER app
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD curl -fsS "http://127.0.0.1:${PORT}/health" || exit 1
-# HTTP + WebSocket on one port. For heavy REST traffic run the WSGI app on gunicorn beside it
-# (see README, "Production layout").
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec python -m config.serve --host 0.0.0.0 --port ${PORT}"]
+# Standalone: HTTP + WebSocket on one port in one process. Set QDRANT_URL, or
+# QDRANT_EMBEDDED_SINGLE_PROCESS=True to keep the embedded vector store in /data (one process
+# only; mount /data as a volume). The scaled layout is docker-compose.yml (README, "Production
+# layout").
+CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py create_default_admin && exec python -m config.serve --host 0.0.0.0 --port ${PORT}"]

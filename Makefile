@@ -88,6 +88,7 @@ check-deploy: install
 	DJANGO_SETTINGS_MODULE=config.settings.production \
 	DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-ci-dummy-secret-key-7d2f9a1c4e8b6d3f0a5c7e9b1d3f5a7c9e1b3d5f} \
 	DJANGO_ALLOWED_HOSTS=$${DJANGO_ALLOWED_HOSTS:-example.com} \
+	QDRANT_URL=$${QDRANT_URL:-http://127.0.0.1:6333} \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 bench: install-dev

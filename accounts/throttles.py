@@ -22,6 +22,7 @@ from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, User
 
 from accounts import counters
 from config.exceptions import RateLimitedError
+from config.outage import CacheOutageThrottleMixin
 
 
 def _digest(value: str) -> str:
@@ -150,7 +151,7 @@ def rate_limit_check(*, scope: str, ident: str | None) -> None:
         )
 
 
-class IndexedThrottleMixin:
+class _AtomicThrottleMixin:
     """Counts a DRF throttle atomically and records a refused key in the index, so admins can
     list and unblock it. Mix in before a ``SimpleRateThrottle`` subclass."""
 
@@ -171,6 +172,12 @@ class IndexedThrottleMixin:
 
     def wait(self) -> float | None:
         return getattr(self, "retry_after", None)
+
+
+class IndexedThrottleMixin(CacheOutageThrottleMixin, _AtomicThrottleMixin):
+    """Every throttle of the project derives from it: counted atomically, refusals listed for
+    admins, and failing safe when the cache (Redis) is down - reads pass, writes answer 503
+    (``config.outage``)."""
 
 
 class IndexedAnonRateThrottle(IndexedThrottleMixin, AnonRateThrottle):

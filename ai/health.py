@@ -1,15 +1,27 @@
-"""Health probes of the AI side: the vector store and the model provider configuration."""
+"""Health probes of the AI side: a real vector store query and a cached model provider call."""
 
-import uuid
+import asyncio
+import time
 from typing import Any
 
 import httpx
 from django.conf import settings
 
+from ai.providers import ProviderError
+
+# Below config.health's per-check timeout, so a slow provider is cached as down, not retried
+# by every poll.
+PROVIDER_PROBE_TIMEOUT = 2.5
+
+# (provider identity) -> (expires at, monotonic; outcome). One per process: the probe must work
+# without the cache (Redis) it may be reporting on.
+_provider_probes: dict[tuple, tuple[float, dict[str, Any] | ProviderError]] = {}
+
 
 def qdrant_health() -> dict[str, Any]:
-    """Server mode: Qdrant's ``/readyz``, then a collection listing through the store.
-    Embedded mode: the shard folder is writable and the store answers."""
+    """Server mode: Qdrant's ``/readyz``, then the store's own query. Embedded mode: the store
+    (which holds the index folder's lock, or fails naming ``QDRANT_URL``) opens and counts
+    every shard."""
     from ai.vectorstore import get_vector_store, selected_backend
 
     if settings.QDRANT_URL and selected_backend() == "client":
@@ -18,32 +30,80 @@ def qdrant_health() -> dict[str, Any]:
             settings.QDRANT_URL.rstrip("/") + "/readyz", headers=headers, timeout=2.0
         )
         response.raise_for_status()
-    else:
-        path = settings.QDRANT_PATH
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".probe-{uuid.uuid4().hex}"
-        probe.write_bytes(b"ok")
-        probe.unlink()
     return get_vector_store().health()
 
 
-def provider_health() -> dict[str, Any]:
-    """Report the configured provider; fail when its required settings are missing."""
-    provider = settings.AI_PROVIDER
+def _provider_settings_missing(provider: str) -> list[str]:
     if provider == "azure":
-        missing = [
+        return [
             name
             for name in ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY")
             if not getattr(settings, name)
         ]
-    elif provider == "openai":
-        missing = (
-            [] if (settings.OPENAI_BASE_URL or settings.OPENAI_API_KEY) else ["OPENAI_API_KEY"]
+    if provider == "openai":
+        return [] if (settings.OPENAI_BASE_URL or settings.OPENAI_API_KEY) else ["OPENAI_API_KEY"]
+    if provider == "offline":
+        return []
+    raise ValueError(f"unknown AI_PROVIDER {provider!r}")
+
+
+def _provider_identity() -> tuple:
+    return (
+        settings.AI_PROVIDER,
+        settings.AZURE_OPENAI_ENDPOINT,
+        settings.AZURE_OPENAI_EMBEDDING_DEPLOYMENT,
+        settings.OPENAI_BASE_URL,
+        settings.OPENAI_EMBEDDING_MODEL,
+    )
+
+
+async def _probe_provider() -> dict[str, Any] | ProviderError:
+    """One embedding of a short text through the configured provider (the call retrieval and
+    ingestion depend on); no usage is recorded, it belongs to no user."""
+    from ai.providers import get_provider
+
+    provider = get_provider()
+    started = time.perf_counter()
+    try:
+        result = await asyncio.wait_for(
+            provider.embed_texts(["health check"]), timeout=PROVIDER_PROBE_TIMEOUT
         )
-    elif provider == "offline":
-        missing = []
-    else:
-        raise ValueError(f"unknown AI_PROVIDER {provider!r}")
+    except TimeoutError:
+        return ProviderError("The provider did not answer the probe in time.", kind="timeout")
+    except ProviderError as exc:
+        return exc
+    finally:
+        await provider.aclose()
+    return {
+        "provider": provider.name,
+        "embedding_model": result.model,
+        "probe_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+
+
+async def provider_health() -> dict[str, Any]:
+    """Report the provider; fail when its settings are missing or its probe call failed.
+
+    The probe's outcome (success or failure) is kept ``HEALTH_PROVIDER_PROBE_SECONDS`` per
+    process, so a load balancer polling ``/health/detailed`` does not call the model each time.
+    """
+    missing = _provider_settings_missing(settings.AI_PROVIDER)
     if missing:
         raise ValueError("missing settings: " + ", ".join(missing))
-    return {"provider": provider}
+    key = _provider_identity()
+    now = time.monotonic()
+    cached = _provider_probes.get(key)
+    if cached is not None and cached[0] > now:
+        outcome, age = cached[1], None
+    else:
+        outcome = await _probe_provider()
+        _provider_probes[key] = (now + float(settings.HEALTH_PROVIDER_PROBE_SECONDS), outcome)
+        age = 0.0
+    if isinstance(outcome, ProviderError):
+        raise outcome
+    return {**outcome, "cached": age is None}
+
+
+def provider_probe_reset() -> None:
+    """Forget cached probe outcomes (tests; an operator who just fixed the credentials)."""
+    _provider_probes.clear()

@@ -12,7 +12,9 @@ from django.conf import settings
 
 from ai.documents.embedding import aembed_texts_metered
 from ai.documents.selectors import document_ready_titles
-from ai.vectorstore import collection_name, get_vector_store
+from ai.errors import provider_error_to_application, vector_store_error_to_application
+from ai.providers import ProviderError
+from ai.vectorstore import VectorStoreError, collection_name, get_vector_store
 from config.exceptions import ApplicationError
 
 
@@ -43,19 +45,26 @@ async def asearch_chunks(
     titles = await sync_to_async(document_ready_titles)(user=user, document_ids=wanted)
     if not titles:
         return []
-    result = await aembed_texts_metered(user_id=user.pk, texts=[query])
-    store = get_vector_store()
-    hits = await store.search(
-        collection_name(result.model, result.dimensions),
-        owner_id=str(user.pk),
-        dense_vector=result.vectors[0],
-        query_text=query,
-        # Ask for a few more when not restricted: hits of documents that are not ready
-        # (being reindexed) are dropped below.
-        limit=top_k if wanted is not None else top_k + 5,
-        document_ids=list(titles) if wanted is not None else None,
-        min_dense_score=settings.RAG_MIN_SCORE,
-    )
+    # A provider or vector store outage is the documented 502/503 envelope (REST) or error
+    # frame (WebSocket) on every door that searches, never a 500 or a bare close.
+    try:
+        result = await aembed_texts_metered(user_id=user.pk, texts=[query])
+    except ProviderError as exc:
+        raise provider_error_to_application(exc) from exc
+    try:
+        hits = await get_vector_store().search(
+            collection_name(result.model, result.dimensions),
+            owner_id=str(user.pk),
+            dense_vector=result.vectors[0],
+            query_text=query,
+            # Ask for a few more when not restricted: hits of documents that are not ready
+            # (being reindexed) are dropped below.
+            limit=top_k if wanted is not None else top_k + 5,
+            document_ids=list(titles) if wanted is not None else None,
+            min_dense_score=settings.RAG_MIN_SCORE,
+        )
+    except VectorStoreError as exc:
+        raise vector_store_error_to_application(exc) from exc
     results = [
         {
             "document_id": hit.document_id,

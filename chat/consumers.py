@@ -38,6 +38,7 @@ from chat.streams import (
     parse_entry_id,
 )
 from config.exceptions import ApplicationError, error_envelope, exception_to_envelope
+from config.outage import ChannelLayerOutageMixin
 
 logger = structlog.get_logger(__name__)
 
@@ -85,7 +86,7 @@ def _prepare_turn(
     return user, turn
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(ChannelLayerOutageMixin, AsyncWebsocketConsumer):
     """One client connection. State: who it is, what it follows, what it is generating."""
 
     async def connect(self) -> None:

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ai.errors import provider_error_to_application
 from ai.flags import flag_enabled
 from ai.metrics import generation_observe
 from ai.models import Document, UsageKind
@@ -40,34 +41,6 @@ logger = structlog.get_logger(__name__)
 TITLE_MAX_CHARS = 60
 SNIPPET_MAX_CHARS = 300
 MAX_SESSION_DOCUMENTS = 100
-
-
-class ModelNotAllowedError(ApplicationError):
-    default_code = "MODEL_NOT_ALLOWED"
-    default_detail = "This model is not allowed."
-
-
-class ProviderUnavailableError(ApplicationError):
-    status_code = 502
-    default_code = "AI_PROVIDER_ERROR"
-    default_detail = "The AI model could not answer. Try again later."
-
-
-def provider_error_to_application(error: ProviderError, *, message_id: int | None = None):
-    """The envelope-ready form of a provider failure (no internals, just what happened)."""
-    details: dict[str, Any] = {"kind": error.kind}
-    if message_id is not None:
-        details["message_id"] = message_id
-    headers = {}
-    if error.retry_after is not None:
-        details["retry_after"] = round(error.retry_after, 1)
-        headers["Retry-After"] = str(max(1, int(error.retry_after + 0.999)))
-    if error.kind == "model_not_allowed":
-        return ModelNotAllowedError(str(error), details=details)
-    status_code = 503 if error.kind == "rate_limited" else 502
-    return ProviderUnavailableError(
-        str(error), details=details, status_code=status_code, headers=headers
-    )
 
 
 def _require_writer(user: Any) -> None:

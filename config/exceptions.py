@@ -8,6 +8,8 @@
 import time
 from typing import Any
 
+import kombu.exceptions
+import redis.exceptions
 import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
@@ -97,6 +99,33 @@ class RateLimitedError(ApplicationError):
     default_detail = "Too many requests."
 
 
+class ServiceUnavailableError(ApplicationError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "SERVICE_UNAVAILABLE"
+    default_detail = "The service is temporarily unavailable. Try again shortly."
+
+
+# Redis (cache, throttles, channel layer) or the Celery broker cannot be reached. Requests that
+# truly need them answer 503 SERVICE_UNAVAILABLE with Retry-After, never a 500; redis-py and
+# kombu reconnect on the next call, so service resumes without a restart once Redis is back.
+BACKEND_OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    kombu.exceptions.OperationalError,
+)
+OUTAGE_RETRY_AFTER_SECONDS = 5
+
+
+def backend_unavailable(exc: BaseException | None = None) -> ServiceUnavailableError:
+    """The 503 answered while Redis or the broker is unreachable (no internals shown)."""
+    logger.warning("backend_unavailable", error=type(exc).__name__ if exc is not None else None)
+    return ServiceUnavailableError(
+        "A backing service (Redis) is unavailable. Try again shortly.",
+        details={"retry_after": OUTAGE_RETRY_AFTER_SECONDS},
+        headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def current_request_id() -> str:
     """The request id bound to the current context (HTTP request, socket frame or task)."""
     return str(structlog.contextvars.get_contextvars().get("request_id", ""))
@@ -139,6 +168,8 @@ def _validation_message(details: dict[str, Any]) -> str:
 def exception_to_envelope(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
     """Map any exception to (status, envelope, extra headers). Unknown ones become a bare 500."""
     headers: dict[str, str] = {}
+    if isinstance(exc, BACKEND_OUTAGE_ERRORS):
+        exc = backend_unavailable(exc)
     if isinstance(exc, ApplicationError):
         return (
             exc.status_code,
@@ -216,6 +247,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             RequestDataTooBig,
             TooManyFieldsSent,
             DjangoValidationError,
+            *BACKEND_OUTAGE_ERRORS,
         ),
     ):
         return None

@@ -64,10 +64,10 @@ def _check_qdrant() -> dict[str, Any]:
     return qdrant_health()
 
 
-def _check_ai_provider() -> dict[str, Any]:
+async def _check_ai_provider() -> dict[str, Any]:
     from ai.health import provider_health
 
-    return provider_health()
+    return await provider_health()
 
 
 async def _run(name: str, check: Callable[[], Awaitable[dict[str, Any]]]) -> tuple[str, dict]:
@@ -90,7 +90,7 @@ async def health_detailed(request: HttpRequest) -> JsonResponse:
         "cache": sync_to_async(_check_cache, thread_sensitive=False),
         "channel_layer": _check_channel_layer,
         "qdrant": sync_to_async(_check_qdrant, thread_sensitive=False),
-        "ai_provider": sync_to_async(_check_ai_provider, thread_sensitive=False),
+        "ai_provider": _check_ai_provider,
     }
     results = dict(await asyncio.gather(*(_run(name, fn) for name, fn in checks.items())))
     failing = sorted(name for name, result in results.items() if result["status"] != "up")

@@ -6,6 +6,7 @@ from django import template
 from django.core.cache import cache
 
 from ai.selectors import admin_stats
+from config.exceptions import BACKEND_OUTAGE_ERRORS
 
 register = template.Library()
 
@@ -16,7 +17,11 @@ _CACHE_SECONDS = 60
 
 @register.simple_tag
 def dashboard_stats() -> dict[str, Any]:
-    stats = cache.get(_CACHE_KEY)
+    try:
+        stats = cache.get(_CACHE_KEY)
+    except BACKEND_OUTAGE_ERRORS:
+        # Redis is down: the console still opens, counting straight from the database.
+        return admin_stats()
     if stats is None:
         stats = admin_stats()
         cache.set(_CACHE_KEY, stats, timeout=_CACHE_SECONDS)

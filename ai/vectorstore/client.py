@@ -72,9 +72,17 @@ class QdrantClientVectorStore(VectorStore):
                 return AsyncQdrantClient(path=location)
             return AsyncQdrantClient(location=":memory:")
 
-        self._client: AsyncQdrantClient = asyncio.run_coroutine_threadsafe(
-            make(), self._loop
-        ).result()
+        try:
+            self._client: AsyncQdrantClient = asyncio.run_coroutine_threadsafe(
+                make(), self._loop
+            ).result()
+        except Exception as exc:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            # Local mode locks its folder to one process, like the embedded store.
+            raise VectorStoreError(
+                f"Cannot open the vector store ({exc}). With more than one process, set "
+                "QDRANT_URL to a Qdrant server."
+            ) from exc
         self._known: set[str] = set()
 
     async def _call(self, factory: Callable[[], Awaitable[T]]) -> T:
@@ -242,14 +250,23 @@ class QdrantClientVectorStore(VectorStore):
     def health(self) -> dict[str, Any]:
         client = self._client
 
-        async def probe() -> int:
-            return len((await client.get_collections()).collections)
+        async def probe() -> tuple[int, int]:
+            # A real query per collection (approximate counts are cheap on the server).
+            names = [c.name for c in (await client.get_collections()).collections]
+            names = [n for n in names if n.startswith(self.prefix)]
+            points = 0
+            for name in names:
+                points += (await client.count(name, exact=False)).count
+            return len(names), points
 
-        count = asyncio.run_coroutine_threadsafe(probe(), self._loop).result(timeout=5)
+        collections, points = asyncio.run_coroutine_threadsafe(probe(), self._loop).result(
+            timeout=5
+        )
         return {
             "mode": "server" if self.url else "local",
             "backend": self.backend,
-            "collections": count,
+            "collections": collections,
+            "points": points,
         }
 
     def close(self) -> None:

@@ -1,12 +1,21 @@
 """Embedded backend: Qdrant Edge, the Qdrant engine in this process, one shard per collection.
 
-A shard directory can be open in one process only (its write-ahead log is locked), which is
-exactly the embedded mode: the web server runs the Celery tasks in-process. Everything here
-is synchronous native code; the async methods hand writes to a thread and run searches
-inline (they take a few milliseconds).
+The index folder serves one process only, which is exactly the embedded mode: the web server
+runs the Celery tasks in-process. The store takes an exclusive ``flock`` on ``.lock`` in the
+folder before it touches any shard and holds it for the life of the process (the kernel drops
+it when the process dies, even on ``kill -9``). A second process gets a clear error naming
+``QDRANT_URL`` and never calls the engine: loading a shard that another process has open
+rewrites and deletes files of that process's segments (``EdgeShard.load`` replays and removes
+journals before it finds the write-ahead log locked).
+
+Everything here is synchronous native code; the async methods hand writes to a thread and run
+searches inline (they take a few milliseconds).
 """
 
 import asyncio
+import contextlib
+import fcntl
+import os
 import shutil
 import threading
 from collections.abc import Sequence
@@ -48,6 +57,40 @@ from ai.vectorstore.base import (
 
 logger = structlog.get_logger(__name__)
 
+LOCK_FILE = ".lock"
+
+
+class EmbeddedStoreLockedError(VectorStoreError):
+    """Another process holds the embedded index folder (the message says what to do)."""
+
+
+def _lock_index_folder(path: Path) -> int:
+    """Take the folder's exclusive lock; return the descriptor that holds it.
+
+    ``flock`` (not ``lockf``) because its lock belongs to this open file description: closing
+    some other descriptor of the same file in this process cannot drop it by accident.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise VectorStoreError(f"Cannot open the embedded vector store folder ({exc}).") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise EmbeddedStoreLockedError(
+            f"The embedded vector store ({path}) is in use by another process (pid {holder}). "
+            "Qdrant Edge serves one process only: any layout with more than one process (web "
+            "server workers, a Celery worker, a management command beside the server) needs a "
+            "Qdrant server - set QDRANT_URL - or stop the other process."
+        ) from exc
+    # Who holds it, for the next process's message (the lock itself is the flock).
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
 
 def _owner_filter(owner_id: str, document_ids: Sequence[str] | None) -> Filter:
     must: list[Any] = [FieldCondition("owner_id", match=MatchValue(owner_id))]
@@ -63,6 +106,8 @@ class EdgeVectorStore(VectorStore):
         self.path = Path(path)
         self.prefix = prefix
         self.rrf_k = rrf_k
+        # Raises EmbeddedStoreLockedError before any shard is touched.
+        self._lock_fd: int | None = _lock_index_folder(self.path)
         self._shards: dict[str, EdgeShard] = {}
         self._lock = threading.RLock()
         self._optimizers: dict[str, threading.Thread] = {}
@@ -91,11 +136,6 @@ class EdgeVectorStore(VectorStore):
                 else:
                     return None
             except Exception as exc:
-                if "WouldBlock" in str(exc) or "lock" in str(exc).lower():
-                    raise VectorStoreError(
-                        "The embedded vector store is open in another process (probably the "
-                        "running server). Stop it first, or set QDRANT_URL to use a Qdrant server."
-                    ) from exc
                 raise VectorStoreError(f"Cannot open the vector store shard {name}.") from exc
             self._shards[name] = shard
             return shard
@@ -267,15 +307,21 @@ class EdgeVectorStore(VectorStore):
             logger.exception("qdrant_optimize_failed", collection=name)
 
     def health(self) -> dict[str, Any]:
-        self.path.mkdir(parents=True, exist_ok=True)
-        usage = shutil.disk_usage(self.path)
+        """A real query: every shard is opened (under this process's lock) and counted."""
+        names = sorted(
+            p.name for p in self.path.iterdir() if p.is_dir() and p.name.startswith(self.prefix)
+        )
+        points = 0
+        for name in names:
+            shard = self._open(name)
+            if shard is not None:
+                points += int(shard.count(CountRequest(exact=False)))
         return {
             "mode": "embedded",
             "backend": self.backend,
-            "collections": sum(
-                1 for p in self.path.iterdir() if p.is_dir() and p.name.startswith(self.prefix)
-            ),
-            "disk_free_mb": usage.free // (1024 * 1024),
+            "collections": len(names),
+            "points": points,
+            "disk_free_mb": shutil.disk_usage(self.path).free // (1024 * 1024),
         }
 
     def close(self) -> None:
@@ -289,3 +335,9 @@ class EdgeVectorStore(VectorStore):
                 except Exception:
                     logger.warning("qdrant_shard_close_failed", exc_info=True)
             self._shards.clear()
+            if self._lock_fd is not None:
+                # Closing the descriptor releases the flock; the file stays (never deleted,
+                # so a waiting process cannot end up locking a different inode).
+                with contextlib.suppress(OSError):
+                    os.close(self._lock_fd)
+                self._lock_fd = None

@@ -9,6 +9,7 @@ provider and eager Celery, all data under ``DATA_DIR``. Setting ``DATABASE_URL``
 from datetime import timedelta
 from pathlib import Path
 
+import redis.exceptions
 from django.core.exceptions import ImproperlyConfigured
 
 from config import __version__
@@ -119,6 +120,10 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 
 # --- Redis: cache, channel layer, Celery ----------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# A command that meets a connection Redis closed (a restart, a failover, an outage that ended)
+# is retried once on a fresh connection, so service resumes with the first request after Redis
+# is back instead of failing once per stale pooled connection.
+REDIS_RETRY_ON_ERROR = [redis.exceptions.ConnectionError]
 
 if REDIS_URL:
     CACHES = {
@@ -128,7 +133,11 @@ if REDIS_URL:
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="aichat"),
             "TIMEOUT": 300,
             # Fail fast when Redis is down instead of hanging a request.
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            "OPTIONS": {
+                "socket_connect_timeout": 2,
+                "socket_timeout": 2,
+                "retry_on_error": REDIS_RETRY_ON_ERROR,
+            },
         }
     }
     CHANNEL_LAYERS = {
@@ -347,6 +356,8 @@ AI_PROVIDER = env.str("AI_PROVIDER", default=_default_provider())
 # Optional `dimensions` for text-embedding-3 models; the offline embedder's size.
 AI_EMBEDDING_DIMENSIONS = env.int("AI_EMBEDDING_DIMENSIONS", default=None)
 OFFLINE_EMBEDDING_DIMENSIONS = env.int("OFFLINE_EMBEDDING_DIMENSIONS", default=1536)
+# /health/detailed calls the provider (one short embedding) at most this often per process.
+HEALTH_PROVIDER_PROBE_SECONDS = env.int("HEALTH_PROVIDER_PROBE_SECONDS", default=30)
 
 from config.settings.logging import build_logging  # noqa: E402
 
@@ -461,7 +472,9 @@ AI_OFFLINE_TOKEN_DELAY = env.float("AI_OFFLINE_TOKEN_DELAY", default=0.0)
 if REDIS_URL:
     # redis-py 8 defaults socket_timeout to 5 s, exactly channels-redis's BZPOPMIN wait, so an
     # idle socket's receive loop died with "Timeout reading"; give the blocking pop headroom.
-    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{"address": REDIS_URL, "socket_timeout": 30}]
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
+        {"address": REDIS_URL, "socket_timeout": 30, "retry_on_error": REDIS_RETRY_ON_ERROR}
+    ]
 
 # --- Documents, Qdrant and retrieval (ai app) -----------------------------------------------
 # (documents settings)

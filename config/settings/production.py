@@ -16,12 +16,23 @@ if len(_PRODUCTION_SECRET_KEY) < 50 or len(set(_PRODUCTION_SECRET_KEY)) < 5:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 50 random characters")
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import LOG_LEVEL
+from config.settings.base import LOG_LEVEL, QDRANT_URL
 from config.settings.logging import build_logging
 
 DEBUG = False
 SECRET_KEY = _PRODUCTION_SECRET_KEY
 ALLOWED_HOSTS = _PRODUCTION_ALLOWED_HOSTS
+
+# The embedded vector store (Qdrant Edge, or qdrant-client's local mode) serves one process,
+# and production layouts have several (WSGI and ASGI workers, Celery): they need a Qdrant
+# server. A deployment that really runs a single process may say so explicitly.
+QDRANT_EMBEDDED_SINGLE_PROCESS = env.bool("QDRANT_EMBEDDED_SINGLE_PROCESS", default=False)
+if not QDRANT_URL and not QDRANT_EMBEDDED_SINGLE_PROCESS:
+    raise ImproperlyConfigured(
+        "Production settings need a Qdrant server: set QDRANT_URL (any layout with more than "
+        "one process). For a deployment of exactly one process on the embedded vector store, "
+        "set QDRANT_EMBEDDED_SINGLE_PROCESS=True."
+    )
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)

@@ -39,6 +39,7 @@ def _production_env(**extra: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="config.settings.production",
         DJANGO_SECRET_KEY="x7Gk2pQ9vL4mN8rT1wY6zB3cF5hJ0sD2aE9uI4oP7lK1qW3eR6tY8uI0oP2aS4dF",
         DJANGO_ALLOWED_HOSTS="chat.example.com",
+        QDRANT_URL="http://qdrant.internal:6333",
     )
     env.update(extra)
     return env
