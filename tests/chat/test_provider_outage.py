@@ -21,10 +21,10 @@ NOTES = b"The spare key of the depot is kept under the blue lantern by the harbo
 def provider_down(user_client, edge_store, openai_settings, settings):
     """A ready document of the user, then every provider call (embeddings too) answers 500."""
     response = user_client.post(
-        "/api/v1/documents/", {"file": upload("notes.txt", NOTES)}, format="multipart"
+        "/api/v1/documents", {"file": upload("notes.txt", NOTES)}, format="multipart"
     )
     assert response.status_code == 202, response.json()
-    document = user_client.get(f"/api/v1/documents/{response.json()['id']}/").json()
+    document = user_client.get(f"/api/v1/documents/{response.json()['id']}").json()
     assert document["status"] == "ready", document
     settings.AI_MAX_RETRIES = 0
     openai_settings.default = Script(status=500)
@@ -58,7 +58,7 @@ def test_search_answers_the_envelope(provider_down, user_client):
 
 def test_vector_store_failure_answers_503(user_client, edge_store, openai_settings, monkeypatch):
     response = user_client.post(
-        "/api/v1/documents/", {"file": upload("notes.txt", NOTES)}, format="multipart"
+        "/api/v1/documents", {"file": upload("notes.txt", NOTES)}, format="multipart"
     )
     assert response.status_code == 202
     from ai.vectorstore import VectorStoreError

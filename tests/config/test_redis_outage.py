@@ -82,17 +82,17 @@ def test_rest_answers_503_for_writes_serves_reads_and_recovers(
     login = {"email": user.email, "password": password}
     assert api_client.post("/api/v1/auth/login", login).status_code == 200
     _bearer(api_client, user)
-    assert api_client.get("/api/v1/chat/sessions/").status_code == 200
+    assert api_client.get("/api/v1/chat/sessions").status_code == 200
 
     private_redis.stop()
 
     # A read is not refused because the throttle cache is down.
-    listed = api_client.get("/api/v1/chat/sessions/")
+    listed = api_client.get("/api/v1/chat/sessions")
     assert listed.status_code == 200, listed.content
     assert api_client.get("/api/v1/users/me").status_code == 200
     # Writes cannot be counted by their throttles: 503, never 500. Login too: its lock-out
     # counters live in Redis.
-    _assert_unavailable(api_client.post("/api/v1/chat/sessions/", {"title": "x"}))
+    _assert_unavailable(api_client.post("/api/v1/chat/sessions", {"title": "x"}))
     api_client.credentials()
     _assert_unavailable(api_client.post("/api/v1/auth/login", login))
     health = api_client.get("/health/detailed")
@@ -103,7 +103,7 @@ def test_rest_answers_503_for_writes_serves_reads_and_recovers(
 
     assert api_client.post("/api/v1/auth/login", login).status_code == 200
     _bearer(api_client, user)
-    assert api_client.post("/api/v1/chat/sessions/", {"title": "x"}).status_code == 201
+    assert api_client.post("/api/v1/chat/sessions", {"title": "x"}).status_code == 201
     assert api_client.get("/health/detailed").json()["checks"]["cache"]["status"] == "up"
 
 

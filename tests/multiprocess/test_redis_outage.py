@@ -97,7 +97,7 @@ def test_daphne_answers_a_redis_outage_cleanly_and_recovers_without_restart(tmp_
         frames, code = _run(_socket_frames(server.url, token))
         assert [f["type"] for f in frames] == ["error"] and code == 4503, (frames, code)
 
-        listed = httpx.get(server.url + "/api/v1/chat/sessions/", headers=bearer, timeout=30)
+        listed = httpx.get(server.url + "/api/v1/chat/sessions", headers=bearer, timeout=30)
         assert listed.status_code == 200, listed.text
         login = httpx.post(server.url + "/api/v1/auth/login", json=LOGIN, timeout=30)
         assert login.status_code == 503, login.text

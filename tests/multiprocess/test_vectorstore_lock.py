@@ -73,13 +73,13 @@ def _login(url: str) -> dict[str, str]:
 
 def _upload_ready(url: str, headers: dict[str, str]) -> None:
     response = httpx.post(
-        url + "/api/v1/documents/",
+        url + "/api/v1/documents",
         files={"file": ("notes.txt", NOTES, "text/plain")},
         headers=headers,
         timeout=60,
     )
     assert response.status_code == 202, response.text
-    document_url = f"{url}/api/v1/documents/{response.json()['id']}/"
+    document_url = f"{url}/api/v1/documents/{response.json()['id']}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         status = httpx.get(document_url, headers=headers, timeout=10).json()["status"]
