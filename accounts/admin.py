@@ -6,6 +6,7 @@ audited, MFA reset removes devices), so the console never bypasses a rule.
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -18,6 +19,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import apikeys, mfa, services
 from accounts.models import ApiKey, RevokedAccessToken, Role, User
+from accounts.stepup import PASSWORD_INCORRECT, user_password_verify
+from config.exceptions import ApplicationError
 
 # django-otp's device admins show TOTP secrets (and let anyone with the console copy a user's
 # second factor). Devices are managed through the user: the "MFA" column and the audited
@@ -49,11 +52,42 @@ class UserCreationForm(AdminUserCreationForm):
 
 
 class UserChangeForm(DjangoUserChangeForm):
-    """Shows the password as a hash summary with a link to the set-password form."""
+    """Shows the password as a hash summary with a link to the set-password form.
+
+    Changing the email address needs the acting admin's current password, as on the API
+    (``user_update``): password resets and sign-in codes go to that address, so a hijacked
+    console session must not be able to redirect them.
+    """
+
+    current_password = forms.CharField(
+        label="Your password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Needed only to change the email address.",
+    )
+    console_request: HttpRequest | None = None
 
     class Meta:
         model = User
         fields = ("email", "username", "full_name", "password", "role", "is_active", "is_verified")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        request = self.console_request
+        if "email" in self.changed_data and request is not None:
+            try:
+                valid = user_password_verify(
+                    user=request.user,  # type: ignore[arg-type]
+                    password=cleaned.get("current_password") or "",
+                    purpose="email_change",
+                    request=request,
+                )
+            except ApplicationError as exc:  # locked out: shown on the form, not a 500
+                raise forms.ValidationError(exc.message) from exc
+            if not valid:
+                self.add_error("current_password", PASSWORD_INCORRECT)
+        return cleaned
 
 
 @admin.register(User)
@@ -77,7 +111,7 @@ class UserAdmin(DjangoUserAdmin):
     readonly_fields = ("last_login", "created_at", "mfa_on")
     list_per_page = 50
     fieldsets = (
-        (None, {"fields": ("email", "username", "full_name", "password")}),
+        (None, {"fields": ("email", "current_password", "username", "full_name", "password")}),
         ("Access", {"fields": ("role", "is_active", "is_verified", "mfa_on")}),
         ("Dates", {"fields": ("last_login", "created_at")}),
     )
@@ -99,6 +133,15 @@ class UserAdmin(DjangoUserAdmin):
         "make_user",
         "make_viewer",
     )
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None:
+            return form
+        # The change form checks the acting admin's password (step-up): hand it the request.
+        return type(form.__name__, (form,), {"console_request": request})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # MFA state comes from one EXISTS subquery, not a query per row.

@@ -5,7 +5,7 @@ from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import mfa
-from accounts.models import Role, User
+from accounts.models import AuditEvent, Role, User
 from tests.accounts.helpers import assert_envelope, bearer, login
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
@@ -142,3 +142,41 @@ def test_password_set_in_console_ends_sessions(console, user, password, api_clie
     assert response.status_code == 302
     assert_envelope(bearer(access).get("/api/v1/users/me"), 401)
     assert login(api_client, user.email, "another long passphrase").status_code == 200
+
+
+def _change_form_data(user: User, **changes) -> dict:
+    data = {
+        "email": user.email,
+        "username": user.username,
+        "full_name": user.full_name,
+        "role": user.role,
+        "is_active": "on",
+        "is_verified": "",
+    }
+    data.update(changes)
+    return {k: v for k, v in data.items() if v != ""}
+
+
+def test_console_email_change_needs_the_admins_password(console, user, admin_user):
+    url = f"{CHANGELIST}{user.pk}/change/"
+    old = user.email
+    refused = console.post(url, _change_form_data(user, email="taken.over@example.com"))
+    assert refused.status_code == 200  # the form again, with the error
+    assert "The current password is not correct." in refused.content.decode()
+    user.refresh_from_db()
+    assert user.email == old
+    wrong = console.post(
+        url, _change_form_data(user, email="taken.over@example.com", current_password="nope")
+    )
+    assert wrong.status_code == 200
+    assert AuditEvent.objects.filter(action="step_up_failed", actor=admin_user).count() == 2
+    accepted = console.post(
+        url,
+        _change_form_data(user, email="new.address@example.com", current_password=DEFAULT_PASSWORD),
+    )
+    assert accepted.status_code == 302, accepted.content.decode()[:2000]
+    user.refresh_from_db()
+    assert user.email == "new.address@example.com"
+    # Other fields change without the password.
+    renamed = console.post(url, _change_form_data(user, full_name="Renamed Person"))
+    assert renamed.status_code == 302
