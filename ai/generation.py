@@ -20,7 +20,7 @@ import base64
 import contextlib
 import struct
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,6 +152,8 @@ class GenerationCall:
     reservation_id: int | None = None
     request: Any = None
     request_id: str = ""
+    # Called with the answer when the call produced one (``store``: save it as a chat session).
+    on_finish: Callable[..., None] | None = None
 
 
 def _sources(passages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -255,6 +257,8 @@ def _finish(
         completion_tokens=usage.completion_tokens,
         error=error.kind if error else None,
     )
+    if call.on_finish is not None and text:
+        call.on_finish(text=text, model=model, usage=usage, sources=call.sources)
     return usage
 
 

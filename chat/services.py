@@ -312,6 +312,44 @@ def chat_turn_prepare(
     return chat_turn_commit(plan=plan)
 
 
+def chat_exchange_store(
+    *,
+    user: Any,
+    question: str,
+    answer: str,
+    model: str,
+    usage: Usage,
+    sources: list[dict[str, Any]],
+) -> ChatSession:
+    """Save one finished exchange of another door (the OpenAI API's ``store``) as a session.
+
+    Already metered by its door: this only writes the conversation the caller asked to keep.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        session = ChatSession.objects.create(
+            user=user, title=_title_from(question), message_count=1, created_at=now, updated_at=now
+        )
+        ChatMessage.objects.create(
+            session=session,
+            user=user,
+            message=question,
+            response=answer,
+            token_ends=[len(answer)],
+            status=MessageStatus.COMPLETE,
+            sources=sources,
+            metadata={
+                "model": model,
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+                "source": "openai_api",
+            },
+            timestamp=now,
+        )
+    return session
+
+
 def chat_message_checkpoint(*, message_id: int, response: str, token_ends: list[int]) -> None:
     """Persist the partial answer of a running generation (what ``resume`` replays)."""
     ChatMessage.objects.filter(pk=message_id, status__in=ACTIVE_STATUSES).update(
