@@ -152,7 +152,7 @@ class GenerationCall:
     reservation_id: int | None = None
     request: Any = None
     request_id: str = ""
-    # Called with the answer when the call produced one (``store``: save it as a chat session).
+    # Called with the answer and its status once metered (``store``, the generation history).
     on_finish: Callable[..., None] | None = None
 
 
@@ -257,8 +257,8 @@ def _finish(
         completion_tokens=usage.completion_tokens,
         error=error.kind if error else None,
     )
-    if call.on_finish is not None and text:
-        call.on_finish(text=text, model=model, usage=usage, sources=call.sources)
+    if call.on_finish is not None:
+        call.on_finish(text=text, model=model, usage=usage, sources=call.sources, status=status)
     return usage
 
 
@@ -400,3 +400,98 @@ def embedding_create(
 def embedding_base64(vector: list[float]) -> str:
     """A vector as OpenAI's ``encoding_format=base64``: little-endian float32, base64."""
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+
+# --- Batches --------------------------------------------------------------------------------
+
+
+async def _run_batch(calls: list[GenerationCall], *, limit: int) -> list[tuple[Any, int]]:
+    """Run every call, at most ``limit`` at once; each outcome is a result or its error."""
+    semaphore = asyncio.Semaphore(max(1, limit))
+    provider = calls[0].provider
+
+    async def one(call: GenerationCall) -> tuple[Any, int]:
+        async with semaphore:
+            started = time.perf_counter()
+            try:
+                outcome: Any = await provider.generate_response(
+                    call.prompt,
+                    model=call.model,
+                    max_tokens=call.max_tokens,
+                    sampling=call.sampling,
+                )
+            except ProviderError as exc:
+                outcome = exc
+            return outcome, int((time.perf_counter() - started) * 1000)
+
+    try:
+        return await asyncio.gather(*(one(call) for call in calls))
+    finally:
+        await provider.aclose()
+
+
+def generation_batch(
+    *,
+    user: Any,
+    prompts: list[list[ChatMessage]],
+    model: str | None,
+    door: str,
+    max_tokens: int | None = None,
+    sampling: Sampling | None = None,
+    concurrency: int = 1,
+    request: Any = None,
+) -> list[tuple[ChatResult | ProviderError, Usage]]:
+    """Run several prompts as one request: the quota for the whole batch is reserved before
+    any call (a refusal calls nothing), at most ``concurrency`` calls run at once, a failed item
+    leaves the others' answers, and the reservation is settled with the tokens of them all.
+    """
+    generation_require_writer(user)
+    provider, chosen = generation_model_resolve(model=model, pooled=False)
+    estimate = sum(generation_estimate(prompt, max_tokens=max_tokens) for prompt in prompts)
+    reservation_id = quota_reserve(user=user, estimate=estimate)
+    calls = [
+        GenerationCall(
+            user=user,
+            provider=provider,
+            model=chosen,
+            prompt=prompt,
+            door=door,
+            max_tokens=max_tokens,
+            sampling=sampling,
+            request=request,
+            request_id=current_request_id(),
+        )
+        for prompt in prompts
+    ]
+    try:
+        outcomes = async_to_sync(_run_batch)(calls, limit=concurrency)
+    except BaseException:
+        quota_release(reservation_id=reservation_id)
+        raise
+    results: list[tuple[ChatResult | ProviderError, Usage]] = []
+    charged = 0
+    # Each item is metered on its own (reservation_id None: the batch's is settled below).
+    for call, (outcome, latency) in zip(calls, outcomes, strict=True):
+        if isinstance(outcome, ProviderError):
+            usage = _finish(
+                call,
+                status="failed",
+                text="",
+                end=None,
+                latency_ms=latency,
+                ttft_ms=None,
+                error=outcome,
+            )
+        else:
+            usage = _finish(
+                call,
+                status="complete",
+                text=outcome.text,
+                end=outcome,
+                latency_ms=latency,
+                ttft_ms=latency,
+            )
+            charged += usage.total_tokens
+        results.append((outcome, usage))
+    quota_settle(reservation_id=reservation_id, tokens=charged)
+    return results

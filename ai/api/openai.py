@@ -17,6 +17,7 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,6 +25,9 @@ from rest_framework.views import APIView
 
 from accounts.apikeys import ApiKeyAuthentication, BearerApiKeyAuthentication
 from accounts.authentication import AccessTokenAuthentication
+from accounts.permissions import VerifiedEmailRequired
+from accounts.throttles import DEFAULT_THROTTLES, ChatMessageThrottle
+from ai.api.generate import AnyAcceptNegotiation
 from ai.api.openai_serializers import (
     ChatCompletionChunkSerializer,
     ChatCompletionRequestSerializer,
@@ -138,8 +142,10 @@ class OpenAIView(APIView):
         AccessTokenAuthentication,
         ApiKeyAuthentication,
     ]
+    permission_classes = [IsAuthenticated, VerifiedEmailRequired]
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]
+    content_negotiation_class = AnyAcceptNegotiation
 
     def get_exception_handler(self):
         return openai_exception_handler
@@ -241,6 +247,8 @@ async def _completion_events(
 
 
 class ChatCompletionsView(OpenAIView):
+    throttle_classes = [*DEFAULT_THROTTLES, ChatMessageThrottle]
+
     @extend_schema(
         tags=TAGS,
         operation_id="openai_chat_completions_create",
@@ -337,7 +345,11 @@ def _store_exchange(*, user: Any, data: dict[str, Any]):
 
     question = next(m["content"] for m in reversed(data["messages"]) if m["role"] == "user")
 
-    def store(*, text: str, model: str, usage: Usage, sources: list[dict[str, Any]]) -> None:
+    def store(
+        *, text: str, model: str, usage: Usage, sources: list[dict[str, Any]], status: str
+    ) -> None:
+        if not text:
+            return  # nothing was answered: nothing to keep
         chat_exchange_store(
             user=user, question=question, answer=text, model=model, usage=usage, sources=sources
         )

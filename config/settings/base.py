@@ -419,6 +419,8 @@ AI_MAX_TOKENS = env.int("AI_MAX_TOKENS", default=2048)
 OPENAI_API_MAX_INPUT_CHARS = env.int("OPENAI_API_MAX_INPUT_CHARS", default=200_000)
 AI_BATCH_MAX_ITEMS = env.int("AI_BATCH_MAX_ITEMS", default=20)
 AI_BATCH_CONCURRENCY = env.int("AI_BATCH_CONCURRENCY", default=4)
+# POST /api/v1/ai/models/{key}/load on Ollama: how long the loaded model stays in memory.
+AI_MODEL_KEEP_ALIVE = env.str("AI_MODEL_KEEP_ALIVE", default="30m")
 AI_REQUEST_TIMEOUT = env.float("AI_REQUEST_TIMEOUT", default=60.0)
 AI_MAX_RETRIES = env.int("AI_MAX_RETRIES", default=2)
 AI_RETRY_AFTER_CAP = env.float("AI_RETRY_AFTER_CAP", default=20.0)

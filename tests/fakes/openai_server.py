@@ -65,6 +65,8 @@ class FakeOpenAI:
         self.received: list[Received] = []  # the same with method, path, query and headers
         self.default = Script()
         self.embedding_dimensions = 1536
+        # Also answer like Ollama's native API (``/api/version``, ``/api/generate``).
+        self.ollama = False
         self._scripts: deque[Script] = deque()
         self._lock = threading.Lock()
         self.closed_early = threading.Event()  # set when a client hung up mid-stream
@@ -147,6 +149,12 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def do_GET(self) -> None:
+                if fake.ollama and self.path == "/api/version":
+                    self._json(200, {"version": "0.9.0"})
+                else:
+                    self._json(404, {"error": {"message": "not found"}})
+
             def do_POST(self) -> None:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
@@ -166,6 +174,9 @@ class FakeOpenAI:
                     )
                 )
                 fake.requests.append(body)
+                if fake.ollama and parts.path == "/api/generate":
+                    self._json(200, {"model": body.get("model"), "response": "", "done": True})
+                    return
                 azure = _AZURE_PATH.match(parts.path)
                 if azure:
                     if not self.headers.get("api-key") or "api-version" not in parts.query:
