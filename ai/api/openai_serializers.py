@@ -17,6 +17,8 @@ MAX_EMBEDDING_INPUTS = 256
 MAX_RETRIEVAL_TOP_K = 20
 # OpenAI's "developer" role is the newer name of "system".
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+# The request's roles (named ``OpenAIMessageRoleEnum`` in the schema).
+MESSAGE_ROLES = sorted(_ROLES)
 
 
 def _text_of(content: Any) -> str:
@@ -38,7 +40,7 @@ def _text_of(content: Any) -> str:
 
 
 class MessageSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=sorted(_ROLES))
+    role = serializers.ChoiceField(choices=MESSAGE_ROLES)
     content = serializers.JSONField(help_text="A string, or a list of `{type: text, text}` parts.")
     name = serializers.CharField(required=False, max_length=64)
 
@@ -140,7 +142,7 @@ class EmbeddingRequestSerializer(serializers.Serializer):
 # --- Answers (documentation of the shapes the views build) ---------------------------------
 
 
-class UsageSerializer(serializers.Serializer):
+class CompletionUsageSerializer(serializers.Serializer):
     prompt_tokens = serializers.IntegerField()
     completion_tokens = serializers.IntegerField()
     total_tokens = serializers.IntegerField()
@@ -154,7 +156,7 @@ class CitationSerializer(serializers.Serializer):
 
 
 class AssistantMessageSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=["assistant"])
+    role = serializers.CharField(help_text='Always `"assistant"`.')
     content = serializers.CharField()
     refusal = serializers.CharField(allow_null=True)
 
@@ -168,17 +170,17 @@ class ChoiceSerializer(serializers.Serializer):
 
 class ChatCompletionSerializer(serializers.Serializer):
     id = serializers.CharField()
-    object = serializers.ChoiceField(choices=["chat.completion"])
+    object = serializers.CharField(help_text='Always `"chat.completion"`.')
     created = serializers.IntegerField()
     model = serializers.CharField()
     choices = ChoiceSerializer(many=True)
-    usage = UsageSerializer()
+    usage = CompletionUsageSerializer()
     system_fingerprint = serializers.CharField(allow_null=True)
     citations = CitationSerializer(many=True, required=False, help_text="With `retrieval`.")
 
 
 class DeltaSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=["assistant"], required=False)
+    role = serializers.CharField(required=False, help_text='`"assistant"` (first chunk).')
     content = serializers.CharField(required=False)
 
 
@@ -193,28 +195,28 @@ class ChatCompletionChunkSerializer(serializers.Serializer):
     """One ``data:`` event of a stream (the stream ends with ``data: [DONE]``)."""
 
     id = serializers.CharField()
-    object = serializers.ChoiceField(choices=["chat.completion.chunk"])
+    object = serializers.CharField(help_text='Always `"chat.completion.chunk"`.')
     created = serializers.IntegerField()
     model = serializers.CharField()
     choices = ChunkChoiceSerializer(many=True)
-    usage = UsageSerializer(required=False, allow_null=True)
+    usage = CompletionUsageSerializer(required=False, allow_null=True)
     citations = CitationSerializer(many=True, required=False, help_text="Final chunk.")
 
 
 class ModelSerializer(serializers.Serializer):
     id = serializers.CharField()
-    object = serializers.ChoiceField(choices=["model"])
+    object = serializers.CharField(help_text='Always `"model"`.')
     created = serializers.IntegerField()
     owned_by = serializers.CharField()
 
 
 class ModelListSerializer(serializers.Serializer):
-    object = serializers.ChoiceField(choices=["list"])
+    object = serializers.CharField(help_text='Always `"list"`.')
     data = ModelSerializer(many=True)
 
 
 class EmbeddingSerializer(serializers.Serializer):
-    object = serializers.ChoiceField(choices=["embedding"])
+    object = serializers.CharField(help_text='Always `"embedding"`.')
     index = serializers.IntegerField()
     embedding = serializers.JSONField(help_text="Floats, or base64 of little-endian float32.")
 
@@ -225,7 +227,7 @@ class EmbeddingUsageSerializer(serializers.Serializer):
 
 
 class EmbeddingListSerializer(serializers.Serializer):
-    object = serializers.ChoiceField(choices=["list"])
+    object = serializers.CharField(help_text='Always `"list"`.')
     data = EmbeddingSerializer(many=True)
     model = serializers.CharField()
     usage = EmbeddingUsageSerializer()
