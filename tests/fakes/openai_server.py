@@ -28,6 +28,11 @@ _AZURE_PATH = re.compile(
 )
 
 
+class _Server(ThreadingHTTPServer):
+    # Benchmarks open hundreds of streams at once: the default listen backlog (5) drops them.
+    request_queue_size = 512
+
+
 @dataclass
 class Script:
     """What the server does for one request."""
@@ -70,7 +75,7 @@ class FakeOpenAI:
         self._scripts: deque[Script] = deque()
         self._lock = threading.Lock()
         self.closed_early = threading.Event()  # set when a client hung up mid-stream
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

@@ -81,7 +81,8 @@ async def _measure(product: str, key: str, upstream: str, runs: int, streams: in
 
 @pytest.mark.timeout(900)
 def test_bench_openai_api(tmp_path):
-    fake, upstream = _start_fake(remote=True)
+    # Normal priority: at idle priority a fake serving 200 streams starves on a busy machine.
+    fake, upstream = _start_fake()
     server = None
     try:
         env = _server_env(tmp_path)
@@ -113,8 +114,8 @@ def test_bench_openai_api(tmp_path):
             [str(BIN / "daphne"), "-p", str(port), "-v", "0", "config.asgi:application"],
             cwd=ROOT,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=(tmp_path / "server.log").open("w"),
+            stderr=subprocess.STDOUT,
         )
         _wait_ready(port, server)
         runs = int(os.environ.get("BENCH_TTFT_RUNS", "50"))
@@ -122,6 +123,9 @@ def test_bench_openai_api(tmp_path):
         (direct, via), (direct_rate, via_rate) = asyncio.run(
             _measure(f"http://127.0.0.1:{port}/v1", key, upstream, runs, streams)
         )
+    except Exception:
+        print((tmp_path / "server.log").read_text()[-3000:])
+        raise
     finally:
         if server is not None:
             _stop(server)
