@@ -17,7 +17,6 @@ MAX_EMBEDDING_INPUTS = 256
 MAX_RETRIEVAL_TOP_K = 20
 # OpenAI's "developer" role is the newer name of "system".
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
-# The request's roles (named ``OpenAIMessageRoleEnum`` in the schema).
 MESSAGE_ROLES = sorted(_ROLES)
 
 
@@ -40,9 +39,15 @@ def _text_of(content: Any) -> str:
 
 
 class MessageSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=MESSAGE_ROLES)
+    # A plain string checked below (an enum named "role" would collide with the user roles').
+    role = serializers.CharField(help_text="`system`, `developer`, `user` or `assistant`.")
     content = serializers.JSONField(help_text="A string, or a list of `{type: text, text}` parts.")
     name = serializers.CharField(required=False, max_length=64)
+
+    def validate_role(self, value: str) -> str:
+        if value not in _ROLES:
+            raise serializers.ValidationError(f"One of {', '.join(MESSAGE_ROLES)}.")
+        return value
 
     def validate_content(self, value: Any) -> str:
         return _text_of(value)

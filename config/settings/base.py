@@ -272,9 +272,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {
-        "OpenAIMessageRoleEnum": "ai.api.openai_serializers.MESSAGE_ROLES",
-    },
+    "ENUM_NAME_OVERRIDES": {},
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "jwtAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
