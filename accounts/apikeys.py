@@ -10,7 +10,9 @@ Scopes, checked on every request by the authentication class:
 
 * ``read``: safe methods (GET/HEAD/OPTIONS) everywhere the owner can read;
 * ``chat``: every method on the chat API (``/api/v1/chat/``, ``/api/v1/ai/``);
-* ``documents``: every method on ``/api/v1/documents/`` and ``/api/v1/search``.
+* ``documents``: every method on ``/api/v1/documents/`` and ``/api/v1/search``;
+* ``openai``: the OpenAI-compatible API under ``/v1/``, where the key is also accepted as
+  ``Authorization: Bearer <key>`` (what OpenAI clients send).
 
 Writes to the accounts API (profile, password, MFA, logout, API-key management) are never
 reachable with a key, whatever its scopes: a leaked key must not be able to take the account
@@ -43,6 +45,7 @@ LAST_USED_PRECISION = timedelta(seconds=60)
 SCOPE_PATHS: dict[str, tuple[str, ...]] = {
     ApiKeyScope.CHAT: ("/api/v1/chat/", "/api/v1/ai/"),
     ApiKeyScope.DOCUMENTS: ("/api/v1/documents", "/api/v1/search"),
+    ApiKeyScope.OPENAI: ("/v1/",),
 }
 # Never reachable with a key, not even for reading: a key cannot list or mint keys.
 FORBIDDEN_PATHS = ("/api/v1/users/me/api-keys",)
@@ -169,7 +172,10 @@ class ApiKeyAuthentication(BaseAuthentication):
             return None
         if len(header) != 2 or len(header[1]) > 200:
             raise exceptions.AuthenticationFailed("Invalid API key header.")
-        raw = header[1].decode("latin-1")
+        return self.authenticate_key(request, header[1].decode("latin-1"))
+
+    def authenticate_key(self, request: Request, raw: str) -> tuple[User, ApiKey]:
+        """The key's user, or ``AuthenticationFailed`` / ``ApiKeyScopeError``."""
         key = ApiKey.objects.select_related("user").filter(secret_hash=api_key_hash(raw)).first()
         if key is None or not key.is_usable:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked API key.")
@@ -191,3 +197,24 @@ class ApiKeyAuthentication(BaseAuthentication):
             ApiKey.objects.filter(pk=key.pk).filter(
                 Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_PRECISION)
             ).update(last_used_at=now)
+
+
+class BearerApiKeyAuthentication(ApiKeyAuthentication):
+    """``Authorization: Bearer ak_...``: a personal key as OpenAI clients send it (``/v1/``).
+
+    Bearer values that are not keys are left to the access-token authentication.
+    """
+
+    def authenticate(self, request: Request) -> tuple[User, ApiKey] | None:
+        header = get_authorization_header(request).split()
+        if len(header) != 2 or header[0].decode("latin-1").lower() != "bearer":
+            return None
+        raw = header[1].decode("latin-1")
+        if not raw.startswith(f"{KEY_PREFIX}_"):
+            return None
+        if len(raw) > 200:
+            raise exceptions.AuthenticationFailed("Invalid API key header.")
+        return self.authenticate_key(request, raw)
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'

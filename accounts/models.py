@@ -168,6 +168,7 @@ class ApiKeyScope(models.TextChoices):
     CHAT = "chat", "Chat"
     DOCUMENTS = "documents", "Documents and search"
     READ = "read", "Read-only everywhere the user can read"
+    OPENAI = "openai", "OpenAI-compatible API (/v1/)"
 
 
 class ApiKey(models.Model):

@@ -24,5 +24,18 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "in": "header",
             "name": "Authorization",
             "description": "Personal API key: `Authorization: Api-Key ak_...` (REST only; "
-            "scopes chat, documents, read).",
+            "scopes chat, documents, read, openai).",
+        }
+
+
+class BearerApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.apikeys.BearerApiKeyAuthentication"
+    name = "bearerApiKeyAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "Personal API key with the `openai` scope as OpenAI clients send it: "
+            "`Authorization: Bearer ak_...` (the OpenAI-compatible API under `/v1/`).",
         }

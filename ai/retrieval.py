@@ -8,7 +8,7 @@ from ai.models import Document, DocumentStatus
 
 
 def retrieve_for_chat(
-    *, user: Any, query: str, document_ids: list | None = None
+    *, user: Any, query: str, document_ids: list | None = None, top_k: int | None = None
 ) -> list[dict[str, Any]]:
     """``[{document_id, title, page, score, text}]`` best first; ``[]`` without ready documents.
 
@@ -26,7 +26,7 @@ def retrieve_for_chat(
         search_chunks(
             user=user,
             query=query,
-            top_k=int(getattr(settings, "RAG_TOP_K", 5)),
+            top_k=int(top_k or getattr(settings, "RAG_TOP_K", 5)),
             document_ids=document_ids,
         )
     )

@@ -16,22 +16,14 @@ from django.utils import timezone
 
 from ai.errors import provider_error_to_application
 from ai.flags import flag_enabled
-from ai.metrics import generation_observe
+from ai.generation import generation_meter, generation_model_resolve, generation_reserve
 from ai.models import Document, UsageKind
 from ai.providers import ChatMessage as PromptMessage
-from ai.providers import (
-    ModelProvider,
-    ProviderError,
-    Usage,
-    ensure_provider_allowed,
-    get_provider,
-)
-from ai.providers.limits import check_model_allowed
+from ai.providers import ModelProvider, ProviderError, Usage
 from ai.providers.references import format_references
 from ai.providers.tokens import count_message_tokens
-from ai.quotas import quota_release, quota_reserve, quota_settle
+from ai.quotas import quota_release
 from ai.retrieval import retrieve_for_chat
-from ai.usage import usage_record_create
 from chat.models import ACTIVE_STATUSES, ChatMessage, ChatSession, MessageStatus
 from chat.selectors import chat_history_for_prompt, chat_session_get
 from config.exceptions import ApplicationError, ConflictError, PermissionDeniedError
@@ -207,9 +199,7 @@ def chat_turn_plan(
         )
     try:
         # Streaming runs on the server's long-lived loop: share its connection pool.
-        provider = get_provider(pooled=streaming)
-        ensure_provider_allowed(provider)
-        chosen = check_model_allowed(model or provider.chat_model, default=provider.chat_model)
+        provider, chosen = generation_model_resolve(model=model, pooled=streaming)
     except ProviderError as exc:
         raise provider_error_to_application(exc) from exc
     session = None
@@ -250,12 +240,12 @@ def chat_turn_commit(*, plan: TurnPlan) -> Turn:
     """Reserve the quota and store the user's message (and a session titled from it when
     there was none), all in one transaction: a refused budget writes nothing, and a failed
     write holds no tokens."""
-    # The prompt plus the largest answer the provider may produce must fit the budget
-    # before any model call.
+    # Recovery charges the prompt's size if the generation dies with its worker.
     prompt_tokens = count_message_tokens(plan.prompt)
-    estimate = prompt_tokens + int(settings.AI_MAX_TOKENS)
     with transaction.atomic():
-        reservation_id = quota_reserve(user=plan.user, estimate=estimate)
+        # The prompt plus the largest answer the provider may produce must fit the budget
+        # before any model call.
+        reservation_id = generation_reserve(user=plan.user, prompt=plan.prompt)
         now = timezone.now()
         session = plan.session
         if session is None:
@@ -306,6 +296,44 @@ def chat_turn_prepare(
         user=user, content=content, session_id=session_id, model=model, streaming=streaming
     )
     return chat_turn_commit(plan=plan)
+
+
+def chat_exchange_store(
+    *,
+    user: Any,
+    question: str,
+    answer: str,
+    model: str,
+    usage: Usage,
+    sources: list[dict[str, Any]],
+) -> ChatSession:
+    """Save one finished exchange of another door (the OpenAI API's ``store``) as a session.
+
+    Already metered by its door: this only writes the conversation the caller asked to keep.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        session = ChatSession.objects.create(
+            user=user, title=_title_from(question), message_count=1, created_at=now, updated_at=now
+        )
+        ChatMessage.objects.create(
+            session=session,
+            user=user,
+            message=question,
+            response=answer,
+            token_ends=[len(answer)],
+            status=MessageStatus.COMPLETE,
+            sources=sources,
+            metadata={
+                "model": model,
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+                "source": "openai_api",
+            },
+            timestamp=now,
+        )
+    return session
 
 
 def chat_message_checkpoint(*, message_id: int, response: str, token_ends: list[int]) -> None:
@@ -361,27 +389,20 @@ def chat_message_finish(
         if not updated:
             quota_release(reservation_id=reservation_id)
             return False
-        if status == MessageStatus.FAILED:
-            quota_release(reservation_id=reservation_id)
-        else:
-            quota_settle(reservation_id=reservation_id, tokens=usage.total_tokens)
-        usage_record_create(
-            user=user_id,
-            kind=UsageKind.CHAT,
+        generation_meter(
+            user_id=user_id,
+            reservation_id=reservation_id,
+            charge=status != MessageStatus.FAILED,
             provider=provider,
             model=model,
             usage=usage,
             latency_ms=latency_ms,
+            ttft_ms=ttft_ms,
+            error_kind=(error or {}).get("kind"),
+            kind=UsageKind.CHAT,
             message_id=message_id,
             request_id=request_id,
         )
-    generation_observe(
-        provider=provider,
-        ttft_ms=ttft_ms,
-        latency_ms=latency_ms,
-        completion_tokens=usage.completion_tokens,
-        error_kind=(error or {}).get("kind"),
-    )
     logger.info(
         "chat_message_finished",
         message_id=message_id,

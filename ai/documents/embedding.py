@@ -10,11 +10,11 @@ from ai.providers import EmbeddingResult, get_provider
 from ai.usage import usage_record_create
 
 
-async def _embed(texts: list[str]) -> tuple[EmbeddingResult, str]:
+async def _embed(texts: list[str], dimensions: int | None = None) -> tuple[EmbeddingResult, str]:
     # A fresh provider per call: its HTTP client must belong to this call's event loop.
     provider = get_provider()
     try:
-        result = await provider.embed_texts(texts)
+        result = await provider.embed_texts(texts, dimensions=dimensions)
     finally:
         # Close the HTTP client on this loop, before async_to_sync closes the loop.
         await provider.aclose()
@@ -22,11 +22,18 @@ async def _embed(texts: list[str]) -> tuple[EmbeddingResult, str]:
 
 
 def embed_texts_metered(
-    *, user_id: int, texts: Sequence[str], document_id: uuid.UUID | str | None = None
+    *,
+    user_id: int,
+    texts: Sequence[str],
+    document_id: uuid.UUID | str | None = None,
+    dimensions: int | None = None,
 ) -> EmbeddingResult:
-    """Embed ``texts`` (one vector each, in order) and record the call's tokens and latency."""
+    """Embed ``texts`` (one vector each, in order) and record the call's tokens and latency.
+
+    ``dimensions``: shortened vectors (API callers); documents use the configured size.
+    """
     started = time.monotonic()
-    result, provider_name = async_to_sync(_embed)(list(texts))
+    result, provider_name = async_to_sync(_embed)(list(texts), dimensions)
     if len(result.vectors) != len(texts):
         raise ValueError(
             f"the provider returned {len(result.vectors)} vectors for {len(texts)} texts"

@@ -16,6 +16,22 @@ class ChatMessage:
     content: str
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """Optional sampling controls a caller may pass through (``None``: the model's default)."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] | None = None
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The SDK keyword arguments for the controls that are set."""
+        values = {"temperature": self.temperature, "top_p": self.top_p}
+        if self.stop:
+            values["stop"] = list(self.stop)
+        return {key: value for key, value in values.items() if value is not None}
+
+
 @dataclass
 class Usage:
     prompt_tokens: int = 0
@@ -86,6 +102,7 @@ class ModelProvider(ABC):
         *,
         model: str | None = None,
         max_tokens: int | None = None,
+        sampling: Sampling | None = None,
     ) -> ChatResult:
         """The whole answer in one call."""
 
@@ -96,12 +113,15 @@ class ModelProvider(ABC):
         *,
         model: str | None = None,
         max_tokens: int | None = None,
+        sampling: Sampling | None = None,
     ) -> AsyncIterator[StreamDelta | StreamEnd]:
         """Text deltas in order, then exactly one ``StreamEnd``."""
 
     @abstractmethod
-    async def embed_texts(self, texts: Sequence[str]) -> EmbeddingResult:
-        """One vector per text, in order."""
+    async def embed_texts(
+        self, texts: Sequence[str], *, dimensions: int | None = None
+    ) -> EmbeddingResult:
+        """One vector per text, in order (``dimensions``: shortened vectors, where supported)."""
 
     async def generate_embedding(self, text: str) -> list[float]:
         result = await self.embed_texts([text])

@@ -18,6 +18,7 @@ from ai.providers.base import (
     ChatResult,
     EmbeddingResult,
     ModelProvider,
+    Sampling,
     StreamDelta,
     StreamEnd,
     Usage,
@@ -151,6 +152,7 @@ class OfflineProvider(ModelProvider):
         *,
         model: str | None = None,
         max_tokens: int | None = None,
+        sampling: Sampling | None = None,
     ) -> ChatResult:
         pieces, finish = self._answer(messages, model, max_tokens)
         text = "".join(pieces)
@@ -163,6 +165,7 @@ class OfflineProvider(ModelProvider):
         *,
         model: str | None = None,
         max_tokens: int | None = None,
+        sampling: Sampling | None = None,
     ) -> AsyncIterator[StreamDelta | StreamEnd]:
         pieces, finish = self._answer(messages, model, max_tokens)
         delay = float(settings.AI_OFFLINE_TOKEN_DELAY)
@@ -173,7 +176,10 @@ class OfflineProvider(ModelProvider):
         usage = Usage(count_message_tokens(messages), count_tokens("".join(pieces)), reported=False)
         yield StreamEnd(model=self.chat_model, usage=usage, finish_reason=finish)
 
-    async def embed_texts(self, texts: Sequence[str]) -> EmbeddingResult:
-        vectors = hashed_embeddings(list(texts), self.dimensions)
+    async def embed_texts(
+        self, texts: Sequence[str], *, dimensions: int | None = None
+    ) -> EmbeddingResult:
+        # Canned answers ignore sampling; hashed vectors honour a requested size.
+        vectors = hashed_embeddings(list(texts), dimensions or self.dimensions)
         usage = Usage(prompt_tokens=sum(count_tokens(t) for t in texts), reported=False)
         return EmbeddingResult(vectors=vectors, model=self.embedding_model, usage=usage)

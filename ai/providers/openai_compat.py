@@ -23,6 +23,7 @@ from ai.providers.base import (
     EmbeddingResult,
     ModelProvider,
     ProviderError,
+    Sampling,
     StreamDelta,
     StreamEnd,
     Usage,
@@ -186,6 +187,7 @@ class OpenAICompatibleProvider(ModelProvider):
         *,
         model: str | None = None,
         max_tokens: int | None = None,
+        sampling: Sampling | None = None,
     ) -> ChatResult:
         chosen = self._model(model)
         response = await with_retries(
@@ -193,6 +195,7 @@ class OpenAICompatibleProvider(ModelProvider):
                 model=chosen,
                 messages=self._payload(messages),
                 max_tokens=cap_max_tokens(max_tokens),
+                **(sampling.as_kwargs() if sampling else {}),
             )
         )
         choice = response.choices[0] if response.choices else None
@@ -217,6 +220,7 @@ class OpenAICompatibleProvider(ModelProvider):
         *,
         model: str | None = None,
         max_tokens: int | None = None,
+        sampling: Sampling | None = None,
     ) -> AsyncIterator[StreamDelta | StreamEnd]:
         chosen = self._model(model)
         idle = float(settings.AI_STREAM_IDLE_TIMEOUT)
@@ -231,6 +235,7 @@ class OpenAICompatibleProvider(ModelProvider):
                 max_tokens=cap_max_tokens(max_tokens),
                 stream=True,
                 stream_options={"include_usage": True},
+                **(sampling.as_kwargs() if sampling else {}),
             )
             return request.__aenter__()
 
@@ -307,13 +312,15 @@ class OpenAICompatibleProvider(ModelProvider):
             )
         yield StreamEnd(model=reported_model, usage=usage, finish_reason=finish_reason)
 
-    async def embed_texts(self, texts: Sequence[str]) -> EmbeddingResult:
+    async def embed_texts(
+        self, texts: Sequence[str], *, dimensions: int | None = None
+    ) -> EmbeddingResult:
         vectors: list[list[float]] = []
         usage = Usage(reported=True)
         model = self.embedding_model
         extra: dict[str, Any] = {}
-        if self.embedding_dimensions:
-            extra["dimensions"] = self.embedding_dimensions
+        if dimensions or self.embedding_dimensions:
+            extra["dimensions"] = dimensions or self.embedding_dimensions
         for start in range(0, len(texts), EMBEDDING_BATCH_SIZE):
             batch = list(texts[start : start + EMBEDDING_BATCH_SIZE])
             response = await with_retries(

@@ -463,6 +463,13 @@ CHAT_WS_AUTH_TIMEOUT = env.float("CHAT_WS_AUTH_TIMEOUT", default=10.0)
 CHAT_WS_MAX_FRAMES_PER_MINUTE = env.int("CHAT_WS_MAX_FRAMES_PER_MINUTE", default=120)
 AI_ALLOWED_MODELS = env.list("AI_ALLOWED_MODELS", default=[])
 AI_MAX_TOKENS = env.int("AI_MAX_TOKENS", default=2048)
+# OpenAI-compatible API (/v1/) and /api/v1/ai/generate*: characters of one request's messages or
+# embedding inputs in all; prompts of one batch; batch prompts run at once.
+OPENAI_API_MAX_INPUT_CHARS = env.int("OPENAI_API_MAX_INPUT_CHARS", default=200_000)
+AI_BATCH_MAX_ITEMS = env.int("AI_BATCH_MAX_ITEMS", default=20)
+AI_BATCH_CONCURRENCY = env.int("AI_BATCH_CONCURRENCY", default=4)
+# POST /api/v1/ai/models/{key}/load on Ollama: how long the loaded model stays in memory.
+AI_MODEL_KEEP_ALIVE = env.str("AI_MODEL_KEEP_ALIVE", default="30m")
 AI_REQUEST_TIMEOUT = env.float("AI_REQUEST_TIMEOUT", default=60.0)
 AI_MAX_RETRIES = env.int("AI_MAX_RETRIES", default=2)
 AI_RETRY_AFTER_CAP = env.float("AI_RETRY_AFTER_CAP", default=20.0)

@@ -35,7 +35,7 @@ def test_create_shows_the_secret_once_and_stores_a_hash(user_client, user):
     created = _create(user_client, name="laptop")
     raw = created["key"]
     assert raw.startswith(f"ak_{created['prefix']}_") and len(raw) > 40
-    assert sorted(created["scopes"]) == ["chat", "documents", "read"]
+    assert sorted(created["scopes"]) == ["chat", "documents", "openai", "read"]
     stored = ApiKey.objects.get(pk=created["id"])
     assert stored.secret_hash == hashlib.sha256(raw.encode()).hexdigest()
     assert raw not in str(ApiKey.objects.filter(pk=stored.pk).values().first())

@@ -28,6 +28,11 @@ _AZURE_PATH = re.compile(
 )
 
 
+class _Server(ThreadingHTTPServer):
+    # Benchmarks open hundreds of streams at once: the default listen backlog (5) drops them.
+    request_queue_size = 512
+
+
 @dataclass
 class Script:
     """What the server does for one request."""
@@ -66,10 +71,12 @@ class FakeOpenAI:
         self.default = Script()
         self.embedding_dimensions = 1536
         self.embedding_delay = 0.0  # seconds before each embeddings answer (a slow provider)
+        # Also answer like Ollama's native API (``/api/version``, ``/api/generate``).
+        self.ollama = False
         self._scripts: deque[Script] = deque()
         self._lock = threading.Lock()
         self.closed_early = threading.Event()  # set when a client hung up mid-stream
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._server = _Server(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -151,6 +158,12 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def do_GET(self) -> None:
+                if fake.ollama and self.path == "/api/version":
+                    self._json(200, {"version": "0.9.0"})
+                else:
+                    self._json(404, {"error": {"message": "not found"}})
+
             def do_POST(self) -> None:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
@@ -170,6 +183,9 @@ class FakeOpenAI:
                     )
                 )
                 fake.requests.append(body)
+                if fake.ollama and parts.path == "/api/generate":
+                    self._json(200, {"model": body.get("model"), "response": "", "done": True})
+                    return
                 azure = _AZURE_PATH.match(parts.path)
                 if azure:
                     if not self.headers.get("api-key") or "api-version" not in parts.query:
