@@ -97,6 +97,10 @@ def _mark_required_bodies(operation: dict[str, Any], components: dict[str, Any])
         body["required"] = True
 
 
+OPENAI_PATH_PREFIX = "/v1/"
+OPENAI_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+
 def error_responses_hook(
     result: dict[str, Any], generator: Any, request: Any, public: bool
 ) -> dict[str, Any]:
@@ -106,6 +110,8 @@ def error_responses_hook(
     )
     default_security = result.get("security", [])
     for path, item in result.get("paths", {}).items():
+        # The OpenAI-compatible routes answer OpenAI's error shape, which their clients parse.
+        error_ref = OPENAI_ERROR_REF if path.startswith(OPENAI_PATH_PREFIX) else ENVELOPE_REF
         for method, operation in item.items():
             if method not in {"get", "post", "put", "patch", "delete", "head", "options"}:
                 continue
@@ -118,7 +124,7 @@ def error_responses_hook(
                     continue
                 if not response.get("description"):
                     response["description"] = ERROR_DESCRIPTIONS.get(status, "Error envelope.")
-                response["content"] = {"application/json": {"schema": ENVELOPE_REF}}
+                response["content"] = {"application/json": {"schema": error_ref}}
                 if status == "429":
                     response.setdefault("headers", {}).update(RETRY_AFTER_HEADER)
     return result

@@ -295,6 +295,7 @@ SPECTACULAR_SETTINGS = {
     "AUTHENTICATION_WHITELIST": [
         "accounts.authentication.AccessTokenAuthentication",
         "accounts.apikeys.ApiKeyAuthentication",
+        "accounts.apikeys.BearerApiKeyAuthentication",
     ],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
