@@ -2,6 +2,8 @@
 and model loading. Every model call goes through ``ai.generation`` (quota, metering, audit)."""
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -11,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
+from ai.errors import provider_error_to_application
 from ai.generation import (
     GenerationCall,
     generation_batch,
@@ -28,6 +31,16 @@ logger = structlog.get_logger(__name__)
 DOOR = "ai_generate"
 
 
+@contextmanager
+def _provider_errors() -> Iterator[None]:
+    """A provider refusal or failure before or during a call as the documented envelope
+    (400 model not allowed, 502/503 provider), never a 500."""
+    try:
+        yield
+    except ProviderError as exc:
+        raise provider_error_to_application(exc) from exc
+
+
 def _prompt(text: str) -> list[ChatMessage]:
     return [ChatMessage("system", settings.CHAT_SYSTEM_PROMPT), ChatMessage("user", text)]
 
@@ -42,17 +55,18 @@ def idea_generate(
     request: Any = None,
 ) -> Generation:
     """One prompt, one answer, kept in the caller's history."""
-    call = generation_plan(
-        user=user,
-        messages=_prompt(prompt),
-        model=model,
-        door=DOOR,
-        streaming=False,
-        max_tokens=max_tokens,
-        sampling=Sampling(temperature=temperature),
-        request=request,
-    )
-    result, usage = generation_complete(call)
+    with _provider_errors():
+        call = generation_plan(
+            user=user,
+            messages=_prompt(prompt),
+            model=model,
+            door=DOOR,
+            streaming=False,
+            max_tokens=max_tokens,
+            sampling=Sampling(temperature=temperature),
+            request=request,
+        )
+        result, usage = generation_complete(call)
     return Generation.objects.create(
         user=user,
         prompt=prompt,
@@ -79,15 +93,16 @@ def idea_generate_batch(
             code="VALIDATION_ERROR",
             details={"prompts": [f"1 to {limit} items."]},
         )
-    outcomes = generation_batch(
-        user=user,
-        prompts=[_prompt(p) for p in prompts],
-        model=model,
-        door=DOOR,
-        max_tokens=max_tokens,
-        concurrency=int(settings.AI_BATCH_CONCURRENCY),
-        request=request,
-    )
+    with _provider_errors():
+        outcomes = generation_batch(
+            user=user,
+            prompts=[_prompt(p) for p in prompts],
+            model=model,
+            door=DOOR,
+            max_tokens=max_tokens,
+            concurrency=int(settings.AI_BATCH_CONCURRENCY),
+            request=request,
+        )
     batch_id = uuid.uuid4()
     items: list[dict[str, Any]] = []
     for index, (prompt, (outcome, usage)) in enumerate(zip(prompts, outcomes, strict=True)):
@@ -117,9 +132,15 @@ def idea_stream_plan(
     *, user: Any, prompt: str, model: str | None = None, request: Any = None
 ) -> tuple[GenerationCall, Generation]:
     """Reserve a streamed generation and its history row (filled in when the stream ends)."""
-    call = generation_plan(
-        user=user, messages=_prompt(prompt), model=model, door=DOOR, streaming=True, request=request
-    )
+    with _provider_errors():
+        call = generation_plan(
+            user=user,
+            messages=_prompt(prompt),
+            model=model,
+            door=DOOR,
+            streaming=True,
+            request=request,
+        )
     generation = Generation.objects.create(
         user=user, prompt=prompt, model=call.model, status=GenerationStatus.STREAMING
     )

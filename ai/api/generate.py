@@ -6,7 +6,6 @@ from typing import Any
 
 from django.conf import settings
 from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
@@ -60,6 +59,13 @@ class BatchSerializer(serializers.Serializer):
         if len(value) > limit:
             raise serializers.ValidationError(f"At most {limit} prompts.")
         return value
+
+
+class ServerSentEventSerializer(serializers.Serializer):
+    """One event of the stream: ``event: <name>`` and ``data: <JSON>``."""
+
+    event = serializers.ChoiceField(choices=["start", "token", "end", "error"])
+    data = serializers.CharField(help_text="The event's JSON payload.")
 
 
 class RatingSerializer(serializers.Serializer):
@@ -213,7 +219,7 @@ class StreamGenerateView(APIView):
             OpenApiParameter("model", str, required=False),
         ],
         responses={
-            (200, "text/event-stream"): OpenApiResponse(response=OpenApiTypes.STR),
+            (200, "text/event-stream"): OpenApiResponse(response=ServerSentEventSerializer),
             **_ERRORS,
         },
     )

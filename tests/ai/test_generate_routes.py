@@ -206,3 +206,15 @@ def test_viewer_cannot_generate(viewer_client, fake):
     response = viewer_client.post("/api/v1/ai/generate", {"prompt": "x"}, format="json")
     assert response.status_code == 403
     assert fake.chat_requests() == []
+
+
+def test_unknown_model_is_an_envelope_not_a_server_error(user_client, fake):
+    """Found by schemathesis: a model outside the allow-list escaped as a 500."""
+    for path, body in (
+        ("/api/v1/ai/generate", {"prompt": "x", "model": "no-such-model"}),
+        ("/api/v1/ai/generate/batch", {"prompts": ["x"], "model": "no-such-model"}),
+    ):
+        response = user_client.post(path, body, format="json")
+        assert response.status_code == 400, response.content
+        assert response.json()["code"] == "MODEL_NOT_ALLOWED"
+    assert fake.chat_requests() == []
