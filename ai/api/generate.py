@@ -221,6 +221,7 @@ class StreamGenerateView(APIView):
         responses={
             (200, "text/event-stream"): OpenApiResponse(response=ServerSentEventSerializer),
             **_ERRORS,
+            409: OpenApiResponse(description="`STREAMING_DISABLED`: streaming is turned off."),
         },
     )
     def get(self, request: Request) -> StreamingHttpResponse:

@@ -268,7 +268,12 @@ class ChatCompletionsView(OpenAIView):
             401: ErrorSerializer,
             403: ErrorSerializer,
             404: ErrorSerializer,
+            # Streaming turned off by the `streaming_enabled` flag: use `stream: false`.
+            409: ErrorSerializer,
             429: ErrorSerializer,
+            502: ErrorSerializer,
+            503: ErrorSerializer,
+            504: ErrorSerializer,
         },
         examples=[
             OpenApiExample(
@@ -369,6 +374,9 @@ class EmbeddingsView(OpenAIView):
             401: ErrorSerializer,
             404: ErrorSerializer,
             429: ErrorSerializer,
+            502: ErrorSerializer,
+            503: ErrorSerializer,
+            504: ErrorSerializer,
         },
     )
     def post(self, request: Request) -> Response:

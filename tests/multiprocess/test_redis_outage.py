@@ -6,6 +6,7 @@ restart) serves everything again.
 """
 
 import asyncio
+import contextlib
 import json
 import shutil
 from collections.abc import Coroutine
@@ -41,9 +42,11 @@ async def _socket_frames(url: str, token: str, *, message: str | None = None) ->
     ws_url = url.replace("http://", "ws://") + "/ws/chat/"
     frames: list[dict] = []
     async with websockets.connect(ws_url, origin=url, open_timeout=10) as socket:
-        try:
-            # While Redis is down the server may close before the auth frame is even sent.
+        # While Redis is down the server may close before the auth frame is even sent: its
+        # error frame is then still in the receive queue, read below.
+        with contextlib.suppress(websockets.ConnectionClosed):
             await socket.send(json.dumps({"type": "auth", "token": token}))
+        try:
             while True:
                 frame = json.loads(await asyncio.wait_for(socket.recv(), timeout=15))
                 frames.append(frame)
