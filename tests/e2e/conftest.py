@@ -224,7 +224,9 @@ def e2e_server(fake_model: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory)
 # --- The browser ----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running in the test thread until it
+# exits, and later async tests (tests/multiprocess) need that thread's loop free.
+@pytest.fixture(scope="package")
 def browser(e2e_server: LiveServer):
     from playwright.sync_api import sync_playwright
 
