@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from ai.documents import pipeline
@@ -166,6 +166,11 @@ def ingest_thread(settings, edge_store, monkeypatch):
         return document_id
 
     monkeypatch.setattr(pipeline, "document_ingest_next", gated)
+    if connection.vendor == "sqlite":
+        # In shared-cache memory a reader's table lock makes the thread's writes fail at once
+        # ("database table is locked"); the test's polling reads must take none.
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA read_uncommitted = 1")
     yield gate, order
     gate.set()
     embedded_ingest_worker().stop()
