@@ -21,6 +21,7 @@ from accounts import apikeys, mfa, services
 from accounts.models import ApiKey, RevokedAccessToken, Role, User
 from accounts.stepup import PASSWORD_INCORRECT, user_password_verify
 from config.exceptions import ApplicationError
+from core.actor import actor_from_request
 
 # django-otp's device admins show TOTP secrets (and let anyone with the console copy a user's
 # second factor). Devices are managed through the user: the "MFA" column and the audited
@@ -78,10 +79,10 @@ class UserChangeForm(DjangoUserChangeForm):
         if "email" in self.changed_data and request is not None:
             try:
                 valid = user_password_verify(
-                    user=request.user,  # type: ignore[arg-type]
+                    # type: ignore[arg-type]
                     password=cleaned.get("current_password") or "",
                     purpose="email_change",
-                    request=request,
+                    actor=actor_from_request(request),
                 )
             except ApplicationError as exc:  # locked out: shown on the form, not a 500
                 raise forms.ValidationError(exc.message) from exc
@@ -157,9 +158,7 @@ class UserAdmin(DjangoUserAdmin):
             # The form saved a new password: old tokens must not outlive it.
             user = self.get_object(request, unquote(id))
             if user is not None:
-                services.user_password_reset_by_admin(
-                    actor=request.user, user=user, request=request
-                )
+                services.user_password_reset_by_admin(actor=actor_from_request(request), user=user)
         return response
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
@@ -175,12 +174,12 @@ class UserAdmin(DjangoUserAdmin):
         super().save_model(request, obj, form, change)
         try:
             if "role" in changed:
-                services.user_role_change(actor=request.user, user=obj, role=role, request=request)
+                services.user_role_change(actor=actor_from_request(request), user=obj, role=role)
             if "is_active" in changed:
                 if is_active:
-                    services.user_reactivate(actor=request.user, user=obj, request=request)
+                    services.user_reactivate(actor=actor_from_request(request), user=obj)
                 else:
-                    services.user_suspend(actor=request.user, user=obj, request=request)
+                    services.user_suspend(actor=actor_from_request(request), user=obj)
         except Exception as exc:  # noqa: BLE001 - shown to the admin instead of a 500
             self.message_user(request, getattr(exc, "message", str(exc)), messages.ERROR)
 
@@ -201,7 +200,7 @@ class UserAdmin(DjangoUserAdmin):
         self._each(
             request,
             queryset,
-            lambda u: services.user_suspend(actor=request.user, user=u, request=request),
+            lambda u: services.user_suspend(actor=actor_from_request(request), user=u),
             "Suspended",
         )
 
@@ -210,7 +209,7 @@ class UserAdmin(DjangoUserAdmin):
         self._each(
             request,
             queryset,
-            lambda u: services.user_reactivate(actor=request.user, user=u, request=request),
+            lambda u: services.user_reactivate(actor=actor_from_request(request), user=u),
             "Reactivated",
         )
 
@@ -219,7 +218,7 @@ class UserAdmin(DjangoUserAdmin):
         self._each(
             request,
             queryset,
-            lambda u: mfa.mfa_reset(actor=request.user, user=u, request=request),
+            lambda u: mfa.mfa_reset(actor=actor_from_request(request), user=u),
             "MFA reset",
         )
 
@@ -228,7 +227,7 @@ class UserAdmin(DjangoUserAdmin):
             request,
             queryset,
             lambda u: services.user_role_change(
-                actor=request.user, user=u, role=role, request=request
+                actor=actor_from_request(request), user=u, role=role
             ),
             f"Role set to {role}",
         )
@@ -288,6 +287,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = 0
         for key in queryset.select_related("user"):
-            apikeys.api_key_revoke(key=key, actor=request.user, request=request)
+            apikeys.api_key_revoke(key=key, actor=actor_from_request(request))
             count += 1
         self.message_user(request, f"Revoked {count} API key(s).", messages.SUCCESS)

@@ -19,6 +19,7 @@ from django_otp import login as otp_login
 from accounts import console, services
 from accounts.stepup import user_password_verify
 from config.exceptions import ApplicationError
+from core.actor import actor_from_request
 
 # Set on the request by the login form, read back by the site after Django's login().
 _DEVICE_ATTR = "_console_otp_device"
@@ -47,7 +48,7 @@ class ConsoleLoginForm(AdminAuthenticationForm):
                 identifier=username,
                 password=password,
                 code=self.cleaned_data.get("otp_token") or "",
-                request=self.request,
+                actor=actor_from_request(self.request),
             )
         except ApplicationError as exc:
             if exc.status_code == 429:
@@ -70,7 +71,7 @@ class ConsolePasswordChangeForm(AdminPasswordChangeForm):
         old_password = self.cleaned_data["old_password"]
         try:
             valid = user_password_verify(
-                user=self.user, password=old_password, request=self.request
+                password=old_password, actor=actor_from_request(self.request)
             )
         except ApplicationError as exc:
             raise ValidationError(exc.message, code=exc.error_code.lower()) from exc
@@ -82,10 +83,9 @@ class ConsolePasswordChangeForm(AdminPasswordChangeForm):
 
     def save(self, commit: bool = True) -> Any:
         services.user_password_change(
-            user=self.user,
             current_password=self.cleaned_data["old_password"],
             new_password=self.cleaned_data["new_password1"],
-            request=self.request,
+            actor=actor_from_request(self.request),
         )
         return self.user
 

@@ -22,7 +22,6 @@ over or mint more keys. The owner's role still applies on top (a viewer's key ca
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -37,6 +36,7 @@ from accounts.audit import audit_log
 from accounts.models import ApiKey, ApiKeyScope, User
 from accounts.stepup import user_password_confirm
 from config.exceptions import ApplicationError, NotFoundError, PermissionDeniedError
+from core.actor import Actor
 
 KEYWORD = "Api-Key"
 KEY_PREFIX = "ak"
@@ -81,17 +81,16 @@ def api_key_get(*, user: User, key_id: int) -> ApiKey:
 
 def api_key_create(
     *,
-    user: User,
     name: str,
     password: str,
     scopes: list[str] | None = None,
     expires_at: datetime | None = None,
-    request: Any = None,
+    actor: Actor,
 ) -> tuple[ApiKey, str]:
     """Create a key (step-up: the current password); returns it and the secret (which is not
     stored and never shown again)."""
     # A key outlives access tokens: a stolen token must not be able to mint a lasting one.
-    user_password_confirm(user=user, password=password, purpose="api_key_create", request=request)
+    user_password_confirm(password=password, purpose="api_key_create", actor=actor)
     scopes = sorted(set(scopes)) if scopes else sorted(ApiKeyScope.values)
     if any(scope not in ApiKeyScope.values for scope in scopes):
         raise exceptions.ValidationError({"scopes": ["Unknown scope."]})
@@ -99,9 +98,9 @@ def api_key_create(
         raise exceptions.ValidationError({"expires_at": ["The expiry must be in the future."]})
     with transaction.atomic():
         # Lock the owner row so parallel creations cannot pass the limit together.
-        User.objects.select_for_update().filter(pk=user.pk).first()
+        User.objects.select_for_update().filter(pk=actor.user.pk).first()
         active = (
-            ApiKey.objects.filter(user=user, revoked_at__isnull=True)
+            ApiKey.objects.filter(user=actor.user, revoked_at__isnull=True)
             .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
             .count()
         )
@@ -110,29 +109,27 @@ def api_key_create(
         prefix = secrets.token_hex(4)
         raw = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
         key = ApiKey.objects.create(
-            user=user,
+            user=actor.user,
             name=name.strip(),
             prefix=prefix,
             secret_hash=api_key_hash(raw),
             scopes=scopes,
             expires_at=expires_at,
         )
-    audit_log(action="api_key_created", actor=user, target=user, request=request, key_id=key.pk)
+    audit_log(action="api_key_created", actor=actor, target=actor.user, key_id=key.pk)
     return key, raw
 
 
-def api_key_revoke(*, key: ApiKey, actor: User | None, request: Any = None) -> ApiKey:
+def api_key_revoke(*, key: ApiKey, actor: Actor) -> ApiKey:
     """Revoke a key now (idempotent); the next request with it fails."""
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
-        audit_log(
-            action="api_key_revoked", actor=actor, target=key.user, request=request, key_id=key.pk
-        )
+        audit_log(action="api_key_revoked", actor=actor, target=key.user, key_id=key.pk)
     return key
 
 
-def api_keys_revoke_all(*, user: User, actor: User | None, reason: str, request: Any = None) -> int:
+def api_keys_revoke_all(*, user: User, actor: Actor, reason: str) -> int:
     """Revoke every active key of ``user`` now (logout-all, password reset); returns how many.
 
     One UPDATE: the next request with any of them fails, on every worker.
@@ -145,7 +142,6 @@ def api_keys_revoke_all(*, user: User, actor: User | None, reason: str, request:
             action="api_keys_revoked",
             actor=actor,
             target=user,
-            request=request,
             reason=reason,
             count=revoked,
         )

@@ -11,6 +11,8 @@ import structlog
 from django.db import DatabaseError, transaction
 from rest_framework.throttling import BaseThrottle
 
+from core.actor import Actor
+
 logger = structlog.get_logger("audit")
 
 _SECRET_HINTS = ("password", "token", "secret", "code", "otp", "key")
@@ -19,7 +21,8 @@ _MAX_DETAIL_CHARS = 500
 
 
 def client_ip(request: Any) -> str | None:
-    """The client IP as DRF's throttles see it (honours ``NUM_PROXIES``)."""
+    """The client IP as DRF's throttles see it (honours ``NUM_PROXIES``). For doors only:
+    services read ``actor.ip``."""
     if request is None:
         return None
     try:
@@ -28,13 +31,8 @@ def client_ip(request: Any) -> str | None:
         return None
 
 
-def _request_id(request: Any) -> str:
-    rid = getattr(request, "request_id", None)
-    if rid is None and request is not None:
-        rid = getattr(getattr(request, "_request", None), "request_id", None)
-    if rid is None:
-        rid = structlog.contextvars.get_contextvars().get("request_id")
-    return str(rid or "")[:128]
+def _context_request_id() -> str:
+    return str(structlog.contextvars.get_contextvars().get("request_id") or "")
 
 
 def _json_safe(value: Any) -> Any:
@@ -61,12 +59,13 @@ def _valid_ip(ip: str | None) -> str | None:
 def audit_log(
     *,
     action: str,
-    actor: Any = None,
+    actor: Actor | None = None,
     target: Any = None,
-    request: Any = None,
     **details: Any,
 ) -> None:
-    """Record an audit event: who (``actor``) did ``action`` to whom (``target``), from where."""
+    """Record an audit event: who (``actor.user``) did ``action`` to whom (``target``), from
+    where (``actor.ip``, ``actor.request_id``). An actor without a user is an anonymous or
+    failed attempt (a wrong password), still recorded with its address."""
     from accounts.models import AuditEvent
 
     safe = {
@@ -74,25 +73,27 @@ def audit_log(
         for key, value in details.items()
         if not any(hint in key.lower() for hint in _SECRET_HINTS)
     }
-    ip = client_ip(request)
+    actor = actor or Actor()
+    user = actor.user
+    ip = actor.ip
     logger.info(
         "audit",
         action=action,
-        actor_id=getattr(actor, "pk", None),
+        actor_id=getattr(user, "pk", None),
         target_id=getattr(target, "pk", None),
         ip=ip,
         **safe,
     )
-    actor_pk = getattr(actor, "pk", None)
+    actor_pk = getattr(user, "pk", None)
     event = AuditEvent(
         actor_id=actor_pk,
-        actor_email=str(getattr(actor, "email", "") or "")[:254] if actor_pk else "",
+        actor_email=str(getattr(user, "email", "") or "")[:254] if actor_pk else "",
         action=action[:64],
         target_type=(target._meta.label_lower[:64] if target is not None else ""),
         target_id=str(getattr(target, "pk", "") or "")[:64],
         target_repr=(str(target)[:255] if target is not None else ""),
         ip=_valid_ip(ip),
-        request_id=_request_id(request),
+        request_id=(actor.request_id or _context_request_id())[:128],
         details=safe,
     )
     try:

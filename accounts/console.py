@@ -8,18 +8,19 @@ and every outcome is an audit event (``admin_login_succeeded`` / ``admin_login_f
 
 from typing import Any
 
-from django.conf import settings
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.audit import audit_log, client_ip
+from accounts.audit import audit_log
 from accounts.lockout import credential_attempt, lockout_reset
 from accounts.mfa import InvalidMfaCodeError, mfa_code_verify, user_has_mfa
 from accounts.models import User
 from accounts.services import AccountDisabledError, InvalidCredentialsError, _user_by_identifier
 from accounts.throttles import _digest, rate_limit_check
 from config.exceptions import ApplicationError, RateLimitedError
+from core import policies
+from core.actor import Actor
 
 # Where a user of a role in MFA_REQUIRED_ROLES enrols before the console lets them in.
 ENROL_HINT = (
@@ -56,11 +57,12 @@ def console_session_allowed(*, user: Any, otp_verified: bool) -> bool:
     """Whether a signed-in session may use the console: staff, and past the second factor
     when the user has one (``otp_verified``: django-otp's session check); a user whose role
     requires MFA but who has no device is kept out until they enrol."""
-    if not (user.is_active and user.is_staff):
+    actor = Actor(user=user)
+    if not policies.can_use_console(actor):
         return False
     if user_has_mfa(user=user):
         return otp_verified
-    return user.role not in settings.MFA_REQUIRED_ROLES
+    return not policies.requires_mfa(actor)
 
 
 def _device_for(*, user: User, method: str) -> Device | None:
@@ -69,17 +71,17 @@ def _device_for(*, user: User, method: str) -> Device | None:
     return model.objects.filter(user=user, confirmed=True).order_by("pk").first()
 
 
-def _failed(*, user: User | None, request: Any, reason: str, **details: Any) -> None:
-    audit_log(action="admin_login_failed", target=user, request=request, reason=reason, **details)
+def _failed(*, user: User | None, actor: Actor, reason: str, **details: Any) -> None:
+    audit_log(action="admin_login_failed", target=user, reason=reason, **details, actor=actor)
 
 
 def console_login(
-    *, identifier: str, password: str, code: str = "", request: Any = None
+    *, identifier: str, password: str, code: str = "", actor: Actor
 ) -> tuple[User, Device | None]:
     """Check a console login; returns the user and the device of the second factor (None
     when the user has no MFA). Raises an :class:`ApplicationError` that says why not."""
     identifier = identifier.strip().lower()
-    ip = client_ip(request)
+    ip = actor.ip
     # The API's login rates, so the console is no cheaper to hammer than the API.
     rate_limit_check(scope="login_ip", ident=ip)
     rate_limit_check(scope="login", ident=_digest(identifier))
@@ -96,13 +98,13 @@ def console_login(
                 valid = user.check_password(password)
             if not valid:
                 locked = attempt.fail()
-                _failed(user=user, request=request, reason="bad_credentials", locked_out=locked)
+                _failed(user=user, reason="bad_credentials", locked_out=locked, actor=actor)
                 raise InvalidCredentialsError()
             if not user.is_active:
-                _failed(user=user, request=request, reason="suspended")
+                _failed(user=user, reason="suspended", actor=actor)
                 raise AccountDisabledError()
-            if not user.is_staff:
-                _failed(user=user, request=request, reason="not_staff")
+            if not policies.is_admin(Actor(user=user)):
+                _failed(user=user, reason="not_staff", actor=actor)
                 raise ConsoleAccessDeniedError()
             if user_has_mfa(user=user):
                 if not code.strip():
@@ -111,27 +113,24 @@ def console_login(
                 second = mfa_code_verify(user=user, code=code)
                 if second is None:
                     locked = attempt.fail()
-                    _failed(user=user, request=request, reason="bad_mfa_code", locked_out=locked)
+                    _failed(user=user, reason="bad_mfa_code", locked_out=locked, actor=actor)
                     raise InvalidMfaCodeError()
                 device = _device_for(user=user, method=second)
                 method = f"password+{second}"
                 if second == "backup":
-                    audit_log(
-                        action="mfa_backup_code_used", actor=user, target=user, request=request
-                    )
-            elif user.role in settings.MFA_REQUIRED_ROLES:
-                _failed(user=user, request=request, reason="mfa_enrollment_required")
+                    audit_log(action="mfa_backup_code_used", actor=actor.as_user(user), target=user)
+            elif policies.requires_mfa(Actor(user=user)):
+                _failed(user=user, reason="mfa_enrollment_required", actor=actor)
                 raise MfaEnrollmentRequiredError()
     except RateLimitedError as exc:
         if exc.error_code in ("LOCKED_OUT", "SLOW_DOWN"):
-            _failed(user=user, request=request, reason=exc.error_code.lower())
+            _failed(user=user, reason=exc.error_code.lower(), actor=actor)
         raise
     lockout_reset(account=user.email)
     audit_log(
         action="admin_login_succeeded",
-        actor=user,
+        actor=actor.as_user(user),
         target=user,
-        request=request,
         method=method,
     )
     return user, device

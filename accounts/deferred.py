@@ -3,7 +3,7 @@
 ``auth/password/forgot`` and ``auth/code/request`` must not tell, by their answer or by how long
 it takes, whether an account has the address. Finding the account, making the link or code,
 rendering and sending the mail all depend on the address, so none of it happens before the
-answer: the view hands it to :func:`after_response`, and the answer (always 202, same body)
+answer: the service hands it to :func:`after_response`, and the answer (always 202, same body)
 leaves the server first. The work then runs in the same worker thread when the server closes
 the response (Django's ``HttpResponse.close()``, which every server calls after the last byte:
 Daphne, uvicorn and gunicorn alike), with the request's database connection and request id.
@@ -23,6 +23,11 @@ from rest_framework.response import Response
 logger = structlog.get_logger(__name__)
 
 _JOBS_ATTR = "_after_response_jobs"
+# The jobs of the view now running (set by AfterResponseMixin): services defer work without
+# ever seeing the HTTP request.
+_jobs: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
+    "after_response_jobs", default=None
+)
 
 
 def _http_request(request: Any) -> Any:
@@ -30,9 +35,9 @@ def _http_request(request: Any) -> Any:
     return getattr(request, "_request", request)
 
 
-def after_response(request: Any, job: Callable[[], None]) -> None:
-    """Run ``job`` once the response to ``request`` has been sent (now, without a response)."""
-    jobs = getattr(_http_request(request), _JOBS_ATTR, None)
+def after_response(job: Callable[[], None]) -> None:
+    """Run ``job`` once the response of the current view has been sent (now, outside one)."""
+    jobs = _jobs.get()
     if jobs is None:
         job()
         return
@@ -55,7 +60,9 @@ class AfterResponseMixin:
     """For DRF views whose services call :func:`after_response`."""
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        setattr(_http_request(request), _JOBS_ATTR, [])
+        jobs: list[Callable[[], None]] = []
+        setattr(_http_request(request), _JOBS_ATTR, jobs)
+        _jobs.set(jobs)
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
 
     def finalize_response(
@@ -64,8 +71,10 @@ class AfterResponseMixin:
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
         http = _http_request(request)
         jobs = getattr(http, _JOBS_ATTR, None) or []
+        # Later calls (and the next request served by this thread) run their jobs at once.
+        _jobs.set(None)
         if jobs:
-            setattr(http, _JOBS_ATTR, None)  # later calls run at once
+            setattr(http, _JOBS_ATTR, None)
             close = response.close
             request_id = getattr(http, "request_id", None)
 

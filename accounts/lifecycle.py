@@ -17,7 +17,6 @@ import hmac
 import secrets
 import time
 from functools import partial
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
@@ -28,7 +27,7 @@ from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from accounts.apikeys import api_keys_revoke_all
-from accounts.audit import audit_log, client_ip
+from accounts.audit import audit_log
 from accounts.deferred import after_response
 from accounts.emails import email_render, email_send, frontend_link
 from accounts.lockout import credential_attempt, lockout_reset
@@ -38,6 +37,8 @@ from accounts.sessions import user_sessions_revoke
 from accounts.throttles import _digest
 from accounts.tokens import enrollment_token_for, mfa_token_for
 from config.exceptions import ApplicationError
+from core import policies
+from core.actor import Actor
 
 VERIFY_SALT = "accounts.email-verification"
 CODE_LENGTH = 6
@@ -83,24 +84,24 @@ def email_verification_token(*, user: User) -> str:
     return signing.dumps({"u": user.pk, "e": user.email}, salt=VERIFY_SALT, compress=True)
 
 
-def email_verification_request(*, user: User, request: Any = None) -> None:
+def email_verification_request(*, actor: Actor) -> None:
     """Mail the caller a link that confirms their address."""
-    if user.is_verified:
+    if actor.user.is_verified:
         raise EmailAlreadyVerifiedError()
-    token = email_verification_token(user=user)
+    token = email_verification_token(user=actor.user)
     email_send(
-        to=user.email,
+        to=actor.user.email,
         kind="verify_email",
         context={
-            "user": user,
+            "user": actor.user,
             "link": frontend_link(verify=token),
             "expires_hours": max(1, settings.EMAIL_VERIFY_TIMEOUT // 3600),
         },
     )
-    audit_log(action="email_verification_requested", actor=user, target=user, request=request)
+    audit_log(action="email_verification_requested", actor=actor, target=actor.user)
 
 
-def email_verify(*, token: str, request: Any = None) -> User:
+def email_verify(*, token: str, actor: Actor) -> User:
     """Mark the address in ``token`` verified. Single use: a verified user's token is refused,
     as is one for an address the user no longer has."""
     try:
@@ -114,7 +115,7 @@ def email_verify(*, token: str, request: Any = None) -> User:
             raise InvalidLinkTokenError()
         user.is_verified = True
         user.save(update_fields=["is_verified"])
-    audit_log(action="email_verified", actor=user, target=user, request=request)
+    audit_log(action="email_verified", actor=actor.as_user(user), target=user)
     return user
 
 
@@ -128,16 +129,16 @@ def password_reset_token(*, user: User) -> str:
     return f"{urlsafe_base64_encode(force_bytes(user.pk))}.{_reset_tokens.make_token(user)}"
 
 
-def password_forgot(*, email: str, request: Any = None) -> None:
+def password_forgot(*, email: str, actor: Actor) -> None:
     """Mail a reset link when an active account has this address; silently nothing otherwise.
 
     Nothing that depends on the address runs before the answer (see ``accounts.deferred``),
     so a known and an unknown address cost the request the same time.
     """
-    after_response(request, partial(_password_forgot_send, email=email, request=request))
+    after_response(partial(_password_forgot_send, email=email, actor=actor))
 
 
-def _password_forgot_send(*, email: str, request: Any) -> None:
+def _password_forgot_send(*, email: str, actor: Actor) -> None:
     user = _active_user_by_email(email)
     # An unknown address gets the same work short of sending (a link for a stand-in user, the
     # mail rendered): this runs after the answer, but it can still delay the caller's next
@@ -152,9 +153,7 @@ def _password_forgot_send(*, email: str, request: Any) -> None:
         email_render(kind="password_reset", context=context)
     else:
         email_send(to=user.email, kind="password_reset", context=context)
-    audit_log(
-        action="password_reset_requested", target=user, request=request, known=user is not None
-    )
+    audit_log(action="password_reset_requested", target=user, known=user is not None, actor=actor)
 
 
 def _stand_in(email: str) -> User:
@@ -174,7 +173,7 @@ def _user_from_reset_token(token: str) -> User:
     return user
 
 
-def password_reset(*, token: str, new_password: str, request: Any = None) -> User:
+def password_reset(*, token: str, new_password: str, actor: Actor) -> User:
     """Set a new password from a reset link; every session and API key of the user ends, MFA
     stays on."""
     user = _user_from_reset_token(token)
@@ -190,9 +189,9 @@ def password_reset(*, token: str, new_password: str, request: Any = None) -> Use
         locked.save(update_fields=["password", "is_verified"])
         user_sessions_revoke(user=locked, reason="password_reset")
         # A reset is the "I may be compromised" path: API keys end with the sessions.
-        api_keys_revoke_all(user=locked, actor=locked, reason="password_reset", request=request)
+        api_keys_revoke_all(user=locked, actor=actor.as_user(locked), reason="password_reset")
     lockout_reset(account=locked.email)
-    audit_log(action="password_reset", actor=locked, target=locked, request=request)
+    audit_log(action="password_reset", actor=actor.as_user(locked), target=locked)
     email_send(to=locked.email, kind="password_changed", context={"user": locked})
     return locked
 
@@ -209,17 +208,17 @@ def _code_hash(user_id: int, code: str) -> str:
     return hmac.new(key, f"{user_id}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def login_code_request(*, email: str, request: Any = None) -> None:
+def login_code_request(*, email: str, actor: Actor) -> None:
     """Mail a 6-digit single-use code to an active account; nothing otherwise (same answer).
 
     As with ``password_forgot``, the look-up, the code and the mail run after the answer.
     """
     if not settings.EMAIL_CODE_LOGIN:
         raise CodeLoginDisabledError()
-    after_response(request, partial(_login_code_send, email=email, request=request))
+    after_response(partial(_login_code_send, email=email, actor=actor))
 
 
-def _login_code_send(*, email: str, request: Any) -> None:
+def _login_code_send(*, email: str, actor: Actor) -> None:
     user = _active_user_by_email(email)
     recipient = user or _stand_in(email)  # same work for an unknown address, short of sending
     code = f"{secrets.randbelow(10**CODE_LENGTH):0{CODE_LENGTH}d}"
@@ -239,7 +238,7 @@ def _login_code_send(*, email: str, request: Any) -> None:
         cache.set(key, entry, timeout=timeout)
         cache.set(f"{key}:attempts", 0, timeout=timeout)
         email_send(to=user.email, kind="login_code", context=context)
-    audit_log(action="login_code_requested", target=user, request=request, known=user is not None)
+    audit_log(action="login_code_requested", target=user, known=user is not None, actor=actor)
 
 
 def _count_attempt(key: str) -> int:
@@ -250,14 +249,14 @@ def _count_attempt(key: str) -> int:
         return int(settings.EMAIL_CODE_MAX_ATTEMPTS) + 1
 
 
-def login_code_verify(*, email: str, code: str, request: Any = None) -> LoginOutcome:
+def login_code_verify(*, email: str, code: str, actor: Actor) -> LoginOutcome:
     """Exchange a mailed code for a session (or the MFA challenge, exactly like a password)."""
     from accounts.mfa import user_has_mfa
 
     if not settings.EMAIL_CODE_LOGIN:
         raise CodeLoginDisabledError()
     email = email.strip().lower()
-    with credential_attempt(account=email, ip=client_ip(request)) as attempt:
+    with credential_attempt(account=email, ip=actor.ip) as attempt:
         key = _code_key(email)
         entry = cache.get(key)
         if entry is not None and entry.get("expires", 0) <= time.time():
@@ -274,7 +273,7 @@ def login_code_verify(*, email: str, code: str, request: Any = None) -> LoginOut
             if entry is not None and attempts >= max_attempts:
                 cache.delete(key)  # the code is spent: a new one must be requested
             locked = attempt.fail()
-            audit_log(action="login_failed", request=request, reason="bad_code", locked_out=locked)
+            audit_log(action="login_failed", reason="bad_code", locked_out=locked, actor=actor)
             raise InvalidLoginCodeError()
     # Single use: only the request that actually deletes the entry may log in.
     if not cache.delete(key):
@@ -288,11 +287,11 @@ def login_code_verify(*, email: str, code: str, request: Any = None) -> LoginOut
         user.is_verified = True
         user.save(update_fields=["is_verified"])
     if user_has_mfa(user=user):
-        audit_log(action="login_mfa_challenge", target=user, request=request, method="email_code")
+        audit_log(action="login_mfa_challenge", target=user, method="email_code", actor=actor)
         return LoginOutcome(user=user, mfa_token=mfa_token_for(user=user))
-    if user.role in settings.MFA_REQUIRED_ROLES:
-        audit_log(action="login_mfa_enrollment_required", target=user, request=request)
+    if policies.requires_mfa(Actor(user=user)):
+        audit_log(action="login_mfa_enrollment_required", target=user, actor=actor)
         return LoginOutcome(user=user, enrollment_token=enrollment_token_for(user=user))
     return LoginOutcome(
-        user=user, tokens=user_login_complete(user=user, request=request, method="email_code")
+        user=user, tokens=user_login_complete(user=user, method="email_code", actor=actor)
     )

@@ -11,7 +11,6 @@
 
 import base64
 import secrets
-from typing import Any
 
 import segno
 from django.conf import settings
@@ -23,7 +22,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
-from accounts.audit import audit_log, client_ip
+from accounts.audit import audit_log
 from accounts.authentication import token_version_matches
 from accounts.lockout import credential_attempt
 from accounts.models import User
@@ -31,6 +30,8 @@ from accounts.services import InvalidTokenError, user_login_complete
 from accounts.stepup import user_password_confirm
 from accounts.tokens import mfa_token_decode
 from config.exceptions import ApplicationError, ConflictError
+from core import policies
+from core.actor import Actor
 
 BACKUP_CODE_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l look-alikes
 BACKUP_CODE_LENGTH = 10
@@ -129,35 +130,35 @@ def mfa_code_verify(*, user: User, code: str, allow_backup: bool = True) -> str 
     return None
 
 
-def mfa_code_check(*, user: User, code: str, request: Any = None) -> str | None:
+def mfa_code_check(*, code: str, actor: Actor) -> str | None:
     """:func:`mfa_code_verify` under the login lock-out (account and IP), for signed-in users
     re-confirming with a code; a wrong code is audited."""
-    with credential_attempt(account=user.email, ip=client_ip(request)) as attempt:
-        method = mfa_code_verify(user=user, code=code)
+    with credential_attempt(account=actor.user.email, ip=actor.ip) as attempt:
+        method = mfa_code_verify(user=actor.user, code=code)
         if method is not None:
             return method
         locked = attempt.fail()
-    audit_log(action="mfa_code_failed", actor=user, target=user, request=request, locked_out=locked)
+    audit_log(action="mfa_code_failed", actor=actor, target=actor.user, locked_out=locked)
     return None
 
 
 # --- Enrolment and management ---------------------------------------------------------------
 
 
-def mfa_enable(*, user: User, password: str, request: Any = None) -> dict[str, str]:
+def mfa_enable(*, password: str, actor: Actor) -> dict[str, str]:
     """Start enrolment (step-up: the current password): a new unconfirmed TOTP device;
     returns its secret, URL and QR code."""
-    if user_has_mfa(user=user):
+    if user_has_mfa(user=actor.user):
         raise ConflictError("MFA is already enabled.", code="MFA_ALREADY_ENABLED")
     # Without this a stolen access token could enrol the thief's authenticator.
-    user_password_confirm(user=user, password=password, purpose="mfa_enable", request=request)
+    user_password_confirm(password=password, purpose="mfa_enable", actor=actor)
     with transaction.atomic():
-        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        TOTPDevice.objects.filter(user=actor.user, confirmed=False).delete()
         device = TOTPDevice.objects.create(
-            user=user, name=TOTP_DEVICE_NAME, confirmed=False, step=30, tolerance=1, digits=6
+            user=actor.user, name=TOTP_DEVICE_NAME, confirmed=False, step=30, tolerance=1, digits=6
         )
     url = device.config_url
-    audit_log(action="mfa_enrollment_started", actor=user, target=user, request=request)
+    audit_log(action="mfa_enrollment_started", actor=actor, target=actor.user)
     return {
         "secret": base64.b32encode(device.bin_key).decode(),
         "otpauth_url": url,
@@ -165,19 +166,19 @@ def mfa_enable(*, user: User, password: str, request: Any = None) -> dict[str, s
     }
 
 
-def mfa_confirm(*, user: User, code: str, password: str, request: Any = None) -> list[str]:
+def mfa_confirm(*, code: str, password: str, actor: Actor) -> list[str]:
     """Activate the pending TOTP device with a first code and the current password (step-up);
     returns the backup codes once."""
-    user_password_confirm(user=user, password=password, purpose="mfa_confirm", request=request)
+    user_password_confirm(password=password, purpose="mfa_confirm", actor=actor)
     with transaction.atomic():
         device = (
             TOTPDevice.objects.select_for_update()
-            .filter(user=user, confirmed=False)
+            .filter(user=actor.user, confirmed=False)
             .order_by("-pk")
             .first()
         )
         if device is None:
-            if user_has_mfa(user=user):
+            if user_has_mfa(user=actor.user):
                 raise ConflictError("MFA is already enabled.", code="MFA_ALREADY_ENABLED")
             raise ConflictError("Start with auth/mfa/enable.", code="MFA_NOT_PENDING")
         normalized = _normalize_code(code or "")
@@ -185,9 +186,9 @@ def mfa_confirm(*, user: User, code: str, password: str, request: Any = None) ->
             raise InvalidMfaCodeError()
         device.confirmed = True
         device.save(update_fields=["confirmed"])
-        TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
-        codes = _backup_codes_replace(user=user)
-    audit_log(action="mfa_enabled", actor=user, target=user, request=request)
+        TOTPDevice.objects.filter(user=actor.user).exclude(pk=device.pk).delete()
+        codes = _backup_codes_replace(user=actor.user)
+    audit_log(action="mfa_enabled", actor=actor, target=actor.user)
     return codes
 
 
@@ -196,49 +197,47 @@ def _devices_delete(*, user: User) -> None:
     StaticDevice.objects.filter(user=user).delete()
 
 
-def mfa_disable(*, user: User, code: str, password: str, request: Any = None) -> None:
+def mfa_disable(*, code: str, password: str, actor: Actor) -> None:
     """Turn MFA off: needs the password and a current code (or a backup code)."""
-    if not user_has_mfa(user=user):
+    if not user_has_mfa(user=actor.user):
         raise ConflictError("MFA is not enabled.", code="MFA_NOT_ENABLED")
-    if user.role in settings.MFA_REQUIRED_ROLES:
+    if policies.requires_mfa(Actor(user=actor.user)):
         raise ApplicationError(
             "Your role requires multi-factor authentication.",
             code="MFA_REQUIRED",
             status_code=403,
         )
-    user_password_confirm(user=user, password=password, purpose="mfa_disable", request=request)
-    if mfa_code_check(user=user, code=code, request=request) is None:
+    user_password_confirm(password=password, purpose="mfa_disable", actor=actor)
+    if mfa_code_check(code=code, actor=actor) is None:
         raise InvalidMfaCodeError()
-    _devices_delete(user=user)
-    audit_log(action="mfa_disabled", actor=user, target=user, request=request)
+    _devices_delete(user=actor.user)
+    audit_log(action="mfa_disabled", actor=actor, target=actor.user)
 
 
-def mfa_backup_codes_regenerate(
-    *, user: User, code: str, password: str, request: Any = None
-) -> list[str]:
+def mfa_backup_codes_regenerate(*, code: str, password: str, actor: Actor) -> list[str]:
     """Ten new backup codes for a user with MFA on (a current code and the password); the old
     ones stop working."""
-    if not user_has_mfa(user=user):
+    if not user_has_mfa(user=actor.user):
         raise ConflictError("MFA is not enabled.", code="MFA_NOT_ENABLED")
-    user_password_confirm(user=user, password=password, purpose="mfa_backup_codes", request=request)
-    if mfa_code_check(user=user, code=code, request=request) is None:
+    user_password_confirm(password=password, purpose="mfa_backup_codes", actor=actor)
+    if mfa_code_check(code=code, actor=actor) is None:
         raise InvalidMfaCodeError()
     with transaction.atomic():
-        codes = _backup_codes_replace(user=user)
-    audit_log(action="mfa_backup_codes_regenerated", actor=user, target=user, request=request)
+        codes = _backup_codes_replace(user=actor.user)
+    audit_log(action="mfa_backup_codes_regenerated", actor=actor, target=actor.user)
     return codes
 
 
-def mfa_reset(*, actor: User | None, user: User, request: Any = None) -> None:
+def mfa_reset(*, actor: Actor, user: User) -> None:
     """Admin: remove a user's MFA devices (lost phone); they log in with the password again."""
     _devices_delete(user=user)
-    audit_log(action="mfa_reset", actor=actor, target=user, request=request)
+    audit_log(action="mfa_reset", actor=actor, target=user)
 
 
 # --- Second login step ----------------------------------------------------------------------
 
 
-def auth_mfa_verify(*, mfa_token: str, code: str, request: Any = None) -> tuple[User, dict]:
+def auth_mfa_verify(*, mfa_token: str, code: str, actor: Actor) -> tuple[User, dict]:
     """Exchange an ``mfa_token`` and a TOTP/backup code for a token pair (single use)."""
     from django.core.cache import cache
 
@@ -252,16 +251,16 @@ def auth_mfa_verify(*, mfa_token: str, code: str, request: Any = None) -> tuple[
     used_key = f"mfa-token-used:{token.get(jwt_settings.JTI_CLAIM)}"
     if cache.get(used_key):
         raise InvalidTokenError("The MFA token was already used. Log in again.")
-    with credential_attempt(account=user.email, ip=client_ip(request)) as attempt:
+    with credential_attempt(account=user.email, ip=actor.ip) as attempt:
         method = mfa_code_verify(user=user, code=code)
         if method is None:
             locked = attempt.fail()
             audit_log(
                 action="login_failed",
                 target=user,
-                request=request,
                 reason="bad_mfa_code",
                 locked_out=locked,
+                actor=actor,
             )
             raise InvalidMfaCodeError()
     # add() is atomic: of two requests racing with one mfa_token only one gets a session.
@@ -269,5 +268,5 @@ def auth_mfa_verify(*, mfa_token: str, code: str, request: Any = None) -> tuple[
     if not cache.add(used_key, 1, timeout=lifetime + 60):
         raise InvalidTokenError("The MFA token was already used. Log in again.")
     if method == "backup":
-        audit_log(action="mfa_backup_code_used", actor=user, target=user, request=request)
-    return user, user_login_complete(user=user, request=request, method=f"mfa_{method}")
+        audit_log(action="mfa_backup_code_used", actor=actor.as_user(user), target=user)
+    return user, user_login_complete(user=user, method=f"mfa_{method}", actor=actor)

@@ -89,15 +89,6 @@ class User(AbstractBaseUser, PermissionsMixin):
             kwargs["update_fields"] = {*update_fields, "is_staff", "is_superuser"}
         super().save(*args, **kwargs)
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == Role.ADMIN
-
-    @property
-    def can_write(self) -> bool:
-        """Viewers read; users and admins create."""
-        return self.role in (Role.ADMIN, Role.USER)
-
 
 class RevokedAccessToken(models.Model):
     """An access token ended before its expiry (logout). Rows are useless once ``expires_at``

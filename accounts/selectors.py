@@ -5,8 +5,10 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from accounts.mfa import users_with_mfa_state
-from accounts.models import Role, User
+from accounts.models import User
 from config.exceptions import NotFoundError, PermissionDeniedError
+from core import policies
+from core.actor import as_actor
 
 USER_ORDERING_FIELDS = ("created_at", "email", "username", "full_name", "last_login", "role")
 # Each field ascending or, with one leading "-", descending.
@@ -15,7 +17,7 @@ MAX_SEARCH_LENGTH = 100
 
 
 def _require_admin(actor: User) -> None:
-    if not (actor.is_authenticated and actor.role == Role.ADMIN):
+    if not policies.is_admin(as_actor(actor)):
         raise PermissionDeniedError("This action requires the admin role.")
 
 

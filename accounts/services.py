@@ -21,7 +21,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.apikeys import api_keys_revoke_all
-from accounts.audit import audit_log, client_ip
+from accounts.audit import audit_log
 from accounts.authentication import token_version_matches
 from accounts.lockout import credential_attempt, lockout_reset
 from accounts.models import RevokedAccessToken, Role, User
@@ -29,6 +29,8 @@ from accounts.sessions import user_sessions_revoke
 from accounts.stepup import user_password_confirm
 from accounts.tokens import enrollment_token_for, issue_tokens, mfa_token_for
 from config.exceptions import ApplicationError, PermissionDeniedError
+from core import policies
+from core.actor import Actor
 
 MAX_PREFERENCES_BYTES = 16 * 1024
 
@@ -72,7 +74,7 @@ def _password_check(password: str, user: User) -> None:
 
 
 def user_register(
-    *, email: str, username: str, full_name: str, password: str, request: Any = None
+    *, email: str, username: str, full_name: str, password: str, actor: Actor
 ) -> User:
     """Create a ``user``-role account (never admin, never pre-verified) from the sign-up form."""
     if not registration_is_open():
@@ -96,7 +98,7 @@ def user_register(
         raise drf_exceptions.ValidationError(
             {"email": ["A user with this email address or username already exists."]}
         ) from exc
-    audit_log(action="user_registered", actor=user, target=user, request=request)
+    audit_log(action="user_registered", actor=actor.as_user(user), target=user)
     return user
 
 
@@ -119,21 +121,21 @@ def _user_by_identifier(identifier: str) -> User | None:
     return User.objects.filter(username__iexact=identifier).order_by("pk").first()
 
 
-def user_login_complete(*, user: User, request: Any = None, method: str) -> dict[str, Any]:
+def user_login_complete(*, user: User, actor: Actor, method: str) -> dict[str, Any]:
     """The last step of every successful login: tokens, ``last_login``, counters, audit."""
     lockout_reset(account=user.email)
     User.objects.filter(pk=user.pk).update(last_login=timezone.now())
     user.refresh_from_db(fields=["last_login"])
-    audit_log(action="login_succeeded", actor=user, target=user, request=request, method=method)
+    audit_log(action="login_succeeded", actor=actor.as_user(user), target=user, method=method)
     return issue_tokens(user=user)
 
 
-def auth_login(*, identifier: str, password: str, request: Any = None) -> LoginOutcome:
+def auth_login(*, identifier: str, password: str, actor: Actor) -> LoginOutcome:
     """Check a password login, with lock-out, enumeration-safe failures and MFA."""
     from accounts.mfa import user_has_mfa
 
     identifier = identifier.strip().lower()
-    ip = client_ip(request)
+    ip = actor.ip
     user = _user_by_identifier(identifier)
     account = user.email if user is not None else identifier
     with credential_attempt(account=account, ip=ip) as attempt:
@@ -148,30 +150,30 @@ def auth_login(*, identifier: str, password: str, request: Any = None) -> LoginO
             audit_log(
                 action="login_failed",
                 target=user,
-                request=request,
                 reason="bad_credentials",
                 locked_out=locked,
+                actor=actor,
             )
             raise InvalidCredentialsError()
     if not user.is_active:
-        audit_log(action="login_failed", target=user, request=request, reason="suspended")
+        audit_log(action="login_failed", target=user, reason="suspended", actor=actor)
         raise AccountDisabledError()
     if user_has_mfa(user=user):
         # The account's failure counter is NOT reset here: the code must still be right.
-        audit_log(action="login_mfa_challenge", target=user, request=request)
+        audit_log(action="login_mfa_challenge", target=user, actor=actor)
         return LoginOutcome(user=user, mfa_token=mfa_token_for(user=user))
-    if user.role in settings.MFA_REQUIRED_ROLES:
-        audit_log(action="login_mfa_enrollment_required", target=user, request=request)
+    if policies.requires_mfa(Actor(user=user)):
+        audit_log(action="login_mfa_enrollment_required", target=user, actor=actor)
         return LoginOutcome(user=user, enrollment_token=enrollment_token_for(user=user))
     return LoginOutcome(
-        user=user, tokens=user_login_complete(user=user, request=request, method="password")
+        user=user, tokens=user_login_complete(user=user, method="password", actor=actor)
     )
 
 
 # --- Refresh and logout ---------------------------------------------------------------------
 
 
-def auth_token_refresh(*, refresh: str, request: Any = None) -> dict[str, Any]:
+def auth_token_refresh(*, refresh: str, actor: Actor) -> dict[str, Any]:
     """Rotate a refresh token: the old one is blacklisted, a new pair is issued.
 
     The outstanding-token row is locked and the blacklist row created in one transaction, so
@@ -193,7 +195,7 @@ def auth_token_refresh(*, refresh: str, request: Any = None) -> dict[str, Any]:
             raise InvalidTokenError()
         _blacklisted, created = BlacklistedToken.objects.get_or_create(token=outstanding)
         if not created:
-            audit_log(action="refresh_reuse", target=outstanding.user, request=request)
+            audit_log(action="refresh_reuse", target=outstanding.user, actor=actor)
             raise InvalidTokenError()
         user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM)).first()
         if user is None or not user.is_active or not token_version_matches(token, user):
@@ -216,7 +218,7 @@ def access_token_revoke(*, user: User, access_token: Any) -> None:
     )
 
 
-def auth_logout(*, user: User, refresh: str, access_token: Any, request: Any = None) -> None:
+def auth_logout(*, refresh: str, access_token: Any, actor: Actor) -> None:
     """Blacklist the caller's refresh token and end the access token of this request."""
     try:
         payload = token_backend.decode(refresh, verify=True)
@@ -224,7 +226,7 @@ def auth_logout(*, user: User, refresh: str, access_token: Any, request: Any = N
         raise InvalidTokenError() from exc
     if payload.get(jwt_settings.TOKEN_TYPE_CLAIM) != "refresh" or str(
         payload.get(jwt_settings.USER_ID_CLAIM)
-    ) != str(user.pk):
+    ) != str(actor.user.pk):
         raise InvalidTokenError()
     with transaction.atomic():
         outstanding = OutstandingToken.objects.filter(
@@ -233,24 +235,24 @@ def auth_logout(*, user: User, refresh: str, access_token: Any, request: Any = N
         if outstanding is not None:
             # Logging out twice is fine: an already blacklisted token stays blacklisted.
             BlacklistedToken.objects.get_or_create(token=outstanding)
-        access_token_revoke(user=user, access_token=access_token)
-    audit_log(action="logout", actor=user, target=user, request=request)
+        access_token_revoke(user=actor.user, access_token=access_token)
+    audit_log(action="logout", actor=actor, target=actor.user)
 
 
-def auth_logout_all(*, user: User, request: Any = None) -> None:
+def auth_logout_all(*, actor: Actor) -> None:
     """End every session of the caller, on every device, and every API key of theirs.
 
     This is the "I may be compromised" button: a key minted with a stolen session must die
     with it (a password change, by contrast, keeps the keys; see ``user_password_change``).
     """
     with transaction.atomic():
-        user_sessions_revoke(user=user, reason="logout_all")
-        api_keys_revoke_all(user=user, actor=user, reason="logout_all", request=request)
-    audit_log(action="logout_all", actor=user, target=user, request=request)
+        user_sessions_revoke(user=actor.user, reason="logout_all")
+        api_keys_revoke_all(user=actor.user, actor=actor, reason="logout_all")
+    audit_log(action="logout_all", actor=actor, target=actor.user)
 
 
 def user_password_change(
-    *, user: User, current_password: str, new_password: str, request: Any = None
+    *, current_password: str, new_password: str, actor: Actor
 ) -> dict[str, Any]:
     """Change the password, end every other session and return a fresh pair for this one.
 
@@ -258,30 +260,29 @@ def user_password_change(
     compromise, and scripts keep working. Logout-all and a reset end the keys too.
     """
     user_password_confirm(
-        user=user,
         password=current_password,
         purpose="password_change",
         field="current_password",
-        request=request,
+        actor=actor,
     )
-    _password_check(new_password, user)
-    user.set_password(new_password)
-    user.save(update_fields=["password"])
-    user_sessions_revoke(user=user, reason="password_changed")
-    audit_log(action="password_changed", actor=user, target=user, request=request)
+    _password_check(new_password, actor.user)
+    actor.user.set_password(new_password)
+    actor.user.save(update_fields=["password"])
+    user_sessions_revoke(user=actor.user, reason="password_changed")
+    audit_log(action="password_changed", actor=actor, target=actor.user)
     from accounts.emails import email_send  # imported late: emails imports tasks (Celery)
 
-    email_send(to=user.email, kind="password_changed", context={"user": user})
-    return issue_tokens(user=user)
+    email_send(to=actor.user.email, kind="password_changed", context={"user": actor.user})
+    return issue_tokens(user=actor.user)
 
 
-def user_password_reset_by_admin(*, actor: User | None, user: User, request: Any = None) -> None:
+def user_password_reset_by_admin(*, actor: Actor, user: User) -> None:
     """After an admin set a new password (console): the user's sessions and API keys end, as
     with a reset by email (an admin resets an account that may be compromised)."""
     with transaction.atomic():
         user_sessions_revoke(user=user, reason="password_reset")
-        api_keys_revoke_all(user=user, actor=actor, reason="password_reset", request=request)
-    audit_log(action="password_reset_by_admin", actor=actor, target=user, request=request)
+        api_keys_revoke_all(user=user, actor=actor, reason="password_reset")
+    audit_log(action="password_reset_by_admin", actor=actor, target=user)
 
 
 # --- Profile and admin changes --------------------------------------------------------------
@@ -317,13 +318,13 @@ def user_profile_update(*, user: User, data: dict[str, Any]) -> User:
     return user
 
 
-def _not_self(*, actor: User | None, user: User, what: str) -> None:
-    if actor is not None and actor.pk == user.pk:
+def _not_self(*, actor: Actor, user: User, what: str) -> None:
+    if actor.user_id == user.pk:
         # An admin who demotes or suspends themself could leave nobody to undo it.
         raise ApplicationError(f"You cannot {what} your own account.", code="SELF_CHANGE_FORBIDDEN")
 
 
-def user_role_change(*, actor: User | None, user: User, role: str, request: Any = None) -> User:
+def user_role_change(*, actor: Actor, user: User, role: str) -> User:
     """Give ``user`` another role; their current tokens (carrying the old role) end."""
     if role not in Role.values:
         raise drf_exceptions.ValidationError({"role": [f'"{role}" is not a valid role.']})
@@ -339,14 +340,13 @@ def user_role_change(*, actor: User | None, user: User, role: str, request: Any 
         action="role_changed",
         actor=actor,
         target=user,
-        request=request,
         old_role=previous,
         new_role=role,
     )
     return user
 
 
-def user_suspend(*, actor: User | None, user: User, request: Any = None) -> User:
+def user_suspend(*, actor: Actor, user: User) -> User:
     """Deactivate ``user`` and end every session of theirs at once (REST and WebSocket)."""
     _not_self(actor=actor, user=user, what="suspend")
     with transaction.atomic():
@@ -354,26 +354,25 @@ def user_suspend(*, actor: User | None, user: User, request: Any = None) -> User
             user.is_active = False
             user.save(update_fields=["is_active"])
         user_sessions_revoke(user=user, reason="suspended")
-    audit_log(action="user_suspended", actor=actor, target=user, request=request)
+    audit_log(action="user_suspended", actor=actor, target=user)
     return user
 
 
-def user_reactivate(*, actor: User | None, user: User, request: Any = None) -> User:
+def user_reactivate(*, actor: Actor, user: User) -> User:
     """Let a suspended user log in again (old tokens stay revoked)."""
     if not user.is_active:
         user.is_active = True
         user.save(update_fields=["is_active"])
-        audit_log(action="user_reactivated", actor=actor, target=user, request=request)
+        audit_log(action="user_reactivated", actor=actor, target=user)
     return user
 
 
 def user_update(
     *,
-    actor: User,
+    actor: Actor,
     user: User,
     data: dict[str, Any],
     current_password: str | None = None,
-    request: Any = None,
 ) -> User:
     """An admin's change to any user; role and active flag go through their own services.
 
@@ -384,25 +383,24 @@ def user_update(
     email = data.get("email")
     if isinstance(email, str) and email.strip().lower() != user.email:
         user_password_confirm(
-            user=actor,
             password=current_password or "",
             purpose="email_change",
             field="current_password",
-            request=request,
+            actor=actor,
         )
     with transaction.atomic():
         changed = _apply_fields(user=user, data=data, allowed=ADMIN_FIELDS)
         if changed:
             user.save(update_fields=changed)
         if "role" in data:
-            user_role_change(actor=actor, user=user, role=data["role"], request=request)
+            user_role_change(actor=actor, user=user, role=data["role"])
         if "is_active" in data and data["is_active"] != user.is_active:
             if data["is_active"]:
-                user_reactivate(actor=actor, user=user, request=request)
+                user_reactivate(actor=actor, user=user)
             else:
-                user_suspend(actor=actor, user=user, request=request)
+                user_suspend(actor=actor, user=user)
     if changed:
-        audit_log(action="user_updated", actor=actor, target=user, request=request, fields=changed)
+        audit_log(action="user_updated", actor=actor, target=user, fields=changed)
     return user
 
 
@@ -416,8 +414,12 @@ class EmailNotVerifiedError(PermissionDeniedError):
     )
 
 
-def user_require_verified(*, user: User) -> None:
-    """Raise ``EMAIL_NOT_VERIFIED`` (403) when ``REQUIRE_VERIFIED_EMAIL`` is on and ``user``
-    has not confirmed their address. Chat, uploads and the WebSocket call this."""
-    if settings.REQUIRE_VERIFIED_EMAIL and not user.is_verified:
+def user_require_verified(*, actor: Actor) -> None:
+    """Raise ``EMAIL_NOT_VERIFIED`` (403) when ``REQUIRE_VERIFIED_EMAIL`` is on and the actor's
+    user has not confirmed their address. The one check of every door: the chat services
+    (REST and WebSocket), document uploads, and the ``/v1/`` and generate doors' permission.
+    The platform (an operator's command) is not asked."""
+    if actor.system or actor.user is None:
+        return
+    if settings.REQUIRE_VERIFIED_EMAIL and not actor.user.is_verified:
         raise EmailNotVerifiedError()

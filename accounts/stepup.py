@@ -8,12 +8,10 @@ A wrong password is a failed password check like a failed login: it is refused w
 account or the client IP is locked out, it counts towards that lock-out, and it is audited.
 """
 
-from typing import Any
-
-from accounts.audit import audit_log, client_ip
+from accounts.audit import audit_log
 from accounts.lockout import credential_attempt
-from accounts.models import User
 from config.exceptions import ApplicationError
+from core.actor import Actor
 
 PASSWORD_INCORRECT = "The current password is not correct."
 
@@ -26,23 +24,20 @@ class IncorrectPasswordError(ApplicationError):
     default_detail = PASSWORD_INCORRECT
 
 
-def user_password_verify(
-    *, user: User, password: str, purpose: str = "password_check", request: Any = None
-) -> bool:
-    """Whether ``password`` is ``user``'s current password, checked under the login lock-out.
+def user_password_verify(*, password: str, purpose: str = "password_check", actor: Actor) -> bool:
+    """Whether ``password`` is the acting user's current password, checked under the lock-out.
 
     A failure counts towards the account's lock-out and the IP's slow-down and is audited as
     ``step_up_failed`` with ``purpose``. Raises 429 while the account or the IP must wait.
     """
-    with credential_attempt(account=user.email, ip=client_ip(request)) as attempt:
-        if user.check_password(password or ""):
+    with credential_attempt(account=actor.user.email, ip=actor.ip) as attempt:
+        if actor.user.check_password(password or ""):
             return True
         locked = attempt.fail()
     audit_log(
         action="step_up_failed",
-        actor=user,
-        target=user,
-        request=request,
+        actor=actor,
+        target=actor.user,
         purpose=purpose,
         locked_out=locked,
     )
@@ -50,12 +45,12 @@ def user_password_verify(
 
 
 def user_password_confirm(
-    *, user: User, password: str, purpose: str, field: str = "password", request: Any = None
+    *, password: str, purpose: str, field: str = "password", actor: Actor
 ) -> None:
-    """Raise unless ``password`` is ``user``'s current password.
+    """Raise unless ``password`` is the acting user's current password.
 
     ``purpose`` names the action in the audit event; ``field`` is the request field the error
     details point at. Raises 429 ``LOCKED_OUT`` while the account is locked.
     """
-    if not user_password_verify(user=user, password=password, purpose=purpose, request=request):
+    if not user_password_verify(password=password, purpose=purpose, actor=actor):
         raise IncorrectPasswordError(details={field: [PASSWORD_INCORRECT]})

@@ -16,6 +16,7 @@ from ai.models import Document, Quota, UsageRecord
 from ai.quotas import QUOTA_FIELDS, quota_override_set
 from config.admin_mixins import ReadOnlyAdminMixin
 from config.exceptions import ApplicationError
+from core.actor import actor_from_request
 
 
 @admin.register(Document)
@@ -73,7 +74,7 @@ class DocumentAdmin(admin.ModelAdmin):
         queued = busy = 0
         for document in queryset:
             try:
-                document_reindex(document=document)
+                document_reindex(document=document, actor=actor_from_request(request))
                 queued += 1
             except ApplicationError:
                 busy += 1
@@ -84,11 +85,11 @@ class DocumentAdmin(admin.ModelAdmin):
             )
 
     def delete_model(self, request: HttpRequest, obj: Document) -> None:
-        document_delete(document=obj, actor=request.user, request=request)
+        document_delete(document=obj, actor=actor_from_request(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         for document in queryset:
-            document_delete(document=document, actor=request.user, request=request)
+            document_delete(document=document, actor=actor_from_request(request))
 
 
 # --- Usage, quotas, feature flags and the audit trail --------------------------------------
@@ -139,18 +140,16 @@ class QuotaAdmin(admin.ModelAdmin):
         # Through the service, so the change is audited like one made through the API.
         quota_override_set(
             user=obj.user,
-            actor=request.user,
+            actor=actor_from_request(request),
             data={name: form.cleaned_data.get(name) for name in QUOTA_FIELDS},
-            request=request,
         )
         obj.pk = Quota.objects.get(user=obj.user).pk
 
     def delete_model(self, request: HttpRequest, obj: Quota) -> None:
         quota_override_set(
             user=obj.user,
-            actor=request.user,
+            actor=actor_from_request(request),
             data=dict.fromkeys(QUOTA_FIELDS),
-            request=request,
         )
         obj.delete()
 
@@ -175,14 +174,14 @@ class FeatureFlagAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: FeatureFlag, form: Any, change: bool) -> None:
         # Through the service: the cache is invalidated and the change audited.
-        feature_flag_set(name=obj.name, enabled=obj.enabled, actor=request.user, request=request)
+        feature_flag_set(name=obj.name, enabled=obj.enabled, actor=actor_from_request(request))
         FeatureFlag.objects.filter(name=obj.name).update(description=obj.description)
         obj.pk = FeatureFlag.objects.get(name=obj.name).pk
 
     def delete_model(self, request: HttpRequest, obj: FeatureFlag) -> None:
         super().delete_model(request, obj)
         flag_cache_clear(obj.name)
-        audit_log(action="feature_flag_deleted", actor=request.user, request=request, flag=obj.name)
+        audit_log(action="feature_flag_deleted", actor=actor_from_request(request), flag=obj.name)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         for flag in queryset:

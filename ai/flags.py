@@ -14,6 +14,7 @@ from django.db import transaction
 from accounts.audit import audit_log
 from accounts.models import FeatureFlag
 from config.cache import cache_invalidate
+from core.actor import Actor
 
 # The flags the code reads, their defaults and what they switch.
 FLAG_DEFAULTS: dict[str, tuple[bool, str]] = {
@@ -83,7 +84,7 @@ def feature_flag_list() -> list[dict[str, Any]]:
     return result
 
 
-def feature_flag_set(*, name: str, enabled: bool, actor: Any = None, request: Any = None) -> bool:
+def feature_flag_set(*, name: str, enabled: bool, actor: Actor) -> bool:
     """Turn ``name`` on or off (audited); returns the new value."""
     with transaction.atomic():
         flag, created = FeatureFlag.objects.select_for_update().get_or_create(
@@ -91,20 +92,19 @@ def feature_flag_set(*, name: str, enabled: bool, actor: Any = None, request: An
             defaults={
                 "enabled": enabled,
                 "description": FLAG_DEFAULTS.get(name, (False, ""))[1][:255],
-                "updated_by": actor if getattr(actor, "pk", None) else None,
+                "updated_by": actor.user if actor.user_id else None,
             },
         )
         previous = flag_default(name) if created else flag.enabled
         if not created:
             flag.enabled = enabled
-            flag.updated_by = actor if getattr(actor, "pk", None) else None
+            flag.updated_by = actor.user if actor.user_id else None
             flag.save(update_fields=["enabled", "updated_by", "updated_at"])
         flag_cache_clear(name)
     audit_log(
         action="feature_flag_changed",
         actor=actor,
         target=flag,
-        request=request,
         flag=name,
         old=previous,
         new=enabled,

@@ -29,6 +29,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.db import transaction
 
 from accounts.audit import audit_log
+from accounts.models import User
 from ai.flags import flag_enabled
 from ai.metrics import generation_observe
 from ai.models import UsageKind
@@ -50,6 +51,8 @@ from ai.providers.tokens import count_message_tokens, count_tokens
 from ai.quotas import quota_release, quota_reserve, quota_settle
 from ai.usage import usage_record_create
 from config.exceptions import ApplicationError, PermissionDeniedError, current_request_id
+from core import policies
+from core.actor import Actor
 
 logger = structlog.get_logger(__name__)
 
@@ -63,9 +66,9 @@ class StreamingDisabledError(ApplicationError):
     default_detail = "Streaming is turned off on this server."
 
 
-def generation_require_writer(user: Any) -> None:
+def generation_require_writer(actor: Actor) -> None:
     """Model calls spend the budget: viewers may read but not generate."""
-    if not getattr(user, "can_write", False):
+    if not policies.can_write(actor):
         raise PermissionDeniedError("Your role (viewer) can read but not call models.")
 
 
@@ -85,7 +88,7 @@ def generation_estimate(prompt: Sequence[ChatMessage], *, max_tokens: int | None
 
 
 def generation_reserve(
-    *, user: Any, prompt: Sequence[ChatMessage], max_tokens: int | None = None, count: int = 1
+    *, user: User, prompt: Sequence[ChatMessage], max_tokens: int | None = None, count: int = 1
 ) -> int:
     """Reserve the quota for ``count`` calls of ``prompt`` (429 ``QUOTA_EXCEEDED`` if no room)."""
     return quota_reserve(
@@ -141,7 +144,7 @@ def generation_meter(
 class GenerationCall:
     """A planned model call of an API door: who, what, with which reservation."""
 
-    user: Any
+    actor: Actor
     provider: ModelProvider
     model: str
     prompt: list[ChatMessage]
@@ -150,7 +153,6 @@ class GenerationCall:
     sampling: Sampling | None = None
     sources: list[dict[str, Any]] = field(default_factory=list)
     reservation_id: int | None = None
-    request: Any = None
     request_id: str = ""
     # Called with the answer and its status once metered (``store``, the generation history).
     on_finish: Callable[..., None] | None = None
@@ -170,7 +172,6 @@ def _sources(passages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def generation_plan(
     *,
-    user: Any,
     messages: list[ChatMessage],
     model: str | None,
     door: str,
@@ -178,14 +179,14 @@ def generation_plan(
     max_tokens: int | None = None,
     sampling: Sampling | None = None,
     retrieval_top_k: int | None = None,
-    request: Any = None,
+    actor: Actor,
 ) -> GenerationCall:
     """Check the caller and the model, ground the prompt if asked, and reserve the quota.
 
     ``retrieval_top_k``: add the caller's best-matching document passages to the prompt (the
     same retrieval as chat) and return them as the call's ``sources``.
     """
-    generation_require_writer(user)
+    generation_require_writer(actor)
     if streaming and not flag_enabled("streaming_enabled"):
         raise StreamingDisabledError()
     provider, chosen = generation_model_resolve(model=model, pooled=streaming)
@@ -195,14 +196,13 @@ def generation_plan(
         from ai.retrieval import retrieve_for_chat
 
         query = next((m.content for m in reversed(prompt) if m.role == "user"), "")
-        passages = retrieve_for_chat(user=user, query=query, top_k=retrieval_top_k)
+        passages = retrieve_for_chat(actor=actor, query=query, top_k=retrieval_top_k)
         if passages:
             last_user = max(i for i, m in enumerate(prompt) if m.role == "user")
             prompt.insert(last_user, ChatMessage("system", format_references(passages)))
             sources = _sources(passages)
-    reservation_id = generation_reserve(user=user, prompt=prompt, max_tokens=max_tokens)
+    reservation_id = generation_reserve(user=actor.user, prompt=prompt, max_tokens=max_tokens)
     return GenerationCall(
-        user=user,
         provider=provider,
         model=chosen,
         prompt=prompt,
@@ -211,8 +211,8 @@ def generation_plan(
         sampling=sampling,
         sources=sources,
         reservation_id=reservation_id,
-        request=request,
         request_id=current_request_id(),
+        actor=actor,
     )
 
 
@@ -234,7 +234,7 @@ def _finish(
         model = call.model
     failed = status == "failed"
     generation_meter(
-        user_id=call.user.pk,
+        user_id=call.actor.user_id,
         reservation_id=call.reservation_id,
         charge=not failed,
         provider=call.provider.name,
@@ -247,9 +247,8 @@ def _finish(
     )
     audit_log(
         action="ai_generation",
-        actor=call.user,
-        target=call.user,
-        request=call.request,
+        actor=call.actor,
+        target=call.actor.user,
         door=call.door,
         model=model,
         status=status,
@@ -369,26 +368,25 @@ def embedding_model_resolve(*, model: str | None) -> str:
 
 
 def embedding_create(
-    *, user: Any, texts: list[str], model: str | None, dimensions: int | None, request: Any
+    *, texts: list[str], model: str | None, dimensions: int | None, actor: Actor
 ) -> tuple[list[list[float]], str, Usage]:
     """Embed ``texts`` for an API caller: reserved, metered and audited like a chat call."""
     from ai.documents.embedding import embed_texts_metered
 
-    generation_require_writer(user)
+    generation_require_writer(actor)
     embedding_model_resolve(model=model)
     estimate = sum(count_tokens(text) for text in texts) or 1
-    reservation_id = quota_reserve(user=user, estimate=estimate)
+    reservation_id = quota_reserve(user=actor.user, estimate=estimate)
     try:
-        result = embed_texts_metered(user_id=user.pk, texts=texts, dimensions=dimensions)
+        result = embed_texts_metered(user_id=actor.user.pk, texts=texts, dimensions=dimensions)
     except BaseException:
         quota_release(reservation_id=reservation_id)
         raise
     quota_settle(reservation_id=reservation_id, tokens=result.usage.total_tokens)
     audit_log(
         action="ai_embedding",
-        actor=user,
-        target=user,
-        request=request,
+        actor=actor,
+        target=actor.user,
         door="openai_api",
         model=result.model,
         inputs=len(texts),
@@ -432,34 +430,32 @@ async def _run_batch(calls: list[GenerationCall], *, limit: int) -> list[tuple[A
 
 def generation_batch(
     *,
-    user: Any,
     prompts: list[list[ChatMessage]],
     model: str | None,
     door: str,
     max_tokens: int | None = None,
     sampling: Sampling | None = None,
     concurrency: int = 1,
-    request: Any = None,
+    actor: Actor,
 ) -> list[tuple[ChatResult | ProviderError, Usage]]:
     """Run several prompts as one request: the quota for the whole batch is reserved before
     any call (a refusal calls nothing), at most ``concurrency`` calls run at once, a failed item
     leaves the others' answers, and the reservation is settled with the tokens of them all.
     """
-    generation_require_writer(user)
+    generation_require_writer(actor)
     provider, chosen = generation_model_resolve(model=model, pooled=False)
     estimate = sum(generation_estimate(prompt, max_tokens=max_tokens) for prompt in prompts)
-    reservation_id = quota_reserve(user=user, estimate=estimate)
+    reservation_id = quota_reserve(user=actor.user, estimate=estimate)
     calls = [
         GenerationCall(
-            user=user,
             provider=provider,
             model=chosen,
             prompt=prompt,
             door=door,
             max_tokens=max_tokens,
             sampling=sampling,
-            request=request,
             request_id=current_request_id(),
+            actor=actor,
         )
         for prompt in prompts
     ]

@@ -25,6 +25,7 @@ from ai.generation import (
 from ai.models import Generation, GenerationRating, GenerationStatus
 from ai.providers import ChatMessage, ProviderError, Sampling, Usage
 from config.exceptions import ApplicationError, NotFoundError
+from core.actor import Actor
 
 logger = structlog.get_logger(__name__)
 
@@ -47,28 +48,26 @@ def _prompt(text: str) -> list[ChatMessage]:
 
 def idea_generate(
     *,
-    user: Any,
     prompt: str,
     model: str | None = None,
     max_tokens: int | None = None,
     temperature: float | None = None,
-    request: Any = None,
+    actor: Actor,
 ) -> Generation:
     """One prompt, one answer, kept in the caller's history."""
     with _provider_errors():
         call = generation_plan(
-            user=user,
             messages=_prompt(prompt),
             model=model,
             door=DOOR,
             streaming=False,
             max_tokens=max_tokens,
             sampling=Sampling(temperature=temperature),
-            request=request,
+            actor=actor,
         )
         result, usage = generation_complete(call)
     return Generation.objects.create(
-        user=user,
+        user=actor.user,
         prompt=prompt,
         response=result.text,
         model=result.model,
@@ -79,11 +78,10 @@ def idea_generate(
 
 def idea_generate_batch(
     *,
-    user: Any,
     prompts: list[str],
     model: str | None = None,
     max_tokens: int | None = None,
-    request: Any = None,
+    actor: Actor,
 ) -> list[dict[str, Any]]:
     """Several prompts: ``[{index, ok, generation | error}]`` in order (see generation_batch)."""
     limit = int(settings.AI_BATCH_MAX_ITEMS)
@@ -95,13 +93,12 @@ def idea_generate_batch(
         )
     with _provider_errors():
         outcomes = generation_batch(
-            user=user,
             prompts=[_prompt(p) for p in prompts],
             model=model,
             door=DOOR,
             max_tokens=max_tokens,
             concurrency=int(settings.AI_BATCH_CONCURRENCY),
-            request=request,
+            actor=actor,
         )
     batch_id = uuid.uuid4()
     items: list[dict[str, Any]] = []
@@ -116,7 +113,7 @@ def idea_generate_batch(
             )
             continue
         generation = Generation.objects.create(
-            user=user,
+            user=actor.user,
             prompt=prompt,
             response=outcome.text,
             model=outcome.model,
@@ -129,20 +126,15 @@ def idea_generate_batch(
 
 
 def idea_stream_plan(
-    *, user: Any, prompt: str, model: str | None = None, request: Any = None
+    *, prompt: str, model: str | None = None, actor: Actor
 ) -> tuple[GenerationCall, Generation]:
     """Reserve a streamed generation and its history row (filled in when the stream ends)."""
     with _provider_errors():
         call = generation_plan(
-            user=user,
-            messages=_prompt(prompt),
-            model=model,
-            door=DOOR,
-            streaming=True,
-            request=request,
+            messages=_prompt(prompt), model=model, door=DOOR, streaming=True, actor=actor
         )
     generation = Generation.objects.create(
-        user=user, prompt=prompt, model=call.model, status=GenerationStatus.STREAMING
+        user=actor.user, prompt=prompt, model=call.model, status=GenerationStatus.STREAMING
     )
 
     def finish(*, text: str, model: str, usage: Usage, sources: list, status: str) -> None:
@@ -158,18 +150,20 @@ def idea_stream_plan(
     return call, generation
 
 
-def idea_history(*, user: Any, search: str = "") -> QuerySet[Generation]:
+def idea_history(*, actor: Actor, search: str = "") -> QuerySet[Generation]:
     """The caller's generations, newest first; ``search`` matches prompt or answer."""
-    queryset = Generation.objects.filter(user=user).prefetch_related("ratings")
+    queryset = Generation.objects.filter(user=actor.user).prefetch_related("ratings")
     search = search.strip()[:200]
     if search:
         queryset = queryset.filter(Q(prompt__icontains=search) | Q(response__icontains=search))
     return queryset.order_by("-created_at", "-pk")
 
 
-def idea_rate(*, user: Any, generation_id: int, stars: int, comment: str = "") -> GenerationRating:
+def idea_rate(
+    *, actor: Actor, generation_id: int, stars: int, comment: str = ""
+) -> GenerationRating:
     """Rate one of the caller's generations 1-5; rating again replaces the earlier rating."""
-    generation = Generation.objects.filter(user=user, pk=generation_id).first()
+    generation = Generation.objects.filter(user=actor.user, pk=generation_id).first()
     if generation is None:
         raise NotFoundError("Generation not found.")
     if generation.status == GenerationStatus.STREAMING:
@@ -179,7 +173,7 @@ def idea_rate(*, user: Any, generation_id: int, stars: int, comment: str = "") -
     with transaction.atomic():
         rating, _ = GenerationRating.objects.update_or_create(
             generation=generation,
-            user=user,
+            user=actor.user,
             defaults={"stars": stars, "comment": comment.strip()[:2000]},
         )
     return rating
@@ -199,14 +193,14 @@ def _ollama_root(base_url: str) -> str | None:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
-def model_load(*, user: Any, model_key: str) -> dict[str, Any]:
+def model_load(*, actor: Actor, model_key: str) -> dict[str, Any]:
     """Warm ``model_key`` where the provider loads models on demand, or say none is needed.
 
     Ollama (recognised by its ``/api/version``) gets an empty ``/api/generate`` request with a
     ``keep_alive``, which loads the model into memory; hosted providers (Azure, OpenAI, most
     OpenAI-compatible servers) serve their models without a load step.
     """
-    generation_require_writer(user)
+    generation_require_writer(actor)
     try:
         provider, chosen = generation_model_resolve(model=model_key, pooled=False)
     except ProviderError as exc:

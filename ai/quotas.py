@@ -36,6 +36,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.audit import audit_log
+from accounts.models import User
 from ai.metrics import AI_QUOTA_REJECTIONS
 from ai.models import (
     Quota,
@@ -46,6 +47,7 @@ from ai.models import (
     quota_override_cache_key,
 )
 from config.exceptions import ApplicationError
+from core.actor import Actor
 
 logger = structlog.get_logger(__name__)
 
@@ -85,7 +87,7 @@ def _override_values(user_id: int) -> dict[str, int | None]:
     return values
 
 
-def quota_limits_for(*, user: Any) -> QuotaLimits:
+def quota_limits_for(*, user: User) -> QuotaLimits:
     """The limits that apply to ``user`` (override field by field, else the role default)."""
     base = _role_defaults(user.role)
     override = _override_values(user.pk)
@@ -287,7 +289,7 @@ def _hold_locked(
     )
 
 
-def quota_reserve(*, user: Any, estimate: int) -> int:
+def quota_reserve(*, user: User, estimate: int) -> int:
     """Hold ``estimate`` tokens for one model call, or raise 429 ``QUOTA_EXCEEDED``.
 
     Returns the reservation id to pass to :func:`quota_settle` / :func:`quota_release`.
@@ -324,7 +326,7 @@ def quota_release(*, reservation_id: int | None) -> bool:
     return _close(reservation_id, status=ReservationStatus.RELEASED, charged=0)
 
 
-def quota_status(*, user: Any) -> dict[str, Any]:
+def quota_status(*, user: User) -> dict[str, Any]:
     """Limits, what is used and held, what is left and when each budget resets."""
     _expire_stale(user_id=user.pk)  # what a dead worker held is not shown as held
     limits = quota_limits_for(user=user)
@@ -363,7 +365,7 @@ def quota_status(*, user: Any) -> dict[str, Any]:
     }
 
 
-def quota_override_get(*, user: Any) -> dict[str, Any]:
+def quota_override_get(*, user: User) -> dict[str, Any]:
     """The stored override (nulls = role default) and the effective limits."""
     override = Quota.objects.filter(user_id=user.pk).first()
     return {
@@ -374,9 +376,7 @@ def quota_override_get(*, user: Any) -> dict[str, Any]:
     }
 
 
-def quota_override_set(
-    *, user: Any, actor: Any, data: dict[str, int | None], request: Any = None
-) -> dict[str, Any]:
+def quota_override_set(*, user: User, actor: Actor, data: dict[str, int | None]) -> dict[str, Any]:
     """Set the override fields given in ``data`` (null = back to the role default); audited."""
     with transaction.atomic():
         quota, _ = Quota.objects.select_for_update().get_or_create(user_id=user.pk)
@@ -388,7 +388,5 @@ def quota_override_set(
         quota.save()
         after = {name: getattr(quota, name) for name in QUOTA_FIELDS}
     if before != after:
-        audit_log(
-            action="quota_changed", actor=actor, target=user, request=request, old=before, new=after
-        )
+        audit_log(action="quota_changed", actor=actor, target=user, old=before, new=after)
     return quota_override_get(user=user)

@@ -1,32 +1,34 @@
-"""Retrieval for chat: the passages of the user's documents that match a question."""
+"""Retrieval for chat: the passages of the actor's documents that match a question."""
 
 from typing import Any
 
 from django.conf import settings
 
-from ai.models import Document, DocumentStatus
+from ai.documents.selectors import document_list
+from ai.models import DocumentStatus
+from core.actor import Actor
 
 
 def retrieve_for_chat(
-    *, user: Any, query: str, document_ids: list | None = None, top_k: int | None = None
+    *, actor: Actor, query: str, document_ids: list | None = None, top_k: int | None = None
 ) -> list[dict[str, Any]]:
     """``[{document_id, title, page, score, text}]`` best first; ``[]`` without ready documents.
 
     The cheap existence check comes first so a user with no documents never pays for an
     embedding call or a vector search.
     """
-    ready = Document.objects.filter(owner=user, status=DocumentStatus.READY)
-    if document_ids:
-        ready = ready.filter(pk__in=document_ids)
+    ready = document_list(
+        actor=actor, status=DocumentStatus.READY, document_ids=document_ids or None
+    )
     if not query.strip() or not ready.exists():
         return []
     from ai.search import search_chunks  # written by the documents app; imported lazily
 
     return list(
         search_chunks(
-            user=user,
+            actor=actor,
             query=query,
-            top_k=int(top_k or getattr(settings, "RAG_TOP_K", 5)),
+            top_k=int(top_k or settings.RAG_TOP_K),
             document_ids=document_ids,
         )
     )

@@ -16,6 +16,7 @@ from ai.errors import provider_error_to_application, vector_store_error_to_appli
 from ai.providers import ProviderError
 from ai.vectorstore import VectorStoreError, collection_name, get_vector_store
 from config.exceptions import ApplicationError
+from core.actor import Actor
 
 
 def _clean_query(query: str) -> str:
@@ -36,25 +37,25 @@ def _clamp_top_k(top_k: int | None) -> int:
 
 
 async def asearch_chunks(
-    *, user: Any, query: str, top_k: int | None = None, document_ids: list | None = None
+    *, actor: Actor, query: str, top_k: int | None = None, document_ids: list | None = None
 ) -> list[dict[str, Any]]:
     """``[{document_id, title, page, score, text}]`` best first, from the user's documents."""
     query = _clean_query(query)
     top_k = _clamp_top_k(top_k)
     wanted = [str(d) for d in document_ids] if document_ids is not None else None
-    titles = await sync_to_async(document_ready_titles)(user=user, document_ids=wanted)
+    titles = await sync_to_async(document_ready_titles)(actor=actor, document_ids=wanted)
     if not titles:
         return []
     # A provider or vector store outage is the documented 502/503 envelope (REST) or error
     # frame (WebSocket) on every door that searches, never a 500 or a bare close.
     try:
-        result = await aembed_texts_metered(user_id=user.pk, texts=[query])
+        result = await aembed_texts_metered(user_id=actor.user_id, texts=[query])
     except ProviderError as exc:
         raise provider_error_to_application(exc) from exc
     try:
         hits = await get_vector_store().search(
             collection_name(result.model, result.dimensions),
-            owner_id=str(user.pk),
+            owner_id=str(actor.user_id),
             dense_vector=result.vectors[0],
             query_text=query,
             # Ask for a few more when not restricted: hits of documents that are not ready
@@ -81,9 +82,9 @@ async def asearch_chunks(
 
 
 def search_chunks(
-    *, user: Any, query: str, top_k: int | None = None, document_ids: list | None = None
+    *, actor: Actor, query: str, top_k: int | None = None, document_ids: list | None = None
 ) -> list[dict[str, Any]]:
     """Synchronous :func:`asearch_chunks` (views, Celery, the chat's sync path)."""
     return async_to_sync(asearch_chunks)(
-        user=user, query=query, top_k=top_k, document_ids=document_ids
+        actor=actor, query=query, top_k=top_k, document_ids=document_ids
     )

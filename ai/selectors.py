@@ -8,7 +8,9 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
+from accounts.models import User
 from ai.models import Document, DocumentStatus, UsageRecord
+from core.actor import Actor
 
 _SUMS = {
     "prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),
@@ -33,10 +35,11 @@ def usage_window(*, user_id: int, since: dt.datetime, until: dt.datetime) -> dic
     return {"since": since, "until": until, **totals, "by_model": by_model, "by_kind": by_kind}
 
 
-def usage_summary(*, user: Any) -> dict[str, Any]:
+def usage_summary(*, actor: Actor) -> dict[str, Any]:
     """Own usage: the current UTC day, the last 24 hours and the last 7 days, and the quota."""
     from ai.quotas import quota_status
 
+    user = actor.user
     now = timezone.now()
     midnight = dt.datetime.combine(now.astimezone(dt.UTC).date(), dt.time(), tzinfo=dt.UTC)
     status = quota_status(user=user)
@@ -61,7 +64,7 @@ def usage_summary(*, user: Any) -> dict[str, Any]:
     }
 
 
-def usage_for_admin(*, user: Any, days: int) -> dict[str, Any]:
+def usage_for_admin(*, user: User, days: int) -> dict[str, Any]:
     """One user's usage over the last ``days`` days, with a per-day breakdown (UTC dates)."""
     from ai.quotas import quota_status
 

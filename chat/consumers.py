@@ -21,7 +21,6 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts.authentication import user_from_access_token
-from accounts.services import user_require_verified
 from accounts.sessions import user_group_name
 from chat.generation import Generation, generation_cancel, generation_local, generation_start
 from chat.models import ACTIVE_STATUSES, ChatMessage
@@ -39,6 +38,7 @@ from chat.streams import (
 )
 from config.exceptions import ApplicationError, error_envelope, exception_to_envelope
 from config.outage import ChannelLayerOutageMixin
+from core.actor import Actor, actor_from_scope
 
 logger = structlog.get_logger(__name__)
 
@@ -54,10 +54,10 @@ def _get_message(message_id: int) -> ChatMessage:
     return ChatMessage.objects.get(pk=message_id)
 
 
-def _message_settled(message_id: int, user: Any = None) -> ChatMessage:
-    """The message (owned by ``user`` when given), closed first if its generation is lost."""
-    if user is not None:
-        message = chat_message_get(message_id=message_id, user=user)
+def _message_settled(message_id: int, actor: Actor | None = None) -> ChatMessage:
+    """The message (the actor's when given), closed first if its generation is lost."""
+    if actor is not None:
+        message = chat_message_get(actor=actor, message_id=message_id)
     else:
         message = _get_message(message_id)
     if message.status in ACTIVE_STATUSES:
@@ -72,16 +72,27 @@ def _message_settled(message_id: int, user: Any = None) -> ChatMessage:
 
 
 def _prepare_turn(
-    *, token: str, content: str, session_id: int | None, model: str | None
+    *,
+    scope: dict[str, Any],
+    token: str,
+    content: str,
+    session_id: int | None,
+    model: str | None,
 ) -> tuple[Any, Turn | None]:
-    """Re-validate the token, then plan and store the turn: one thread hop before the model."""
+    """Re-validate the token, then plan and store the turn: one thread hop before the model.
+
+    The user row loaded here is the actor: its current role decides, not the token's claim.
+    A refused rule (unverified email, viewer, rate) is an error frame, not a close."""
     try:
         user = user_from_access_token(token)
     except Exception:  # noqa: BLE001 - any failure means "not authenticated"
         return None, None
-    user_require_verified(user=user)  # REQUIRE_VERIFIED_EMAIL: an error frame, not a close
     turn = chat_turn_prepare(
-        user=user, content=content, session_id=session_id, model=model, streaming=True
+        actor=actor_from_scope(scope, user),
+        content=content,
+        session_id=session_id,
+        model=model,
+        streaming=True,
     )
     return user, turn
 
@@ -323,7 +334,11 @@ class ChatConsumer(ChannelLayerOutageMixin, AsyncWebsocketConsumer):
             # Logout, suspension and expiry take effect here; the quota is reserved and the
             # message stored before any model call.
             user, turn = await database_sync_to_async(_prepare_turn)(
-                token=self.raw_token or "", content=content, session_id=session_id, model=model
+                scope=self.scope,
+                token=self.raw_token or "",
+                content=content,
+                session_id=session_id,
+                model=model,
             )
         except ApplicationError as exc:
             await self._error_from(exc)
@@ -349,7 +364,7 @@ class ChatConsumer(ChannelLayerOutageMixin, AsyncWebsocketConsumer):
         try:
             message_id = self._int_field(frame, "message_id", required=True)
             message = await database_sync_to_async(chat_message_get)(
-                message_id=message_id, user=self.user
+                actor=actor_from_scope(self.scope, self.user), message_id=message_id
             )
         except ApplicationError as exc:
             await self._error_from(exc)
@@ -371,7 +386,9 @@ class ChatConsumer(ChannelLayerOutageMixin, AsyncWebsocketConsumer):
             assert message_id is not None
             # Ownership (another user's message is a 404); a message whose generation is lost
             # (no heartbeat) is closed on the spot, so this never waits for a dead worker.
-            message = await database_sync_to_async(_message_settled)(message_id, self.user)
+            message = await database_sync_to_async(_message_settled)(
+                message_id, actor_from_scope(self.scope, self.user)
+            )
         except ApplicationError as exc:
             await self._error_from(exc)
             return

@@ -1,4 +1,7 @@
-"""Reads of chat data, always scoped to the requesting user (anybody else's object is a 404)."""
+"""Reads of chat data, always scoped to the acting user (anybody else's object is a 404).
+
+``chat_session_list`` and ``chat_message_get`` are the only places that say which
+sessions and messages an actor may see: tenancy changes them, and nothing else."""
 
 from typing import Any
 
@@ -9,23 +12,24 @@ from ai.providers.base import ChatMessage as PromptMessage
 from ai.providers.tokens import count_tokens
 from chat.models import ChatMessage, ChatSession, MessageStatus
 from config.exceptions import NotFoundError
+from core.actor import Actor
 
 # Answers worth showing the model again as context (a partial answer is still context).
 _HISTORY_STATUSES = (MessageStatus.COMPLETE, MessageStatus.INCOMPLETE, MessageStatus.CANCELLED)
 
 
-def chat_session_list(*, user: Any) -> QuerySet[ChatSession]:
-    """The user's sessions, newest first, with their document ids in one extra query."""
+def chat_session_list(*, actor: Actor) -> QuerySet[ChatSession]:
+    """The actor's sessions, newest first, with their document ids in one extra query."""
     return (
-        ChatSession.objects.filter(user=user)
+        ChatSession.objects.filter(user=actor.user)
         .prefetch_related(Prefetch("documents", queryset=Document.objects.only("id")))
         .order_by("-created_at", "-id")
     )
 
 
-def chat_session_get(*, session_id: Any, user: Any) -> ChatSession:
+def chat_session_get(*, actor: Actor, session_id: Any) -> ChatSession:
     try:
-        return chat_session_list(user=user).get(pk=int(session_id))
+        return chat_session_list(actor=actor).get(pk=int(session_id))
     except (ChatSession.DoesNotExist, TypeError, ValueError):
         raise NotFoundError("Chat session not found.") from None
 
@@ -35,9 +39,11 @@ def chat_message_list(*, session: ChatSession) -> QuerySet[ChatMessage]:
     return ChatMessage.objects.filter(session=session).order_by("timestamp", "id")
 
 
-def chat_message_get(*, message_id: Any, user: Any) -> ChatMessage:
+def chat_message_get(*, actor: Actor, message_id: Any) -> ChatMessage:
     try:
-        return ChatMessage.objects.select_related("session").get(pk=int(message_id), user=user)
+        return ChatMessage.objects.select_related("session").get(
+            pk=int(message_id), user=actor.user
+        )
     except (ChatMessage.DoesNotExist, TypeError, ValueError):
         raise NotFoundError("Message not found.") from None
 

@@ -14,6 +14,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.services import user_require_verified
+from accounts.throttles import rate_limit_check
+from ai.documents.selectors import document_list
 from ai.errors import provider_error_to_application
 from ai.flags import flag_enabled
 from ai.generation import generation_meter, generation_model_resolve, generation_reserve
@@ -27,6 +30,8 @@ from ai.retrieval import retrieve_for_chat
 from chat.models import ACTIVE_STATUSES, ChatMessage, ChatSession, MessageStatus
 from chat.selectors import chat_history_for_prompt, chat_session_get
 from config.exceptions import ApplicationError, ConflictError, PermissionDeniedError
+from core import policies
+from core.actor import Actor
 
 logger = structlog.get_logger(__name__)
 
@@ -35,9 +40,17 @@ SNIPPET_MAX_CHARS = 300
 MAX_SESSION_DOCUMENTS = 100
 
 
-def _require_writer(user: Any) -> None:
-    if not getattr(user, "can_write", False):
+def _require_writer(actor: Actor) -> None:
+    if not policies.can_write(actor):
         raise PermissionDeniedError("Your role (viewer) can read chats but not send messages.")
+
+
+def chat_message_rate_check(*, actor: Actor) -> None:
+    """Count one chat message against the user's ``chat_message`` rate (429 ``RATE_LIMITED``).
+
+    One counter per user in the cache, shared by every door that sends a message (REST,
+    WebSocket) and by the REST throttle of the model-calling API doors (same key)."""
+    rate_limit_check(scope="chat_message", ident=str(actor.user_id))
 
 
 def _title_from(text: str) -> str:
@@ -48,13 +61,13 @@ def _title_from(text: str) -> str:
     return cut + "…"
 
 
-def _own_documents(*, user: Any, document_ids: list) -> list[Document]:
+def _own_documents(*, actor: Actor, document_ids: list) -> list[Document]:
     ids = list(dict.fromkeys(document_ids))
     if len(ids) > MAX_SESSION_DOCUMENTS:
         raise ApplicationError(
             f"At most {MAX_SESSION_DOCUMENTS} documents per session.", code="VALIDATION_ERROR"
         )
-    documents = list(Document.objects.filter(owner=user, pk__in=ids))
+    documents = list(document_list(actor=actor, document_ids=ids))
     if len(documents) != len(ids):
         raise ApplicationError(
             "Unknown document.", code="VALIDATION_ERROR", details={"document_ids": ["Not found."]}
@@ -64,12 +77,12 @@ def _own_documents(*, user: Any, document_ids: list) -> list[Document]:
 
 @transaction.atomic
 def chat_session_create(
-    *, user: Any, title: str = "", document_ids: list | None = None
+    *, actor: Actor, title: str = "", document_ids: list | None = None
 ) -> ChatSession:
-    _require_writer(user)
-    session = ChatSession.objects.create(user=user, title=title.strip()[:200] or "New chat")
+    _require_writer(actor)
+    session = ChatSession.objects.create(user=actor.user, title=title.strip()[:200] or "New chat")
     if document_ids:
-        session.documents.set(_own_documents(user=user, document_ids=document_ids))
+        session.documents.set(_own_documents(actor=actor, document_ids=document_ids))
     return session
 
 
@@ -77,12 +90,12 @@ def chat_session_create(
 def chat_session_update(
     *,
     session: ChatSession,
-    user: Any,
+    actor: Actor,
     title: str | None = None,
     is_active: bool | None = None,
     document_ids: list | None = None,
 ) -> ChatSession:
-    _require_writer(user)
+    _require_writer(actor)
     fields = ["updated_at"]
     if title is not None:
         session.title = title.strip()[:200] or session.title
@@ -93,17 +106,17 @@ def chat_session_update(
     session.updated_at = timezone.now()
     session.save(update_fields=fields)
     if document_ids is not None:
-        session.documents.set(_own_documents(user=user, document_ids=document_ids))
+        session.documents.set(_own_documents(actor=actor, document_ids=document_ids))
     return session
 
 
-def chat_session_delete(*, session: ChatSession, user: Any) -> None:
-    _require_writer(user)
+def chat_session_delete(*, session: ChatSession, actor: Actor) -> None:
+    _require_writer(actor)
     session.delete()
 
 
 def chat_message_feedback_set(
-    *, message: ChatMessage, user: Any, rating: str, comment: str = "", score: int | None = None
+    *, message: ChatMessage, actor: Actor, rating: str, comment: str = "", score: int | None = None
 ) -> ChatMessage:
     """Thumbs up/down on an answer; the last rating wins. Viewers may rate what they read.
 
@@ -125,7 +138,7 @@ def chat_message_feedback_set(
 class TurnPlan:
     """A validated user message with its prompt, before anything is written."""
 
-    user: Any
+    actor: Actor
     content: str
     session: ChatSession | None
     prompt: list[PromptMessage]
@@ -166,7 +179,7 @@ def _sources(passages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def chat_turn_plan(
     *,
-    user: Any,
+    actor: Actor,
     content: str,
     session_id: Any = None,
     model: str | None = None,
@@ -177,7 +190,10 @@ def chat_turn_plan(
     Split from :func:`chat_turn_commit` so that retrieval (which may call the embedding
     model) never runs inside the turn's write transaction.
     """
-    _require_writer(user)
+    # The rules of sending a message, in the order the REST door always answered them.
+    user_require_verified(actor=actor)  # REQUIRE_VERIFIED_EMAIL, on every door
+    _require_writer(actor)
+    chat_message_rate_check(actor=actor)  # per user, whatever the door
     content = (content or "").strip()
     if not content:
         raise ApplicationError(
@@ -205,13 +221,13 @@ def chat_turn_plan(
     session = None
     document_ids = None
     if session_id is not None:
-        session = chat_session_get(session_id=session_id, user=user)
+        session = chat_session_get(actor=actor, session_id=session_id)
         if not session.is_active:
             raise ConflictError("This chat session is archived; reactivate it first.")
         document_ids = [str(d.pk) for d in session.documents.all()] or None
 
     passages = (
-        retrieve_for_chat(user=user, query=content, document_ids=document_ids)
+        retrieve_for_chat(actor=actor, query=content, document_ids=document_ids)
         if flag_enabled("rag_enabled")
         else []
     )
@@ -224,7 +240,7 @@ def chat_turn_plan(
         prompt.append(PromptMessage("system", format_references(passages)))
     prompt.append(PromptMessage("user", content))
     return TurnPlan(
-        user=user,
+        actor=actor,
         content=content,
         session=session,
         prompt=prompt,
@@ -245,12 +261,12 @@ def chat_turn_commit(*, plan: TurnPlan) -> Turn:
     with transaction.atomic():
         # The prompt plus the largest answer the provider may produce must fit the budget
         # before any model call.
-        reservation_id = generation_reserve(user=plan.user, prompt=plan.prompt)
+        reservation_id = generation_reserve(user=plan.actor.user, prompt=plan.prompt)
         now = timezone.now()
         session = plan.session
         if session is None:
             session = ChatSession.objects.create(
-                user=plan.user, title=_title_from(plan.content), message_count=1
+                user=plan.actor.user, title=_title_from(plan.content), message_count=1
             )
         else:
             ChatSession.objects.filter(pk=session.pk).update(
@@ -258,7 +274,7 @@ def chat_turn_commit(*, plan: TurnPlan) -> Turn:
             )
         message = ChatMessage.objects.create(
             session=session,
-            user=plan.user,
+            user=plan.actor.user,
             message=plan.content,
             status=MessageStatus.STREAMING if plan.streaming else MessageStatus.PENDING,
             sources=plan.sources,
@@ -285,7 +301,7 @@ def chat_turn_commit(*, plan: TurnPlan) -> Turn:
 
 def chat_turn_prepare(
     *,
-    user: Any,
+    actor: Actor,
     content: str,
     session_id: Any = None,
     model: str | None = None,
@@ -293,14 +309,14 @@ def chat_turn_prepare(
 ) -> Turn:
     """Plan and commit a turn: what every model call of a chat starts with."""
     plan = chat_turn_plan(
-        user=user, content=content, session_id=session_id, model=model, streaming=streaming
+        actor=actor, content=content, session_id=session_id, model=model, streaming=streaming
     )
     return chat_turn_commit(plan=plan)
 
 
 def chat_exchange_store(
     *,
-    user: Any,
+    actor: Actor,
     question: str,
     answer: str,
     model: str,
@@ -314,11 +330,15 @@ def chat_exchange_store(
     now = timezone.now()
     with transaction.atomic():
         session = ChatSession.objects.create(
-            user=user, title=_title_from(question), message_count=1, created_at=now, updated_at=now
+            user=actor.user,
+            title=_title_from(question),
+            message_count=1,
+            created_at=now,
+            updated_at=now,
         )
         ChatMessage.objects.create(
             session=session,
-            user=user,
+            user=actor.user,
             message=question,
             response=answer,
             token_ends=[len(answer)],
@@ -421,11 +441,11 @@ async def _generate(turn: Turn) -> Any:
 
 
 def chat_message_send(
-    *, user: Any, content: str, session_id: Any = None, model: str | None = None
+    *, actor: Actor, content: str, session_id: Any = None, model: str | None = None
 ) -> ChatMessage:
     """The non-streaming path: one request, the whole answer (REST ``POST message``)."""
     turn = chat_turn_prepare(
-        user=user, content=content, session_id=session_id, model=model, streaming=False
+        actor=actor, content=content, session_id=session_id, model=model, streaming=False
     )
     started = time.perf_counter()
     try:
@@ -434,7 +454,7 @@ def chat_message_send(
         latency = int((time.perf_counter() - started) * 1000)
         chat_message_finish(
             message_id=turn.message.pk,
-            user_id=user.pk,
+            user_id=actor.user.pk,
             status=MessageStatus.FAILED,
             response="",
             token_ends=[],
@@ -455,7 +475,7 @@ def chat_message_send(
     latency = int((time.perf_counter() - started) * 1000)
     chat_message_finish(
         message_id=turn.message.pk,
-        user_id=user.pk,
+        user_id=actor.user_id,
         status=MessageStatus.COMPLETE,
         response=result.text,
         token_ends=[len(result.text)] if result.text else [],

@@ -20,6 +20,7 @@ from accounts.throttles import throttle_index_entries, throttle_unblock
 from ai.flags import FLAG_DEFAULTS, feature_flag_list, feature_flag_set
 from ai.quotas import quota_override_get, quota_override_set
 from ai.selectors import MAX_USAGE_DAYS, admin_stats, usage_for_admin, usage_summary
+from core.actor import actor_from_request
 
 _ADMIN_ERRORS = {
     401: OpenApiResponse(description="Not authenticated (error envelope)."),
@@ -187,7 +188,7 @@ class UsageView(APIView):
         responses={200: UsageSerializer, 401: _ADMIN_ERRORS[401]},
     )
     def get(self, request: Request) -> Response:
-        return Response(UsageSerializer(usage_summary(user=request.user)).data)
+        return Response(UsageSerializer(usage_summary(actor=actor_from_request(request))).data)
 
 
 class AdminUsageView(APIView):
@@ -244,7 +245,7 @@ class AdminQuotaView(APIView):
         serializer = QuotaSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = quota_override_set(
-            user=user, actor=request.user, data=serializer.validated_data, request=request
+            user=user, actor=actor_from_request(request), data=serializer.validated_data
         )
         return Response(QuotaSerializer(data).data)
 
@@ -287,9 +288,8 @@ class AdminRateLimitUnblockView(APIView):
         cleared = throttle_unblock(user_id=user_id, email=target.email if target else None, ip=ip)
         audit_log(
             action="rate_limit_unblocked",
-            actor=request.user,
+            actor=actor_from_request(request),
             target=target,
-            request=request,
             unblocked_ip=ip,
             cleared=cleared,
         )
@@ -339,8 +339,7 @@ class AdminFeatureFlagView(APIView):
         feature_flag_set(
             name=name,
             enabled=serializer.validated_data["enabled"],
-            actor=request.user,
-            request=request,
+            actor=actor_from_request(request),
         )
         flag = next(f for f in feature_flag_list() if f["name"] == name)
         return Response(FeatureFlagSerializer(flag).data)

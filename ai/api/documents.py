@@ -19,11 +19,11 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 
 from accounts.permissions import CanWriteOrReadOnly
-from accounts.services import user_require_verified
 from accounts.throttles import IndexedThrottleMixin, IndexedUserRateThrottle
 from ai.documents.selectors import document_get, document_list
 from ai.documents.services import document_create, document_delete, document_reindex
 from ai.models import Document, DocumentStatus
+from core.actor import actor_from_request
 
 
 class DocumentUploadThrottle(IndexedThrottleMixin, UserRateThrottle):
@@ -144,11 +144,15 @@ class DocumentViewSet(viewsets.GenericViewSet):
             raise serializers.ValidationError(
                 {"status": [f"Must be one of: {', '.join(DocumentStatus.values)}."]}
             )
-        page = self.paginate_queryset(document_list(user=request.user, status=status_filter))
+        page = self.paginate_queryset(
+            document_list(actor=actor_from_request(request), status=status_filter)
+        )
         return self.get_paginated_response(DocumentSerializer(page, many=True).data)
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
-        return Response(DocumentSerializer(document_get(document_id=pk, user=request.user)).data)
+        return Response(
+            DocumentSerializer(document_get(actor=actor_from_request(request), document_id=pk)).data
+        )
 
     @extend_schema(
         summary="Upload a document",
@@ -172,11 +176,10 @@ class DocumentViewSet(viewsets.GenericViewSet):
         tags=["documents"],
     )
     def create(self, request: Request) -> Response:
-        user_require_verified(user=request.user)  # REQUIRE_VERIFIED_EMAIL blocks uploads
         serializer = DocumentUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         document, created = document_create(
-            owner=request.user,
+            actor=actor_from_request(request),
             uploaded_file=serializer.validated_data["file"],
             title=serializer.validated_data.get("title", ""),
         )
@@ -187,10 +190,10 @@ class DocumentViewSet(viewsets.GenericViewSet):
         return Response(DocumentSerializer(document).data, status=status.HTTP_200_OK)
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
+        actor = actor_from_request(request)
         document_delete(
-            document=document_get(document_id=pk, user=request.user),
-            actor=request.user,
-            request=request,
+            document=document_get(actor=actor, document_id=pk),
+            actor=actor,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -204,5 +207,6 @@ class DocumentViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def reindex(self, request: Request, pk: str | None = None) -> Response:
-        document = document_reindex(document=document_get(document_id=pk, user=request.user))
+        actor = actor_from_request(request)
+        document = document_reindex(document=document_get(actor=actor, document_id=pk), actor=actor)
         return Response(DocumentSerializer(document).data, status=status.HTTP_202_ACCEPTED)

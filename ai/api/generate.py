@@ -30,6 +30,7 @@ from ai.ideas import (
 from ai.models import Generation
 from ai.providers import ProviderError, StreamDelta, StreamEnd
 from config.exceptions import error_envelope
+from core.actor import actor_from_request
 
 TAGS = ["ai"]
 _ERRORS = {
@@ -140,7 +141,7 @@ class GenerateView(_WriterView):
     def post(self, request: Request) -> Response:
         serializer = GenerateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        generation = idea_generate(user=request.user, request=request, **serializer.validated_data)
+        generation = idea_generate(actor=actor_from_request(request), **serializer.validated_data)
         return Response(GenerationSerializer(generation).data, status=status.HTTP_201_CREATED)
 
 
@@ -157,7 +158,7 @@ class GenerateBatchView(_WriterView):
     def post(self, request: Request) -> Response:
         serializer = BatchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        items = idea_generate_batch(user=request.user, request=request, **serializer.validated_data)
+        items = idea_generate_batch(actor=actor_from_request(request), **serializer.validated_data)
         ok = sum(1 for item in items if item["ok"])
         return Response(
             BatchResultSerializer(
@@ -229,7 +230,7 @@ class StreamGenerateView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         call, generation = idea_stream_plan(
-            user=request.user, prompt=data["prompt"], model=data.get("model"), request=request
+            actor=actor_from_request(request), prompt=data["prompt"], model=data.get("model")
         )
         response = StreamingHttpResponse(
             _idea_events(call, generation.pk), content_type="text/event-stream"
@@ -247,7 +248,8 @@ class IdeasHistoryView(ListAPIView):
 
     def get_queryset(self):
         return idea_history(
-            user=self.request.user, search=self.request.query_params.get("search", "")
+            actor=actor_from_request(self.request),
+            search=self.request.query_params.get("search", ""),
         )
 
     @extend_schema(
@@ -272,8 +274,9 @@ class IdeaRateView(APIView):
     def post(self, request: Request, generation_id: int) -> Response:
         serializer = RatingSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        idea_rate(user=request.user, generation_id=generation_id, **serializer.validated_data)
-        generation = idea_history(user=request.user).get(pk=generation_id)
+        actor = actor_from_request(request)
+        idea_rate(actor=actor, generation_id=generation_id, **serializer.validated_data)
+        generation = idea_history(actor=actor).get(pk=generation_id)
         return Response(GenerationSerializer(generation).data)
 
 
@@ -287,5 +290,7 @@ class ModelLoadView(_WriterView):
     )
     def post(self, request: Request, model_key: str) -> Response:
         return Response(
-            ModelLoadSerializer(model_load(user=request.user, model_key=model_key)).data
+            ModelLoadSerializer(
+                model_load(actor=actor_from_request(request), model_key=model_key)
+            ).data
         )

@@ -49,6 +49,7 @@ from ai.generation import (
 )
 from ai.providers import ProviderError, Sampling, StreamDelta, StreamEnd, Usage
 from config.exceptions import exception_to_envelope
+from core.actor import Actor, actor_from_request
 
 TAGS = ["openai"]
 DOOR = "openai_api"
@@ -292,8 +293,9 @@ class ChatCompletionsView(OpenAIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         retrieval = data.get("retrieval") or {}
+        actor = actor_from_request(request)
         call = generation_plan(
-            user=request.user,
+            actor=actor,
             messages=data["prompt"],
             model=data["model"],
             door=DOOR,
@@ -305,10 +307,9 @@ class ChatCompletionsView(OpenAIView):
                 stop=data.get("stop"),
             ),
             retrieval_top_k=retrieval.get("top_k") if retrieval.get("enabled") else None,
-            request=request,
         )
         if data["store"]:
-            call.on_finish = _store_exchange(user=request.user, data=data)
+            call.on_finish = _store_exchange(actor=actor, data=data)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         if data["stream"]:
@@ -344,7 +345,7 @@ class ChatCompletionsView(OpenAIView):
         return Response(body)
 
 
-def _store_exchange(*, user: Any, data: dict[str, Any]):
+def _store_exchange(*, actor: Actor, data: dict[str, Any]):
     """The callback that saves a finished exchange as a chat session (``store: true``)."""
     from chat.services import chat_exchange_store
 
@@ -356,7 +357,7 @@ def _store_exchange(*, user: Any, data: dict[str, Any]):
         if not text:
             return  # nothing was answered: nothing to keep
         chat_exchange_store(
-            user=user, question=question, answer=text, model=model, usage=usage, sources=sources
+            actor=actor, question=question, answer=text, model=model, usage=usage, sources=sources
         )
 
     return store
@@ -384,11 +385,10 @@ class EmbeddingsView(OpenAIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         vectors, model, usage = embedding_create(
-            user=request.user,
+            actor=actor_from_request(request),
             texts=data["input"],
             model=data["model"],
             dimensions=data.get("dimensions"),
-            request=request,
         )
         encode = embedding_base64 if data["encoding_format"] == "base64" else list
         return Response(

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.throttles import IndexedThrottleMixin, IndexedUserRateThrottle
 from ai.search import search_chunks
+from core.actor import actor_from_request
 
 
 class SearchThrottle(IndexedThrottleMixin, UserRateThrottle):
@@ -85,7 +86,7 @@ class SearchView(APIView):
         data = serializer.validated_data
         ids = data.get("document_ids")
         hits = search_chunks(
-            user=request.user,
+            actor=actor_from_request(request),
             query=data["query"],
             top_k=data.get("top_k"),
             document_ids=[str(i) for i in ids] if ids is not None else None,

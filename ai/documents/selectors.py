@@ -1,39 +1,41 @@
-"""Reads of documents, always scoped to their owner: anybody else's document is a 404."""
+"""Reads of documents, always scoped to the acting user: anybody else's document is a 404.
+
+``document_list`` is the only place that says which documents an actor may see (every other
+read of documents starts from it), so tenancy changes this one function."""
 
 import uuid
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from ai.models import Document, DocumentChunk, DocumentStatus
+from ai.models import Document, DocumentStatus
 from config.exceptions import NotFoundError
+from core.actor import Actor
 
 
-def document_list(*, user: Any, status: str | None = None) -> QuerySet[Document]:
-    documents = Document.objects.filter(owner=user)
+def document_list(
+    *, actor: Actor, status: str | None = None, document_ids: list | None = None
+) -> QuerySet[Document]:
+    """The actor's documents, newest first (optionally of one status, or only some ids)."""
+    documents = Document.objects.filter(owner=actor.user)
     if status:
         documents = documents.filter(status=status)
+    if document_ids is not None:
+        documents = documents.filter(pk__in=document_ids)
     return documents.order_by("-created_at")
 
 
-def document_get(*, document_id: uuid.UUID | str, user: Any) -> Document:
+def document_get(*, actor: Actor, document_id: uuid.UUID | str) -> Document:
     try:
-        return Document.objects.get(pk=document_id, owner=user)
+        return document_list(actor=actor).get(pk=document_id)
     except (Document.DoesNotExist, ValidationError, ValueError, TypeError) as exc:
         # A malformed id names no document of the user's: 404, like another user's.
         raise NotFoundError("Document not found.") from exc
 
 
 def document_ready_titles(
-    *, user: Any, document_ids: list[uuid.UUID | str] | None = None
+    *, actor: Actor, document_ids: list[uuid.UUID | str] | None = None
 ) -> dict[str, str]:
-    """``{document_id: title}`` of the user's ready documents (optionally only some)."""
-    documents = Document.objects.filter(owner=user, status=DocumentStatus.READY)
-    if document_ids is not None:
-        documents = documents.filter(pk__in=document_ids)
+    """``{document_id: title}`` of the actor's ready documents (optionally only some)."""
+    documents = document_list(actor=actor, status=DocumentStatus.READY, document_ids=document_ids)
     return {str(pk): title for pk, title in documents.values_list("pk", "title")}
-
-
-def document_chunks(*, document: Document) -> QuerySet[DocumentChunk]:
-    return DocumentChunk.objects.filter(document=document).order_by("chunk_index")

@@ -5,7 +5,6 @@ import hashlib
 import os
 import unicodedata
 from datetime import timedelta
-from typing import Any
 
 import structlog
 from asgiref.sync import async_to_sync
@@ -15,6 +14,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.services import user_require_verified
 from ai.documents.extraction import (
     UnsupportedFileError,
     decode_text,
@@ -22,9 +22,17 @@ from ai.documents.extraction import (
     pdf_page_count,
 )
 from ai.documents.pipeline import document_dispatch
+from ai.documents.selectors import document_list
 from ai.models import Document, DocumentChunk, DocumentStatus, DocumentType
 from ai.vectorstore import get_vector_store
-from config.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
+from config.exceptions import (
+    ApplicationError,
+    ConflictError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+)
+from core import policies
+from core.actor import Actor
 
 logger = structlog.get_logger(__name__)
 
@@ -42,15 +50,26 @@ def _clean_name(name: str, limit: int = 255) -> str:
     return name[:limit]
 
 
+def _require_writer(actor: Actor) -> None:
+    # The rule of every door (REST, admin, commands): viewers read documents, never write.
+    if not policies.can_write(actor):
+        raise PermissionDeniedError(
+            "Your role (viewer) can read but not create or change anything."
+        )
+
+
 def document_create(
-    *, owner: Any, uploaded_file: UploadedFile, title: str = "", dispatch: bool = True
+    *, actor: Actor, uploaded_file: UploadedFile, title: str = "", dispatch: bool = True
 ) -> tuple[Document, bool]:
-    """Validate and store an upload, then queue its ingestion.
+    """Validate and store an upload by ``actor``, then queue its ingestion.
 
     Returns ``(document, created)``; the same bytes uploaded again by the same user return
     the existing document with ``created=False``. Nothing is stored when a check fails.
     ``dispatch=False`` leaves the ingestion to the caller (the ``ingest`` command).
     """
+    user_require_verified(actor=actor)  # REQUIRE_VERIFIED_EMAIL blocks uploads
+    _require_writer(actor)
+    owner = actor.user
     max_bytes = int(settings.DOCUMENT_MAX_UPLOAD_BYTES)
     if uploaded_file.size is not None and uploaded_file.size > max_bytes:
         raise PayloadTooLargeError(
@@ -86,10 +105,10 @@ def document_create(
         raise ApplicationError("The file contains no text.", code="EMPTY_FILE")
 
     digest = hashlib.sha256(data).hexdigest()
-    existing = Document.objects.filter(owner=owner, sha256=digest).first()
+    existing = document_list(actor=actor).filter(sha256=digest).first()
     if existing is not None:
         return existing, False
-    if Document.objects.filter(owner=owner).count() >= settings.DOCUMENT_MAX_PER_USER:
+    if document_list(actor=actor).count() >= settings.DOCUMENT_MAX_PER_USER:
         raise ApplicationError(
             f"You have reached the limit of {settings.DOCUMENT_MAX_PER_USER} documents. "
             "Delete some to upload more.",
@@ -116,7 +135,7 @@ def document_create(
     except IntegrityError:
         # The same bytes raced in from another request of the same user.
         document.file.delete(save=False)
-        return Document.objects.get(owner=owner, sha256=digest), False
+        return document_list(actor=actor).get(sha256=digest), False
     except Exception:
         document.file.delete(save=False)
         raise
@@ -125,10 +144,11 @@ def document_create(
 
 
 # --- delete and reindex ----------------------------------------------------------------------
-def document_delete(*, document: Document, actor: Any = None, request: Any = None) -> None:
+def document_delete(*, document: Document, actor: Actor) -> None:
     """Delete the document: its rows now, its file and vectors once the transaction commits
     (see ``document_cleanup``, connected to ``post_delete`` so admin and cascades do it too).
-    Audited, with ``actor`` (the owner or an admin) when known."""
+    Audited, with ``actor`` (the owner or an admin)."""
+    _require_writer(actor)
     from accounts.audit import audit_log
 
     document_id, title, owner_id = str(document.pk), document.title, document.owner_id
@@ -139,7 +159,6 @@ def document_delete(*, document: Document, actor: Any = None, request: Any = Non
         action="document_deleted",
         actor=actor,
         target=None,
-        request=request,
         document_id=document_id,
         title=title,
         owner_id=owner_id,
@@ -163,9 +182,12 @@ def document_cleanup(*, document_id: str, file_name: str) -> None:
         logger.exception("document_vectors_delete_failed", document_id=document_id)
 
 
-def document_reindex(*, document: Document, force: bool = False, dispatch: bool = True) -> Document:
+def document_reindex(
+    *, document: Document, actor: Actor, force: bool = False, dispatch: bool = True
+) -> Document:
     """Run the whole pipeline again from the stored file (``dispatch=False``: the caller runs
     it, as ``manage.py reindex`` does)."""
+    _require_writer(actor)
     stale_before = timezone.now() - timedelta(seconds=int(settings.INGEST_STALL_SECONDS))
     if (
         not force

@@ -7,6 +7,7 @@ import pytest
 import time_machine
 
 from accounts import mfa
+from core.actor import Actor
 from tests.accounts.helpers import totp_now
 
 
@@ -23,7 +24,9 @@ def clock():
 @pytest.fixture
 def mfa_user(user, password, clock):
     """``user`` with confirmed TOTP; returns (user, secret, backup_codes). Step 0 is used."""
-    setup = mfa.mfa_enable(user=user, password=password)
-    codes = mfa.mfa_confirm(user=user, code=totp_now(setup["secret"]), password=password)
+    setup = mfa.mfa_enable(actor=Actor(user=user), password=password)
+    codes = mfa.mfa_confirm(
+        actor=Actor(user=user), code=totp_now(setup["secret"]), password=password
+    )
     clock.shift(30)  # the next code is a fresh one
     return user, setup["secret"], codes

@@ -6,6 +6,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import mfa
 from accounts.models import AuditEvent, Role, User
+from core.actor import Actor
 from tests.accounts.helpers import assert_envelope, bearer, login
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
@@ -31,7 +32,7 @@ def _action(console, action: str, *users: User):
 
 def test_changelist_shows_role_mfa_and_last_login(console, user, django_assert_max_num_queries):
     others = [UserFactory(email=f"bulk{n}@example.com") for n in range(10)]
-    mfa.mfa_enable(user=user, password=DEFAULT_PASSWORD)
+    mfa.mfa_enable(actor=Actor(user=user), password=DEFAULT_PASSWORD)
     TOTPDevice.objects.filter(user=user).update(confirmed=True)
     with django_assert_max_num_queries(12):
         response = console.get(CHANGELIST)
@@ -80,8 +81,10 @@ def test_suspend_action_skips_the_acting_admin(console, admin_user):
 def test_reset_mfa_action(console, user, password, api_client, clock):
     from tests.accounts.helpers import totp_now
 
-    setup = mfa.mfa_enable(user=user, password=DEFAULT_PASSWORD)
-    mfa.mfa_confirm(user=user, code=totp_now(setup["secret"]), password=DEFAULT_PASSWORD)
+    setup = mfa.mfa_enable(actor=Actor(user=user), password=DEFAULT_PASSWORD)
+    mfa.mfa_confirm(
+        actor=Actor(user=user), code=totp_now(setup["secret"]), password=DEFAULT_PASSWORD
+    )
     assert login(api_client, user.email, password).json()["mfa_required"] is True
     _action(console, "reset_mfa", user)
     assert "access" in login(api_client, user.email, password).json()

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.models import ApiKey, AuditEvent
+from core.actor import Actor
 from tests.accounts.helpers import ME, assert_envelope
 from tests.factories import DEFAULT_PASSWORD
 
@@ -80,7 +81,7 @@ def test_expiry_in_the_past_is_rejected(user_client):
 
 def test_suspension_stops_the_key_at_once(user_client, user, admin_user):
     created = _create(user_client)
-    services.user_suspend(actor=admin_user, user=user)
+    services.user_suspend(actor=Actor(user=admin_user), user=user)
     assert_envelope(keyed(created["key"]).get(ME), 401)
 
 
@@ -223,7 +224,7 @@ def test_password_reset_ends_every_key(user_client, user, api_client):
 
 def test_admin_password_reset_ends_every_key(user_client, user, admin_user):
     client = keyed(_create(user_client)["key"])
-    services.user_password_reset_by_admin(actor=admin_user, user=user)
+    services.user_password_reset_by_admin(actor=Actor(user=admin_user), user=user)
     assert_envelope(client.get(ME), 401)
 
 

@@ -9,6 +9,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts import mfa
+from core.actor import Actor
 from tests.accounts.helpers import MFA_VERIFY, REFRESH, login, totp_now
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
@@ -76,10 +77,12 @@ def test_parallel_refresh_only_one_wins():
 
 def test_parallel_mfa_verify_with_one_code_only_one_wins():
     user = UserFactory()
-    setup = mfa.mfa_enable(user=user, password=DEFAULT_PASSWORD)
+    setup = mfa.mfa_enable(actor=Actor(user=user), password=DEFAULT_PASSWORD)
     totp = pyotp.TOTP(setup["secret"])
     # confirm with the previous step so the current one is still unused
-    mfa.mfa_confirm(user=user, code=totp.at(time.time() - 30), password=DEFAULT_PASSWORD)
+    mfa.mfa_confirm(
+        actor=Actor(user=user), code=totp.at(time.time() - 30), password=DEFAULT_PASSWORD
+    )
     code = totp_now(setup["secret"])
     tokens = [
         login(APIClient(), user.email, DEFAULT_PASSWORD).json()["mfa_token"]

@@ -9,6 +9,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import mfa
 from accounts.models import AuditEvent, Role
+from core.actor import Actor
 from tests.accounts.helpers import assert_envelope, bearer, login, totp_now
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
@@ -31,9 +32,9 @@ def relaxed_rates(settings):
 @pytest.fixture
 def mfa_admin(admin_user, clock):
     """An admin with confirmed TOTP: (user, secret, backup codes); step 0 is used."""
-    setup = mfa.mfa_enable(user=admin_user, password=DEFAULT_PASSWORD)
+    setup = mfa.mfa_enable(actor=Actor(user=admin_user), password=DEFAULT_PASSWORD)
     codes = mfa.mfa_confirm(
-        user=admin_user, code=totp_now(setup["secret"]), password=DEFAULT_PASSWORD
+        actor=Actor(user=admin_user), code=totp_now(setup["secret"]), password=DEFAULT_PASSWORD
     )
     clock.shift(30)
     return admin_user, setup["secret"], codes
@@ -258,8 +259,10 @@ def test_device_admins_are_gone_and_mfa_reset_stays(mfa_admin):
     assert key not in page and secret not in page
     # What the console offers instead: the audited "Reset MFA" action on users.
     target = UserFactory(email="lost.phone@example.com")
-    setup = mfa.mfa_enable(user=target, password=DEFAULT_PASSWORD)
-    mfa.mfa_confirm(user=target, code=totp_now(setup["secret"]), password=DEFAULT_PASSWORD)
+    setup = mfa.mfa_enable(actor=Actor(user=target), password=DEFAULT_PASSWORD)
+    mfa.mfa_confirm(
+        actor=Actor(user=target), code=totp_now(setup["secret"]), password=DEFAULT_PASSWORD
+    )
     response = client.post(
         CHANGELIST, {"action": "reset_mfa", "_selected_action": [target.pk]}, follow=True
     )

@@ -21,6 +21,7 @@ from accounts import services
 from accounts.models import User
 from accounts.throttles import LoginAccountThrottle
 from config.exceptions import ApplicationError
+from core.actor import actor_from_request
 from tests.accounts.helpers import login
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
@@ -121,7 +122,9 @@ def test_burst_on_one_account_checks_at_most_the_threshold(settings, clean_cache
 
     def attempt():
         return services.auth_login(
-            identifier="burst@example.com", password="wrong", request=_request("10.30.0.1")
+            identifier="burst@example.com",
+            password="wrong",
+            actor=actor_from_request(_request("10.30.0.1")),
         )
 
     with _slow_password_checks(checks):
@@ -133,7 +136,9 @@ def test_burst_on_one_account_checks_at_most_the_threshold(settings, clean_cache
     # The account is locked now, for the right password too.
     with pytest.raises(ApplicationError) as raised:
         services.auth_login(
-            identifier="burst@example.com", password=DEFAULT_PASSWORD, request=_request("10.9.9.9")
+            identifier="burst@example.com",
+            password=DEFAULT_PASSWORD,
+            actor=actor_from_request(_request("10.9.9.9")),
         )
     assert raised.value.error_code == "LOCKED_OUT"
 
@@ -150,7 +155,9 @@ def test_burst_from_one_ip_checks_at_most_its_threshold(settings, clean_cache, i
         with take:
             n = next(names)
         return services.auth_login(
-            identifier=f"user{n}@example.com", password="wrong", request=_request("10.31.0.1")
+            identifier=f"user{n}@example.com",
+            password="wrong",
+            actor=actor_from_request(_request("10.31.0.1")),
         )
 
     with _slow_password_checks(checks):

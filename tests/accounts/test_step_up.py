@@ -12,6 +12,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts import apikeys, mfa
 from accounts.models import ApiKey, AuditEvent, User
 from accounts.stepup import IncorrectPasswordError
+from core.actor import Actor
 from tests.accounts.helpers import assert_envelope, bearer, login, totp_now
 from tests.factories import UserFactory
 
@@ -83,9 +84,9 @@ def test_api_key_creation_needs_the_password(user_client, user, password):
 def test_the_rule_is_in_the_services_not_only_the_views(user, password):
     """Any door (console, command, task) calling the services gets the same rule."""
     with pytest.raises(IncorrectPasswordError):
-        mfa.mfa_enable(user=user, password=WRONG)
+        mfa.mfa_enable(actor=Actor(user=user), password=WRONG)
     with pytest.raises(IncorrectPasswordError):
-        apikeys.api_key_create(user=user, name="x", password="")
+        apikeys.api_key_create(actor=Actor(user=user), name="x", password="")
     assert not TOTPDevice.objects.filter(user=user).exists()
     assert not ApiKey.objects.filter(user=user).exists()
 

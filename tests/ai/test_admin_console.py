@@ -10,6 +10,7 @@ from accounts.models import AuditEvent, FeatureFlag
 from ai.flags import flag_enabled
 from ai.models import Document, DocumentStatus, Quota, UsageKind, UsageRecord
 from chat.models import ChatMessage, ChatSession
+from core.actor import Actor
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -113,7 +114,7 @@ def _seed(kind: str, n: int) -> None:
                 user=owner, kind=UsageKind.CHAT, provider="p", model="m", total_tokens=i
             )
         elif kind == "audit":
-            audit_log(action="login_succeeded", actor=owner, target=owner)
+            audit_log(action="login_succeeded", actor=Actor(user=owner), target=owner)
         elif kind == "quota":
             Quota.objects.create(user=UserFactory(), daily_tokens=i)
         elif kind == "flag":

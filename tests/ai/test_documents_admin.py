@@ -6,6 +6,7 @@ from asgiref.sync import async_to_sync
 from ai.documents.services import document_create
 from ai.models import Document, DocumentStatus
 from ai.vectorstore import collection_name
+from core.actor import Actor
 from tests.ai.factories import edge_store_fixture, upload  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,7 +36,9 @@ def test_changelist_shows_status_and_error(staff_client, user, edge_store):
 
 
 def test_reindex_action_and_delete_from_admin(staff_client, user, edge_store):
-    document, _ = document_create(owner=user, uploaded_file=upload("a.txt", b"admin test words"))
+    document, _ = document_create(
+        actor=Actor(user=user), uploaded_file=upload("a.txt", b"admin test words")
+    )
     document.refresh_from_db()
     Document.objects.filter(pk=document.pk).update(status=DocumentStatus.FAILED)
     response = staff_client.post(

@@ -8,6 +8,7 @@ from accounts.tokens import issue_tokens
 from ai.flags import flag_enabled
 from ai.models import UsageRecord
 from chat.models import ChatMessage
+from core.actor import Actor
 from tests.accounts.helpers import assert_envelope
 from tests.chat.ws import open_socket
 
@@ -93,7 +94,7 @@ def test_offline_provider_allowed_flag(admin_client_api, user_client, user):
 def test_rag_enabled_flag(admin_client_api, user_client, monkeypatch):
     calls = []
 
-    def fake_retrieve(*, user, query, document_ids=None):
+    def fake_retrieve(*, actor, query, document_ids=None):
         calls.append(query)
         return [
             {
@@ -132,7 +133,7 @@ async def test_streaming_enabled_flag(_fresh_layer, user, admin_user):
 
     token = await database_sync_to_async(lambda: issue_tokens(user=user)["access"])()
     await database_sync_to_async(feature_flag_set)(
-        name="streaming_enabled", enabled=False, actor=admin_user
+        name="streaming_enabled", enabled=False, actor=Actor(user=admin_user)
     )
     ws = await open_socket(token)
     await ws.send_json_to({"type": "message", "content": "hello"})
@@ -142,7 +143,7 @@ async def test_streaming_enabled_flag(_fresh_layer, user, admin_user):
     assert frame["success"] is False and "request_id" in frame
 
     await database_sync_to_async(feature_flag_set)(
-        name="streaming_enabled", enabled=True, actor=admin_user
+        name="streaming_enabled", enabled=True, actor=Actor(user=admin_user)
     )
     await ws.send_json_to({"type": "message", "content": "hello"})
     assert (await ws.receive_json_from(timeout=10))["type"] == "start"

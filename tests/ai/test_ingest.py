@@ -13,6 +13,7 @@ from ai.documents.pipeline import document_ingest, documents_sweep
 from ai.documents.services import document_create
 from ai.models import Document, DocumentChunk, DocumentStatus, UsageRecord
 from ai.vectorstore import collection_name
+from core.actor import Actor
 from tests.ai.factories import (  # noqa: F401
     edge_store_fixture,
     lorem_page,
@@ -31,7 +32,10 @@ def _interrupted_document(user, settings, *, chunks_done: int) -> Document:
     settings.EMBED_BATCH_SIZE = 2
     pdf = make_pdf([lorem_page(n, 120) for n in range(1, 4)])
     document, _ = document_create(
-        owner=user, uploaded_file=upload("r.pdf", pdf), title="Resumable", dispatch=False
+        actor=Actor(user=user),
+        uploaded_file=upload("r.pdf", pdf),
+        title="Resumable",
+        dispatch=False,
     )
 
     # Crash the embedding after a number of batches, as a killed worker would.
@@ -138,7 +142,9 @@ def test_ingest_command_reports_bad_input(user, edge_store, tmp_path):
 
 
 def test_reindex_command(user, edge_store, settings):
-    document, _ = document_create(owner=user, uploaded_file=upload("a.txt", b"alpha beta gamma"))
+    document, _ = document_create(
+        actor=Actor(user=user), uploaded_file=upload("a.txt", b"alpha beta gamma")
+    )
     Document.objects.filter(pk=document.pk).update(status=DocumentStatus.FAILED, error="old")
     out = io.StringIO()
     call_command("reindex", "--document", str(document.pk), stdout=out)

@@ -16,6 +16,7 @@ from ai.documents.runner import embedded_ingest_worker
 from ai.documents.services import document_create
 from ai.models import Document, DocumentChunk, DocumentStatus
 from ai.vectorstore import collection_name
+from core.actor import Actor
 from tests.ai.factories import (  # noqa: F401
     edge_store_fixture,
     lorem_page,
@@ -62,7 +63,9 @@ def shared_stream_pdf(*, pages: int, stream_bytes: int) -> bytes:
 
 
 def _create(user, name: str, data: bytes) -> Document:
-    document, _ = document_create(owner=user, uploaded_file=upload(name, data), dispatch=False)
+    document, _ = document_create(
+        actor=Actor(user=user), uploaded_file=upload(name, data), dispatch=False
+    )
     return document
 
 

@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 _BOOTSTRAP = """
 import json
 from django.utils import timezone
+from core.actor import Actor
 from accounts.apikeys import api_key_create, api_key_revoke
 from accounts.models import User
 from accounts.tokens import issue_tokens
@@ -43,11 +44,13 @@ main = user("sdk@example.com", max_concurrent=50)
 poor = user("poor@example.com", daily_tokens=10)
 chatonly = user("chatonly@example.com")
 revoked_owner = user("revoked@example.com")
-key = api_key_create(user=main, name="sdk", scopes=["openai"], password=PW)[1]
-poor_key = api_key_create(user=poor, name="poor", scopes=["openai"], password=PW)[1]
-chat_key = api_key_create(user=chatonly, name="chat", scopes=["chat"], password=PW)[1]
-gone, gone_key = api_key_create(user=revoked_owner, name="gone", scopes=["openai"], password=PW)
-api_key_revoke(key=gone, actor=revoked_owner)
+key = api_key_create(actor=Actor(user=main), name="sdk", scopes=["openai"], password=PW)[1]
+poor_key = api_key_create(actor=Actor(user=poor), name="poor", scopes=["openai"], password=PW)[1]
+chat_key = api_key_create(actor=Actor(user=chatonly), name="chat", scopes=["chat"], password=PW)[1]
+gone, gone_key = api_key_create(
+    actor=Actor(user=revoked_owner), name="gone", scopes=["openai"], password=PW
+)
+api_key_revoke(key=gone, actor=Actor(user=revoked_owner))
 print(json.dumps({
     "key": key, "poor": poor_key, "chat": chat_key, "revoked": gone_key,
     "jwt": issue_tokens(user=main)["access"], "user_id": main.pk,

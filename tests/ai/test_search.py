@@ -4,6 +4,7 @@ import pytest
 
 from ai.models import Document, DocumentStatus, UsageRecord
 from ai.search import search_chunks
+from core.actor import Actor
 from tests.ai.factories import (
     lorem_page,
     make_pdf,
@@ -66,8 +67,13 @@ def test_user_b_never_sees_user_a_chunks(user_client, alice_doc):
         assert all(h["document_id"] != alice_doc for h in hits), payload
         assert all("ZEPHYR" not in h["text"] for h in hits)
     # The service the chat uses, with Alice's document id passed explicitly.
-    assert search_chunks(user=bob, query="ZEPHYR-77Q1", top_k=10, document_ids=[alice_doc]) == []
-    direct = search_chunks(user=bob, query="ZEPHYR-77Q1", top_k=50, document_ids=None)
+    assert (
+        search_chunks(
+            actor=Actor(user=bob), query="ZEPHYR-77Q1", top_k=10, document_ids=[alice_doc]
+        )
+        == []
+    )
+    direct = search_chunks(actor=Actor(user=bob), query="ZEPHYR-77Q1", top_k=50, document_ids=None)
     assert all(h["document_id"] != alice_doc for h in direct)
     assert bob_client.get(f"/api/v1/documents/{alice_doc}").status_code == 404
     listed = bob_client.get("/api/v1/documents").json()["results"]

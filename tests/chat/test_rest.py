@@ -289,7 +289,7 @@ def test_offline_answers_extractively_from_documents(settings, user_client, user
             "snippet": passages[0]["text"],
         }
     ]
-    assert calls[0]["user"] == user and calls[0]["document_ids"] is None
+    assert calls[0]["actor"].user == user and calls[0]["document_ids"] is None
 
 
 def test_retrieval_is_skipped_without_ready_documents(settings, user_client, user, monkeypatch):

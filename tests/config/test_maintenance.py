@@ -15,6 +15,7 @@ from ai.models import Document, DocumentStatus, QuotaCounter, QuotaReservation, 
 from ai.quotas import quota_reserve
 from chat.models import ChatMessage, ChatSession, MessageStatus
 from config.periodic import EmbeddedScheduler
+from core.actor import Actor
 from tests.ai.factories import edge_store_fixture, make_pdf, upload  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +67,9 @@ def test_the_timer_recovers_chats_documents_and_reservations(user, edge_store, s
     from ai.documents.services import document_create
 
     document, _ = document_create(
-        owner=user, uploaded_file=upload("d.pdf", make_pdf(["page one"])), dispatch=False
+        actor=Actor(user=user),
+        uploaded_file=upload("d.pdf", make_pdf(["page one"])),
+        dispatch=False,
     )
     Document.objects.filter(pk=document.pk).update(
         status=DocumentStatus.PROCESSING,

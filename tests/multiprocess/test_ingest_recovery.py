@@ -16,6 +16,7 @@ from django.db import connection
 from ai.documents.services import document_create
 from ai.models import Document, DocumentChunk, DocumentStatus, UsageRecord
 from ai.vectorstore import collection_name, get_vector_store, reset_vector_stores
+from core.actor import Actor
 from tests.ai.factories import lorem_page, upload
 from tests.factories import UserFactory
 from tests.fakes import FakeOpenAI
@@ -53,7 +54,7 @@ def test_a_killed_worker_s_document_is_resumed_by_the_next_worker(
     user = UserFactory()
     text = "\n\n".join(lorem_page(n, 200) for n in range(1, 7)).encode()
     document, _ = document_create(
-        owner=user, uploaded_file=upload("long.txt", text), dispatch=False
+        actor=Actor(user=user), uploaded_file=upload("long.txt", text), dispatch=False
     )
     queue = procs.unique_queue()
     env = procs.child_env(

@@ -25,6 +25,7 @@ from asgiref.sync import async_to_sync
 from ai.models import Document, DocumentStatus
 from ai.search import search_chunks
 from ai.vectorstore import ChunkPoint, collection_name, get_vector_store, reset_vector_stores
+from core.actor import Actor
 from tests.ai.factories import VOCABULARY, make_pdf, upload
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(1200)]
@@ -117,7 +118,7 @@ def _latencies(user, queries: int) -> tuple[float, float, float]:
     timings = []
     for i in range(queries):
         t0 = time.perf_counter()
-        hits = search_chunks(user=user, query=QUERIES[i % len(QUERIES)], top_k=5)
+        hits = search_chunks(actor=Actor(user=user), query=QUERIES[i % len(QUERIES)], top_k=5)
         timings.append((time.perf_counter() - t0) * 1000)
         assert hits
     timings.sort()
@@ -171,7 +172,7 @@ def test_bench_hybrid_search_latency(user, settings, tmp_path, backend):
         t0 = time.perf_counter()
         optimized = store.optimize(name)
         optimize_s = time.perf_counter() - t0
-        search_chunks(user=user, query="warm up", top_k=5)
+        search_chunks(actor=Actor(user=user), query="warm up", top_k=5)
         p50, p99, mean = _latencies(user, queries)
         rows += [
             (

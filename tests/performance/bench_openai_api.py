@@ -22,12 +22,15 @@ from tests.performance.bench_serving import BIN, ROOT, _free_port, _server_env, 
 
 _PAUSE = 0.05
 _BENCH_KEY = """
+from core.actor import Actor
 from accounts.apikeys import api_key_create
 from accounts.models import User
 from ai.models import Quota
 user = User.objects.create_user("bench@example.com", "bench-password-1234", is_verified=True)
 Quota.objects.create(user=user, max_concurrent=1000, daily_tokens=10**12, monthly_tokens=10**13)
-key = api_key_create(user=user, name="bench", scopes=["openai"], password="bench-password-1234")
+key = api_key_create(
+    actor=Actor(user=user), name="bench", scopes=["openai"], password="bench-password-1234"
+)
 print(key[1])
 """
 

@@ -15,6 +15,7 @@ from accounts.api.lifecycle_serializers import (
 )
 from accounts.api.views.common import ERROR, USERS_TAG
 from accounts.models import ApiKey
+from core.actor import actor_from_request
 
 
 class ApiKeyListCreateView(ListAPIView):
@@ -58,7 +59,7 @@ class ApiKeyListCreateView(ListAPIView):
         serializer = ApiKeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         key, raw = apikeys.api_key_create(
-            user=request.user, request=request, **serializer.validated_data
+            **serializer.validated_data, actor=actor_from_request(request)
         )
         data = {**ApiKeySerializer(key).data, "key": raw}
         return Response(data, status=status.HTTP_201_CREATED)
@@ -75,5 +76,5 @@ class ApiKeyDetailView(APIView):
     @extend_schema(tags=USERS_TAG, responses={204: None, 401: ERROR, 404: ERROR})
     def delete(self, request: Request, key_id: int) -> Response:
         key: ApiKey = apikeys.api_key_get(user=request.user, key_id=key_id)
-        apikeys.api_key_revoke(key=key, actor=request.user, request=request)
+        apikeys.api_key_revoke(key=key, actor=actor_from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

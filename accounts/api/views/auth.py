@@ -36,6 +36,7 @@ from accounts.api.views.common import AUTH_TAG, ERROR, user_data
 from accounts.authentication import ENROLLMENT_SCOPE, SCOPE_CLAIM
 from accounts.throttles import LOGIN_THROTTLES, MFA_THROTTLES, REGISTER_THROTTLES
 from config.parsers import JSONParser
+from core.actor import actor_from_request
 
 
 class RegisterView(APIView):
@@ -65,7 +66,9 @@ class RegisterView(APIView):
     def post(self, request: Request) -> Response:
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = services.user_register(**serializer.validated_data, request=request)
+        user = services.user_register(
+            **serializer.validated_data, actor=actor_from_request(request)
+        )
         return Response(user_data(user), status=status.HTTP_201_CREATED)
 
 
@@ -112,7 +115,7 @@ class LoginView(APIView):
         outcome = services.auth_login(
             identifier=serializer.validated_data["identifier"],
             password=serializer.validated_data["password"],
-            request=request,
+            actor=actor_from_request(request),
         )
         return login_outcome_response(outcome)
 
@@ -148,7 +151,9 @@ class MfaVerifyView(APIView):
     def post(self, request: Request) -> Response:
         serializer = MfaVerifySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user, tokens = mfa.auth_mfa_verify(**serializer.validated_data, request=request)
+        user, tokens = mfa.auth_mfa_verify(
+            **serializer.validated_data, actor=actor_from_request(request)
+        )
         return Response({**tokens, "user": user_data(user)})
 
 
@@ -166,7 +171,11 @@ class RefreshView(APIView):
     def post(self, request: Request) -> Response:
         serializer = RefreshSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return Response(services.auth_token_refresh(**serializer.validated_data, request=request))
+        return Response(
+            services.auth_token_refresh(
+                **serializer.validated_data, actor=actor_from_request(request)
+            )
+        )
 
 
 class LogoutView(APIView):
@@ -181,10 +190,9 @@ class LogoutView(APIView):
         serializer = RefreshSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.auth_logout(
-            user=request.user,
             refresh=serializer.validated_data["refresh"],
             access_token=request.auth,
-            request=request,
+            actor=actor_from_request(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -194,7 +202,7 @@ class LogoutAllView(APIView):
 
     @extend_schema(tags=AUTH_TAG, request=None, responses={204: None, 401: ERROR})
     def post(self, request: Request) -> Response:
-        services.auth_logout_all(user=request.user, request=request)
+        services.auth_logout_all(actor=actor_from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -220,7 +228,7 @@ class MfaEnableView(APIView):
         serializer = StepUpPasswordSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return Response(
-            mfa.mfa_enable(user=request.user, request=request, **serializer.validated_data)
+            mfa.mfa_enable(**serializer.validated_data, actor=actor_from_request(request))
         )
 
 
@@ -245,12 +253,12 @@ class MfaConfirmView(APIView):
     def post(self, request: Request) -> Response:
         serializer = MfaCodePasswordSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        codes = mfa.mfa_confirm(user=request.user, request=request, **serializer.validated_data)
+        codes = mfa.mfa_confirm(**serializer.validated_data, actor=actor_from_request(request))
         body: dict[str, Any] = {"backup_codes": codes}
         if request.auth is not None and request.auth.get(SCOPE_CLAIM) == ENROLLMENT_SCOPE:
             # Enrolment forced at login is done: this is now a full login.
             body["tokens"] = services.user_login_complete(
-                user=request.user, request=request, method="mfa_enrollment"
+                user=request.user, method="mfa_enrollment", actor=actor_from_request(request)
             )
         return Response(body)
 
@@ -268,7 +276,7 @@ class MfaDisableView(APIView):
     def post(self, request: Request) -> Response:
         serializer = MfaCodePasswordSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        mfa.mfa_disable(user=request.user, request=request, **serializer.validated_data)
+        mfa.mfa_disable(**serializer.validated_data, actor=actor_from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -293,6 +301,6 @@ class MfaBackupCodesView(APIView):
         serializer = MfaCodePasswordSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         codes = mfa.mfa_backup_codes_regenerate(
-            user=request.user, request=request, **serializer.validated_data
+            **serializer.validated_data, actor=actor_from_request(request)
         )
         return Response({"backup_codes": codes})

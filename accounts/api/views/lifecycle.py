@@ -20,6 +20,7 @@ from accounts.api.views.auth import LOGIN_RESPONSE, login_outcome_response
 from accounts.api.views.common import AUTH_TAG, ERROR, user_data
 from accounts.deferred import AfterResponseMixin
 from accounts.email_throttles import CODE_VERIFY_THROTTLES, EMAIL_THROTTLES
+from core.actor import actor_from_request
 
 # One body for every mail-sending request, so the answer never tells whether an account exists.
 FORGOT_ACCEPTED = {
@@ -43,7 +44,7 @@ class EmailVerifyRequestView(APIView):
         responses={202: AcceptedSerializer, 401: ERROR, 409: ERROR, 429: ERROR},
     )
     def post(self, request: Request) -> Response:
-        lifecycle.email_verification_request(user=request.user, request=request)
+        lifecycle.email_verification_request(actor=actor_from_request(request))
         return Response(VERIFY_ACCEPTED, status=status.HTTP_202_ACCEPTED)
 
 
@@ -62,7 +63,9 @@ class EmailVerifyView(APIView):
     def post(self, request: Request) -> Response:
         serializer = VerifyEmailSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = lifecycle.email_verify(**serializer.validated_data, request=request)
+        user = lifecycle.email_verify(
+            **serializer.validated_data, actor=actor_from_request(request)
+        )
         return Response(user_data(user))
 
 
@@ -83,7 +86,7 @@ class PasswordForgotView(AfterResponseMixin, APIView):
     def post(self, request: Request) -> Response:
         serializer = EmailSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        lifecycle.password_forgot(**serializer.validated_data, request=request)
+        lifecycle.password_forgot(**serializer.validated_data, actor=actor_from_request(request))
         return Response(FORGOT_ACCEPTED, status=status.HTTP_202_ACCEPTED)
 
 
@@ -104,7 +107,7 @@ class PasswordResetView(APIView):
     def post(self, request: Request) -> Response:
         serializer = PasswordResetSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        lifecycle.password_reset(**serializer.validated_data, request=request)
+        lifecycle.password_reset(**serializer.validated_data, actor=actor_from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -125,7 +128,7 @@ class CodeRequestView(AfterResponseMixin, APIView):
     def post(self, request: Request) -> Response:
         serializer = EmailSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        lifecycle.login_code_request(**serializer.validated_data, request=request)
+        lifecycle.login_code_request(**serializer.validated_data, actor=actor_from_request(request))
         return Response(CODE_ACCEPTED, status=status.HTTP_202_ACCEPTED)
 
 
@@ -149,5 +152,7 @@ class CodeVerifyView(APIView):
     def post(self, request: Request) -> Response:
         serializer = CodeVerifySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        outcome = lifecycle.login_code_verify(**serializer.validated_data, request=request)
+        outcome = lifecycle.login_code_verify(
+            **serializer.validated_data, actor=actor_from_request(request)
+        )
         return login_outcome_response(outcome)

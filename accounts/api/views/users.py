@@ -26,6 +26,7 @@ from accounts.permissions import IsAdminRole
 from accounts.selectors import USER_ORDERINGS
 from accounts.throttles import MFA_THROTTLES
 from config.pagination import DefaultPagination
+from core.actor import actor_from_request
 
 
 class MeView(APIView):
@@ -72,7 +73,7 @@ class PasswordChangeView(APIView):
         serializer = PasswordChangeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         tokens = services.user_password_change(
-            user=request.user, request=request, **serializer.validated_data
+            **serializer.validated_data, actor=actor_from_request(request)
         )
         return Response(tokens)
 
@@ -121,11 +122,10 @@ class UserDetailView(APIView):
         data = dict(serializer.validated_data)
         current_password = data.pop("current_password", None)
         services.user_update(
-            actor=request.user,
+            actor=actor_from_request(request),
             user=user,
             data=data,
             current_password=current_password,
-            request=request,
         )
         return Response(
             UserSerializer(selectors.user_get(actor=request.user, user_id=user.pk)).data
@@ -164,7 +164,7 @@ class UserSuspendView(APIView):
     )
     def post(self, request: Request, user_id: int) -> Response:
         user = selectors.user_get(actor=request.user, user_id=user_id)
-        services.user_suspend(actor=request.user, user=user, request=request)
+        services.user_suspend(actor=actor_from_request(request), user=user)
         return Response(UserSerializer(user).data)
 
 
@@ -178,5 +178,5 @@ class UserReactivateView(APIView):
     )
     def post(self, request: Request, user_id: int) -> Response:
         user = selectors.user_get(actor=request.user, user_id=user_id)
-        services.user_reactivate(actor=request.user, user=user, request=request)
+        services.user_reactivate(actor=actor_from_request(request), user=user)
         return Response(UserSerializer(user).data)

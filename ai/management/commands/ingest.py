@@ -15,6 +15,7 @@ from ai.documents.services import document_create
 from ai.models import Document, DocumentStatus
 from ai.vectorstore import VectorStoreError, get_vector_store, selected_backend
 from config.exceptions import ApplicationError
+from core.actor import actor_for_system
 
 
 class Command(BaseCommand):
@@ -84,7 +85,9 @@ class Command(BaseCommand):
 
     def _create(self, user: Any, upload: SimpleUploadedFile, title: str) -> tuple[Document, bool]:
         # No task: this command runs the pipeline itself, with a progress bar.
-        return document_create(owner=user, uploaded_file=upload, title=title, dispatch=False)
+        return document_create(
+            actor=actor_for_system(user), uploaded_file=upload, title=title, dispatch=False
+        )
 
     def _run(self, document: Document) -> Document:
         bar = tqdm(total=1, desc=document.title[:40], unit="step", file=self.stdout._out)

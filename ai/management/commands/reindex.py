@@ -9,6 +9,7 @@ from ai.documents.services import document_reindex
 from ai.models import Document, DocumentStatus
 from ai.vectorstore import get_vector_store
 from config.exceptions import ApplicationError
+from core.actor import actor_for_system
 
 
 class Command(BaseCommand):
@@ -38,7 +39,9 @@ class Command(BaseCommand):
         for document in documents.iterator():
             try:
                 # Not queued: this command runs the pipeline itself and reports the outcome.
-                document_reindex(document=document, force=True, dispatch=False)
+                document_reindex(
+                    document=document, actor=actor_for_system(), force=True, dispatch=False
+                )
             except ApplicationError as exc:
                 raise CommandError(str(exc)) from exc
             collection = document_ingest(document_id=document.pk)

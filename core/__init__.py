@@ -1,0 +1,1 @@
+"""Building blocks without business rules (the Actor); every app may import it."""
