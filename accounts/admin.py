@@ -79,7 +79,6 @@ class UserChangeForm(DjangoUserChangeForm):
         if "email" in self.changed_data and request is not None:
             try:
                 valid = user_password_verify(
-                    # type: ignore[arg-type]
                     password=cleaned.get("current_password") or "",
                     purpose="email_change",
                     actor=actor_from_request(request),
@@ -89,6 +88,10 @@ class UserChangeForm(DjangoUserChangeForm):
             if not valid:
                 self.add_error("current_password", PASSWORD_INCORRECT)
         return cleaned
+
+
+# What the change form may change, all through ``services.user_update``.
+ADMIN_EDITABLE = (*services.ADMIN_FIELDS, "role", "is_active")
 
 
 @admin.register(User)
@@ -162,26 +165,35 @@ class UserAdmin(DjangoUserAdmin):
         return response
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
-        if not change:
-            super().save_model(request, obj, form, change)
-            return
-        # Role and active flag go through the services (sessions end, audit lines).
-        changed = set(form.changed_data)
-        role = obj.role
-        is_active = obj.is_active
-        original = User.objects.get(pk=obj.pk)
-        obj.role, obj.is_active = original.role, original.is_active
-        super().save_model(request, obj, form, change)
+        # Through the services, like the API: the same validation, sessions ended on a role
+        # or active-flag change, and an audit line for every change.
+        actor = actor_from_request(request)
+        data = form.cleaned_data
         try:
-            if "role" in changed:
-                services.user_role_change(actor=actor_from_request(request), user=obj, role=role)
-            if "is_active" in changed:
-                if is_active:
-                    services.user_reactivate(actor=actor_from_request(request), user=obj)
-                else:
-                    services.user_suspend(actor=actor_from_request(request), user=obj)
+            if not change:
+                # Django's creation form turns its "usable password" choice into this flag.
+                usable = data.get("set_usable_password", True)
+                created = services.user_create(
+                    actor=actor,
+                    email=data["email"],
+                    username=data["username"],
+                    full_name=data.get("full_name") or "",
+                    role=data.get("role") or Role.USER,
+                    password=data.get("password1") if usable else None,
+                )
+                obj.pk = created.pk
+            else:
+                services.user_update(
+                    actor=actor,
+                    user=User.objects.get(pk=obj.pk),
+                    data={f: data[f] for f in form.changed_data if f in ADMIN_EDITABLE},
+                    # Checked by the form already (a field error); the service checks again.
+                    current_password=data.get("current_password") or None,
+                )
         except Exception as exc:  # noqa: BLE001 - shown to the admin instead of a 500
             self.message_user(request, getattr(exc, "message", str(exc)), messages.ERROR)
+        if obj.pk is not None:
+            obj.refresh_from_db()
 
     def _each(self, request: HttpRequest, queryset: QuerySet, action: Any, done: str) -> None:
         count = 0

@@ -32,12 +32,10 @@ from accounts.deferred import after_response
 from accounts.emails import email_render, email_send, frontend_link
 from accounts.lockout import credential_attempt, lockout_reset
 from accounts.models import User
-from accounts.services import LoginOutcome, _password_check, user_login_complete
+from accounts.services import LoginOutcome, _password_check, login_outcome_for
 from accounts.sessions import user_sessions_revoke
 from accounts.throttles import _digest
-from accounts.tokens import enrollment_token_for, mfa_token_for
 from config.exceptions import ApplicationError
-from core import policies
 from core.actor import Actor
 
 VERIFY_SALT = "accounts.email-verification"
@@ -251,8 +249,6 @@ def _count_attempt(key: str) -> int:
 
 def login_code_verify(*, email: str, code: str, actor: Actor) -> LoginOutcome:
     """Exchange a mailed code for a session (or the MFA challenge, exactly like a password)."""
-    from accounts.mfa import user_has_mfa
-
     if not settings.EMAIL_CODE_LOGIN:
         raise CodeLoginDisabledError()
     email = email.strip().lower()
@@ -286,12 +282,4 @@ def login_code_verify(*, email: str, code: str, actor: Actor) -> LoginOutcome:
         # Receiving the code proved the mailbox is theirs.
         user.is_verified = True
         user.save(update_fields=["is_verified"])
-    if user_has_mfa(user=user):
-        audit_log(action="login_mfa_challenge", target=user, method="email_code", actor=actor)
-        return LoginOutcome(user=user, mfa_token=mfa_token_for(user=user))
-    if policies.requires_mfa(Actor(user=user)):
-        audit_log(action="login_mfa_enrollment_required", target=user, actor=actor)
-        return LoginOutcome(user=user, enrollment_token=enrollment_token_for(user=user))
-    return LoginOutcome(
-        user=user, tokens=user_login_complete(user=user, method="email_code", actor=actor)
-    )
+    return login_outcome_for(user=user, method="email_code", actor=actor)

@@ -11,6 +11,8 @@
 
 import base64
 import secrets
+from dataclasses import dataclass
+from typing import Any
 
 import segno
 from django.conf import settings
@@ -23,7 +25,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from accounts.audit import audit_log
-from accounts.authentication import token_version_matches
+from accounts.authentication import ENROLLMENT_SCOPE, SCOPE_CLAIM, token_version_matches
 from accounts.lockout import credential_attempt
 from accounts.models import User
 from accounts.services import InvalidTokenError, user_login_complete
@@ -190,6 +192,27 @@ def mfa_confirm(*, code: str, password: str, actor: Actor) -> list[str]:
         codes = _backup_codes_replace(user=actor.user)
     audit_log(action="mfa_enabled", actor=actor, target=actor.user)
     return codes
+
+
+@dataclass(frozen=True)
+class MfaEnrollment:
+    """A finished enrolment: the backup codes (shown once) and, when the enrolment was the
+    one a login forced, the session that login now gets."""
+
+    backup_codes: list[str]
+    tokens: dict[str, Any] | None = None
+
+
+def mfa_enrollment_finish(
+    *, code: str, password: str, access_token: Any, actor: Actor
+) -> MfaEnrollment:
+    """:func:`mfa_confirm`, then: a caller holding only the enrolment token (a login whose role
+    requires MFA) has now passed it, so the login completes with a full token pair."""
+    codes = mfa_confirm(code=code, password=password, actor=actor)
+    tokens = None
+    if access_token is not None and access_token.get(SCOPE_CLAIM) == ENROLLMENT_SCOPE:
+        tokens = user_login_complete(user=actor.user, method="mfa_enrollment", actor=actor)
+    return MfaEnrollment(backup_codes=codes, tokens=tokens)
 
 
 def _devices_delete(*, user: User) -> None:

@@ -8,7 +8,7 @@ from accounts.mfa import users_with_mfa_state
 from accounts.models import User
 from config.exceptions import NotFoundError, PermissionDeniedError
 from core import policies
-from core.actor import as_actor
+from core.actor import Actor
 
 USER_ORDERING_FIELDS = ("created_at", "email", "username", "full_name", "last_login", "role")
 # Each field ascending or, with one leading "-", descending.
@@ -16,14 +16,14 @@ USER_ORDERINGS = tuple(f"{sign}{field}" for field in USER_ORDERING_FIELDS for si
 MAX_SEARCH_LENGTH = 100
 
 
-def _require_admin(actor: User) -> None:
-    if not policies.is_admin(as_actor(actor)):
+def _require_admin(actor: Actor) -> None:
+    if not policies.can_manage_users(actor):
         raise PermissionDeniedError("This action requires the admin role.")
 
 
 def user_list(
     *,
-    actor: User,
+    actor: Actor,
     search: str | None = None,
     role: str | None = None,
     is_active: bool | None = None,
@@ -45,7 +45,7 @@ def user_list(
     return queryset.order_by(order, "pk")
 
 
-def user_get(*, actor: User, user_id: Any) -> User:
+def user_get(*, actor: Actor, user_id: Any) -> User:
     """One user for an admin (404 when it does not exist)."""
     _require_admin(actor)
     user = users_with_mfa_state().filter(pk=user_id).first() if str(user_id).isdigit() else None

@@ -73,14 +73,21 @@ def _password_check(password: str, user: User) -> None:
         raise drf_exceptions.ValidationError({"password": list(exc.messages)}) from exc
 
 
-def user_register(
-    *, email: str, username: str, full_name: str, password: str, actor: Actor
+def _user_new(
+    *,
+    email: str,
+    username: str,
+    full_name: str,
+    role: str,
+    password: str | None,
+    is_verified: bool = False,
 ) -> User:
-    """Create a ``user``-role account (never admin, never pre-verified) from the sign-up form."""
-    if not registration_is_open():
-        raise PermissionDeniedError("Registration is closed.", code="REGISTRATION_CLOSED")
+    """Validate and store a new account: unique email and username, the password policy
+    (``None``: no usable password)."""
     email = User.objects.normalize_email(email).strip().lower()
     username = username.strip()
+    if role not in Role.values:
+        raise drf_exceptions.ValidationError({"role": [f'"{role}" is not a valid role.']})
     errors: dict[str, list[str]] = {}
     if User.objects.filter(email__iexact=email).exists():
         errors["email"] = ["A user with this email address already exists."]
@@ -88,9 +95,18 @@ def user_register(
         errors["username"] = ["This username is taken."]
     if errors:
         raise drf_exceptions.ValidationError(errors)
-    user = User(email=email, username=username, full_name=full_name.strip(), role=Role.USER)
-    _password_check(password, user)
-    user.set_password(password)
+    user = User(
+        email=email,
+        username=username,
+        full_name=full_name.strip(),
+        role=role,
+        is_verified=is_verified,
+    )
+    if password is None:
+        user.set_unusable_password()
+    else:
+        _password_check(password, user)
+        user.set_password(password)
     try:
         with transaction.atomic():
             user.save()
@@ -98,7 +114,44 @@ def user_register(
         raise drf_exceptions.ValidationError(
             {"email": ["A user with this email address or username already exists."]}
         ) from exc
+    return user
+
+
+def user_register(
+    *, email: str, username: str, full_name: str, password: str, actor: Actor
+) -> User:
+    """Create a ``user``-role account (never admin, never pre-verified) from the sign-up form."""
+    if not registration_is_open():
+        raise PermissionDeniedError("Registration is closed.", code="REGISTRATION_CLOSED")
+    user = _user_new(
+        email=email, username=username, full_name=full_name, role=Role.USER, password=password
+    )
     audit_log(action="user_registered", actor=actor.as_user(user), target=user)
+    return user
+
+
+def user_create(
+    *,
+    actor: Actor,
+    email: str,
+    username: str,
+    full_name: str = "",
+    role: str = Role.USER,
+    password: str | None,
+    is_verified: bool = False,
+) -> User:
+    """An administrator creates an account (the console's "add user"); audited."""
+    if not policies.can_manage_users(actor):
+        raise PermissionDeniedError("This action requires the admin role.")
+    user = _user_new(
+        email=email,
+        username=username,
+        full_name=full_name,
+        role=role,
+        password=password,
+        is_verified=is_verified,
+    )
+    audit_log(action="user_created", actor=actor, target=user, role=user.role)
     return user
 
 
@@ -132,8 +185,6 @@ def user_login_complete(*, user: User, actor: Actor, method: str) -> dict[str, A
 
 def auth_login(*, identifier: str, password: str, actor: Actor) -> LoginOutcome:
     """Check a password login, with lock-out, enumeration-safe failures and MFA."""
-    from accounts.mfa import user_has_mfa
-
     identifier = identifier.strip().lower()
     ip = actor.ip
     user = _user_by_identifier(identifier)
@@ -158,15 +209,24 @@ def auth_login(*, identifier: str, password: str, actor: Actor) -> LoginOutcome:
     if not user.is_active:
         audit_log(action="login_failed", target=user, reason="suspended", actor=actor)
         raise AccountDisabledError()
+    # The account's failure counter is NOT reset before a second factor: it must be right.
+    return login_outcome_for(user=user, method="password", actor=actor)
+
+
+def login_outcome_for(*, user: User, method: str, actor: Actor) -> LoginOutcome:
+    """What a proven first factor (password, mailed code) leads to, the same for every login
+    door: the MFA challenge when the user has a device, enrolment only when their role
+    requires MFA and they have none, otherwise a session."""
+    from accounts.mfa import user_has_mfa
+
     if user_has_mfa(user=user):
-        # The account's failure counter is NOT reset here: the code must still be right.
-        audit_log(action="login_mfa_challenge", target=user, actor=actor)
+        audit_log(action="login_mfa_challenge", target=user, method=method, actor=actor)
         return LoginOutcome(user=user, mfa_token=mfa_token_for(user=user))
-    if policies.requires_mfa(Actor(user=user)):
-        audit_log(action="login_mfa_enrollment_required", target=user, actor=actor)
+    if policies.requires_mfa(actor.as_user(user)):
+        audit_log(action="login_mfa_enrollment_required", target=user, method=method, actor=actor)
         return LoginOutcome(user=user, enrollment_token=enrollment_token_for(user=user))
     return LoginOutcome(
-        user=user, tokens=user_login_complete(user=user, method="password", actor=actor)
+        user=user, tokens=user_login_complete(user=user, method=method, actor=actor)
     )
 
 

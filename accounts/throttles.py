@@ -12,7 +12,7 @@ both are listed in one index for ``GET /api/v1/admin/rate-limits``.
 
 import hashlib
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -23,6 +23,10 @@ from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, User
 from accounts import counters
 from config.exceptions import RateLimitedError
 from config.outage import CacheOutageThrottleMixin
+from core.actor import Actor
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 def _digest(value: str) -> str:
@@ -107,6 +111,22 @@ def throttle_unblock(
     cache.set(THROTTLE_INDEX_KEY, index, timeout=3600)
     # Failure lock-outs are lifted by their own keys, listed or not.
     return cleared + lockout_clear(account=email, ip=ip)
+
+
+def rate_limit_unblock(*, actor: Actor, user: "User | None" = None, ip: str | None = None) -> int:
+    """An administrator lifts the rate limits and lock-outs of ``user`` and/or ``ip``
+    (audited, whatever the door); returns how many were cleared."""
+    from accounts.audit import audit_log
+
+    cleared = throttle_unblock(
+        user_id=user.pk if user is not None else None,
+        email=user.email if user is not None else None,
+        ip=ip,
+    )
+    audit_log(
+        action="rate_limit_unblocked", actor=actor, target=user, unblocked_ip=ip, cleared=cleared
+    )
+    return cleared
 
 
 # --- Throttles ----------------------------------------------------------------------------

@@ -8,10 +8,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.audit import audit_log
 from accounts.models import AuditEvent, FeatureFlag
 from ai.documents.services import document_delete, document_reindex
-from ai.flags import feature_flag_set, flag_cache_clear
+from ai.flags import feature_flag_delete, feature_flag_set
 from ai.models import Document, Quota, UsageRecord
 from ai.quotas import QUOTA_FIELDS, quota_override_set
 from config.admin_mixins import ReadOnlyAdminMixin
@@ -179,9 +178,7 @@ class FeatureFlagAdmin(admin.ModelAdmin):
         obj.pk = FeatureFlag.objects.get(name=obj.name).pk
 
     def delete_model(self, request: HttpRequest, obj: FeatureFlag) -> None:
-        super().delete_model(request, obj)
-        flag_cache_clear(obj.name)
-        audit_log(action="feature_flag_deleted", actor=actor_from_request(request), flag=obj.name)
+        feature_flag_delete(name=obj.name, actor=actor_from_request(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         for flag in queryset:

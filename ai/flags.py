@@ -84,6 +84,13 @@ def feature_flag_list() -> list[dict[str, Any]]:
     return result
 
 
+def feature_flag_delete(*, name: str, actor: Actor) -> None:
+    """Remove the row of ``name`` (the flag falls back to its default); audited."""
+    FeatureFlag.objects.filter(name=name).delete()
+    flag_cache_clear(name)
+    audit_log(action="feature_flag_deleted", actor=actor, flag=name)
+
+
 def feature_flag_set(*, name: str, enabled: bool, actor: Actor) -> bool:
     """Turn ``name`` on or off (audited); returns the new value."""
     with transaction.atomic():

@@ -12,11 +12,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.audit import audit_log
-from accounts.models import User
 from accounts.permissions import IsAdminRole
 from accounts.selectors import user_get
-from accounts.throttles import throttle_index_entries, throttle_unblock
+from accounts.throttles import rate_limit_unblock, throttle_index_entries
 from ai.flags import FLAG_DEFAULTS, feature_flag_list, feature_flag_set
 from ai.quotas import quota_override_get, quota_override_set
 from ai.selectors import MAX_USAGE_DAYS, admin_stats, usage_for_admin, usage_summary
@@ -210,7 +208,7 @@ class AdminUsageView(APIView):
     def get(self, request: Request) -> Response:
         query = AdminUsageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        user = user_get(actor=request.user, user_id=query.validated_data["user"])
+        user = user_get(actor=actor_from_request(request), user_id=query.validated_data["user"])
         data = usage_for_admin(user=user, days=query.validated_data["days"])
         return Response(AdminUsageSerializer(data).data)
 
@@ -224,7 +222,7 @@ class AdminQuotaView(APIView):
         responses={200: QuotaSerializer, **_ADMIN_ERRORS},
     )
     def get(self, request: Request, user_id: int) -> Response:
-        user = user_get(actor=request.user, user_id=user_id)
+        user = user_get(actor=actor_from_request(request), user_id=user_id)
         return Response(QuotaSerializer(quota_override_get(user=user)).data)
 
     @extend_schema(
@@ -241,7 +239,7 @@ class AdminQuotaView(APIView):
         ],
     )
     def put(self, request: Request, user_id: int) -> Response:
-        user = user_get(actor=request.user, user_id=user_id)
+        user = user_get(actor=actor_from_request(request), user_id=user_id)
         serializer = QuotaSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = quota_override_set(
@@ -282,17 +280,9 @@ class AdminRateLimitUnblockView(APIView):
         serializer.is_valid(raise_exception=True)
         user_id = serializer.validated_data.get("user_id")
         ip = serializer.validated_data.get("ip")
-        target: User | None = None
-        if user_id:
-            target = user_get(actor=request.user, user_id=user_id)
-        cleared = throttle_unblock(user_id=user_id, email=target.email if target else None, ip=ip)
-        audit_log(
-            action="rate_limit_unblocked",
-            actor=actor_from_request(request),
-            target=target,
-            unblocked_ip=ip,
-            cleared=cleared,
-        )
+        actor = actor_from_request(request)
+        target = user_get(actor=actor, user_id=user_id) if user_id else None
+        cleared = rate_limit_unblock(actor=actor, user=target, ip=ip)
         return Response({"cleared": cleared})
 
 

@@ -33,7 +33,6 @@ from accounts.api.serializers import (
     UserSerializer,
 )
 from accounts.api.views.common import AUTH_TAG, ERROR, user_data
-from accounts.authentication import ENROLLMENT_SCOPE, SCOPE_CLAIM
 from accounts.throttles import LOGIN_THROTTLES, MFA_THROTTLES, REGISTER_THROTTLES
 from config.parsers import JSONParser
 from core.actor import actor_from_request
@@ -253,13 +252,14 @@ class MfaConfirmView(APIView):
     def post(self, request: Request) -> Response:
         serializer = MfaCodePasswordSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        codes = mfa.mfa_confirm(**serializer.validated_data, actor=actor_from_request(request))
-        body: dict[str, Any] = {"backup_codes": codes}
-        if request.auth is not None and request.auth.get(SCOPE_CLAIM) == ENROLLMENT_SCOPE:
-            # Enrolment forced at login is done: this is now a full login.
-            body["tokens"] = services.user_login_complete(
-                user=request.user, method="mfa_enrollment", actor=actor_from_request(request)
-            )
+        done = mfa.mfa_enrollment_finish(
+            **serializer.validated_data,
+            access_token=request.auth,
+            actor=actor_from_request(request),
+        )
+        body: dict[str, Any] = {"backup_codes": done.backup_codes}
+        if done.tokens is not None:
+            body["tokens"] = done.tokens
         return Response(body)
 
 

@@ -88,7 +88,7 @@ class UserListView(ListAPIView):
     def get_queryset(self) -> Any:
         query = UserListQuerySerializer(data=self.request.query_params.dict())
         query.is_valid(raise_exception=True)
-        return selectors.user_list(actor=self.request.user, **query.validated_data)
+        return selectors.user_list(actor=actor_from_request(self.request), **query.validated_data)
 
     @extend_schema(
         tags=USERS_TAG,
@@ -116,7 +116,7 @@ class UserDetailView(APIView):
     permission_classes = [IsAuthenticated, IsAdminRole]
 
     def _update(self, request: Request, user_id: int, *, partial: bool) -> Response:
-        user = selectors.user_get(actor=request.user, user_id=user_id)
+        user = selectors.user_get(actor=actor_from_request(request), user_id=user_id)
         serializer = AdminUserUpdateSerializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -128,13 +128,17 @@ class UserDetailView(APIView):
             current_password=current_password,
         )
         return Response(
-            UserSerializer(selectors.user_get(actor=request.user, user_id=user.pk)).data
+            UserSerializer(
+                selectors.user_get(actor=actor_from_request(request), user_id=user.pk)
+            ).data
         )
 
     @extend_schema(tags=USERS_TAG, responses={200: UserSerializer, 403: ERROR, 404: ERROR})
     def get(self, request: Request, user_id: int) -> Response:
         return Response(
-            UserSerializer(selectors.user_get(actor=request.user, user_id=user_id)).data
+            UserSerializer(
+                selectors.user_get(actor=actor_from_request(request), user_id=user_id)
+            ).data
         )
 
     @extend_schema(
@@ -163,7 +167,7 @@ class UserSuspendView(APIView):
         tags=USERS_TAG, request=None, responses={200: UserSerializer, 403: ERROR, 404: ERROR}
     )
     def post(self, request: Request, user_id: int) -> Response:
-        user = selectors.user_get(actor=request.user, user_id=user_id)
+        user = selectors.user_get(actor=actor_from_request(request), user_id=user_id)
         services.user_suspend(actor=actor_from_request(request), user=user)
         return Response(UserSerializer(user).data)
 
@@ -177,6 +181,6 @@ class UserReactivateView(APIView):
         tags=USERS_TAG, request=None, responses={200: UserSerializer, 403: ERROR, 404: ERROR}
     )
     def post(self, request: Request, user_id: int) -> Response:
-        user = selectors.user_get(actor=request.user, user_id=user_id)
+        user = selectors.user_get(actor=actor_from_request(request), user_id=user_id)
         services.user_reactivate(actor=actor_from_request(request), user=user)
         return Response(UserSerializer(user).data)
