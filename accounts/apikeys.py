@@ -66,14 +66,22 @@ def api_key_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def api_key_list(*, user: User) -> QuerySet[ApiKey]:
-    """The caller's keys, newest first (revoked and expired ones included, marked inactive)."""
+# --- Scoping selectors: the only queries that say whose keys these are ---------------------
+
+
+def api_key_list_of_user(*, user: User) -> QuerySet[ApiKey]:
+    """Every key of ``user``, newest first (revoked and expired ones included)."""
     return ApiKey.objects.filter(user=user).order_by("-created_at", "-pk")
 
 
-def api_key_get(*, user: User, key_id: int) -> ApiKey:
-    """One of the caller's keys; anybody else's is a 404."""
-    key = ApiKey.objects.filter(user=user, pk=key_id).first()
+def api_key_list(*, actor: Actor) -> QuerySet[ApiKey]:
+    """The actor's own keys, newest first (revoked and expired ones marked inactive)."""
+    return api_key_list_of_user(user=actor.user)
+
+
+def api_key_get(*, actor: Actor, key_id: int) -> ApiKey:
+    """One of the actor's keys; anybody else's is a 404."""
+    key = api_key_list(actor=actor).filter(pk=key_id).first()
     if key is None:
         raise NotFoundError("API key not found.")
     return key
@@ -100,7 +108,8 @@ def api_key_create(
         # Lock the owner row so parallel creations cannot pass the limit together.
         User.objects.select_for_update().filter(pk=actor.user.pk).first()
         active = (
-            ApiKey.objects.filter(user=actor.user, revoked_at__isnull=True)
+            api_key_list(actor=actor)
+            .filter(revoked_at__isnull=True)
             .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
             .count()
         )
@@ -134,8 +143,10 @@ def api_keys_revoke_all(*, user: User, actor: Actor, reason: str) -> int:
 
     One UPDATE: the next request with any of them fails, on every worker.
     """
-    revoked = ApiKey.objects.filter(user=user, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
+    revoked = (
+        api_key_list_of_user(user=user)
+        .filter(revoked_at__isnull=True)
+        .update(revoked_at=timezone.now())
     )
     if revoked:
         audit_log(

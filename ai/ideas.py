@@ -11,7 +11,6 @@ import httpx
 import structlog
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
 
 from ai.errors import provider_error_to_application
 from ai.generation import (
@@ -24,6 +23,7 @@ from ai.generation import (
 )
 from ai.models import Generation, GenerationRating, GenerationStatus
 from ai.providers import ChatMessage, ProviderError, Sampling, Usage
+from ai.selectors import generation_get
 from config.exceptions import ApplicationError, NotFoundError
 from core.actor import Actor
 
@@ -150,22 +150,11 @@ def idea_stream_plan(
     return call, generation
 
 
-def idea_history(*, actor: Actor, search: str = "") -> QuerySet[Generation]:
-    """The caller's generations, newest first; ``search`` matches prompt or answer."""
-    queryset = Generation.objects.filter(user=actor.user).prefetch_related("ratings")
-    search = search.strip()[:200]
-    if search:
-        queryset = queryset.filter(Q(prompt__icontains=search) | Q(response__icontains=search))
-    return queryset.order_by("-created_at", "-pk")
-
-
 def idea_rate(
     *, actor: Actor, generation_id: int, stars: int, comment: str = ""
 ) -> GenerationRating:
     """Rate one of the caller's generations 1-5; rating again replaces the earlier rating."""
-    generation = Generation.objects.filter(user=actor.user, pk=generation_id).first()
-    if generation is None:
-        raise NotFoundError("Generation not found.")
+    generation = generation_get(actor=actor, generation_id=generation_id)
     if generation.status == GenerationStatus.STREAMING:
         raise ApplicationError(
             "The answer is still being generated.", code="CONFLICT", status_code=409

@@ -3,13 +3,13 @@
 import datetime as dt
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from accounts.models import User
-from ai.models import Document, DocumentStatus, UsageRecord
+from ai.models import Document, DocumentStatus, Generation, UsageRecord
+from config.exceptions import NotFoundError
 from core.actor import Actor
 
 _SUMS = {
@@ -93,7 +93,6 @@ def admin_stats() -> dict[str, Any]:
     """Users by role and state, activity, sessions, messages, documents, tokens, top users."""
     from chat.models import ChatMessage, ChatSession
 
-    User = get_user_model()
     now = timezone.now()
     day_ago, week_ago = now - dt.timedelta(hours=24), now - dt.timedelta(days=7)
 
@@ -152,3 +151,23 @@ def admin_stats() -> dict[str, Any]:
             for row in top
         ],
     }
+
+
+# --- Generations (``/ai/generate``): the scoping selectors --------------------------------
+
+
+def generation_list(*, actor: Actor, search: str = "") -> QuerySet[Generation]:
+    """The actor's generations, newest first; ``search`` matches prompt or answer."""
+    queryset = Generation.objects.filter(user=actor.user).prefetch_related("ratings")
+    search = search.strip()[:200]
+    if search:
+        queryset = queryset.filter(Q(prompt__icontains=search) | Q(response__icontains=search))
+    return queryset.order_by("-created_at", "-pk")
+
+
+def generation_get(*, actor: Actor, generation_id: int) -> Generation:
+    """One of the actor's generations; anybody else's is a 404."""
+    generation = generation_list(actor=actor).filter(pk=generation_id).first()
+    if generation is None:
+        raise NotFoundError("Generation not found.")
+    return generation

@@ -29,7 +29,13 @@ from ai.quotas import quota_release
 from ai.retrieval import retrieve_for_chat
 from chat.models import ACTIVE_STATUSES, ChatMessage, ChatSession, MessageStatus
 from chat.selectors import chat_history_for_prompt, chat_session_get
-from config.exceptions import ApplicationError, ConflictError, PermissionDeniedError
+from config.exceptions import (
+    BACKEND_OUTAGE_ERRORS,
+    ApplicationError,
+    ConflictError,
+    PermissionDeniedError,
+    backend_unavailable,
+)
 from core import policies
 from core.actor import Actor
 
@@ -50,7 +56,11 @@ def chat_message_rate_check(*, actor: Actor) -> None:
 
     One counter per user in the cache, shared by every door that sends a message (REST,
     WebSocket) and by the REST throttle of the model-calling API doors (same key)."""
-    rate_limit_check(scope="chat_message", ident=str(actor.user_id))
+    try:
+        rate_limit_check(scope="chat_message", ident=str(actor.user_id))
+    except BACKEND_OUTAGE_ERRORS as exc:
+        # Not counted is not allowed: the cache (Redis) is down, 503 like the REST throttles.
+        raise backend_unavailable(exc) from exc
 
 
 def _title_from(text: str) -> str:

@@ -22,13 +22,13 @@ from ai.generation import GenerationCall, generation_stream
 from ai.ideas import (
     idea_generate,
     idea_generate_batch,
-    idea_history,
     idea_rate,
     idea_stream_plan,
     model_load,
 )
 from ai.models import Generation
 from ai.providers import ProviderError, StreamDelta, StreamEnd
+from ai.selectors import generation_get, generation_list
 from config.exceptions import error_envelope
 from core.actor import actor_from_request
 
@@ -247,7 +247,7 @@ class IdeasHistoryView(ListAPIView):
     serializer_class = GenerationSerializer
 
     def get_queryset(self):
-        return idea_history(
+        return generation_list(
             actor=actor_from_request(self.request),
             search=self.request.query_params.get("search", ""),
         )
@@ -276,7 +276,7 @@ class IdeaRateView(APIView):
         serializer.is_valid(raise_exception=True)
         actor = actor_from_request(request)
         idea_rate(actor=actor, generation_id=generation_id, **serializer.validated_data)
-        generation = idea_history(actor=actor).get(pk=generation_id)
+        generation = generation_get(actor=actor, generation_id=generation_id)
         return Response(GenerationSerializer(generation).data)
 
 

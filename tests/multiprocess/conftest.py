@@ -66,6 +66,7 @@ def mp_env() -> Iterator[dict[str, str]]:
             THROTTLE_ANON="100000/min",
             THROTTLE_USER="100000/min",
             CHAT_WS_MAX_FRAMES_PER_MINUTE="100000",
+            THROTTLE_CHAT_MESSAGE="100000/min",
             # Fast crash detection, so the tests wait seconds, not minutes.
             CHAT_HEARTBEAT_INTERVAL="0.5",
             CHAT_HEARTBEAT_TTL="3",

@@ -25,7 +25,7 @@ class ApiKeyListCreateView(ListAPIView):
     serializer_class = ApiKeySerializer
 
     def get_queryset(self):
-        return apikeys.api_key_list(user=self.request.user)
+        return apikeys.api_key_list(actor=actor_from_request(self.request))
 
     @extend_schema(tags=USERS_TAG, responses={200: ApiKeySerializer(many=True), 401: ERROR})
     def get(self, request: Request, *args: object, **kwargs: object) -> Response:
@@ -70,11 +70,11 @@ class ApiKeyDetailView(APIView):
 
     @extend_schema(tags=USERS_TAG, responses={200: ApiKeySerializer, 401: ERROR, 404: ERROR})
     def get(self, request: Request, key_id: int) -> Response:
-        key = apikeys.api_key_get(user=request.user, key_id=key_id)
+        key = apikeys.api_key_get(actor=actor_from_request(request), key_id=key_id)
         return Response(ApiKeySerializer(key).data)
 
     @extend_schema(tags=USERS_TAG, responses={204: None, 401: ERROR, 404: ERROR})
     def delete(self, request: Request, key_id: int) -> Response:
-        key: ApiKey = apikeys.api_key_get(user=request.user, key_id=key_id)
+        key: ApiKey = apikeys.api_key_get(actor=actor_from_request(request), key_id=key_id)
         apikeys.api_key_revoke(key=key, actor=actor_from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
