@@ -9,7 +9,6 @@ from typing import Any
 
 import structlog
 from django.db import DatabaseError, transaction
-from rest_framework.throttling import BaseThrottle
 
 from core.actor import Actor
 
@@ -18,17 +17,6 @@ logger = structlog.get_logger("audit")
 _SECRET_HINTS = ("password", "token", "secret", "code", "otp", "key")
 # Details are small facts; anything larger is cut so one event cannot bloat the table.
 _MAX_DETAIL_CHARS = 500
-
-
-def client_ip(request: Any) -> str | None:
-    """The client IP as DRF's throttles see it (honours ``NUM_PROXIES``). For doors only:
-    services read ``actor.ip``."""
-    if request is None:
-        return None
-    try:
-        return BaseThrottle().get_ident(request)
-    except Exception:  # noqa: BLE001 - a log line must never break the request
-        return None
 
 
 def _context_request_id() -> str:

@@ -88,6 +88,12 @@ def token_version_matches(token: Any, user: User) -> bool:
     return type(version) is int and version == user.token_version
 
 
+def token_still_valid(token: Any, user: User | None) -> bool:
+    """Whether ``token`` still speaks for ``user``: the user exists and is active, and the
+    token carries their current token version (refresh and ``mfa_token`` exchanges)."""
+    return user is not None and user.is_active and token_version_matches(token, user)
+
+
 def check_token_user(user: User, token: Any) -> None:
     """Raise ``AuthenticationFailed`` unless ``token`` is still valid for ``user``."""
     if not user.is_active:

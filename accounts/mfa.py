@@ -25,7 +25,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from accounts.audit import audit_log
-from accounts.authentication import ENROLLMENT_SCOPE, SCOPE_CLAIM, token_version_matches
+from accounts.authentication import ENROLLMENT_SCOPE, SCOPE_CLAIM, token_still_valid
 from accounts.lockout import credential_attempt
 from accounts.models import User
 from accounts.services import InvalidTokenError, user_login_complete
@@ -269,7 +269,7 @@ def auth_mfa_verify(*, mfa_token: str, code: str, actor: Actor) -> tuple[User, d
     except TokenError as exc:
         raise InvalidTokenError("The MFA token is invalid or expired. Log in again.") from exc
     user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM)).first()
-    if user is None or not user.is_active or not token_version_matches(token, user):
+    if not token_still_valid(token, user):
         raise InvalidTokenError("The MFA token is invalid or expired. Log in again.")
     used_key = f"mfa-token-used:{token.get(jwt_settings.JTI_CLAIM)}"
     if cache.get(used_key):

@@ -22,7 +22,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.apikeys import api_keys_revoke_all
 from accounts.audit import audit_log
-from accounts.authentication import token_version_matches
+from accounts.authentication import token_still_valid
 from accounts.lockout import credential_attempt, lockout_reset
 from accounts.models import RevokedAccessToken, Role, User
 from accounts.sessions import user_sessions_revoke
@@ -258,7 +258,7 @@ def auth_token_refresh(*, refresh: str, actor: Actor) -> dict[str, Any]:
             audit_log(action="refresh_reuse", target=outstanding.user, actor=actor)
             raise InvalidTokenError()
         user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM)).first()
-        if user is None or not user.is_active or not token_version_matches(token, user):
+        if not token_still_valid(token, user):
             raise InvalidTokenError()
         return issue_tokens(user=user)
 

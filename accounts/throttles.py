@@ -208,11 +208,16 @@ class IndexedUserRateThrottle(IndexedThrottleMixin, UserRateThrottle):
     """DRF's per-user throttle (scope ``user``), indexed."""
 
 
-class ScopedUserThrottle(IndexedThrottleMixin, UserRateThrottle):
-    """A per-user throttle whose rate is read from settings by ``scope`` on every request."""
+class _RateFromSettingsMixin:
+    """The rate of ``scope`` read from settings on each request (not once at import), so
+    operators and tests can change it; every project throttle reads it this one way."""
 
     def get_rate(self) -> str | None:
-        return _rate(self.scope)
+        return _rate(self.scope)  # type: ignore[attr-defined]
+
+
+class ScopedUserThrottle(_RateFromSettingsMixin, IndexedThrottleMixin, UserRateThrottle):
+    """A per-user throttle whose rate is read from settings by ``scope`` on every request."""
 
 
 class ChatMessageThrottle(ScopedUserThrottle):
@@ -221,11 +226,8 @@ class ChatMessageThrottle(ScopedUserThrottle):
     scope = "chat_message"
 
 
-class _SettingsRateThrottle(IndexedThrottleMixin, SimpleRateThrottle):
-    """Reads its rate from settings on each request, so operators and tests can change it."""
-
-    def get_rate(self) -> str | None:
-        return _rate(self.scope)
+class _SettingsRateThrottle(_RateFromSettingsMixin, IndexedThrottleMixin, SimpleRateThrottle):
+    """A throttle with its own key (IP, account digest), its rate read from settings."""
 
     def __init__(self, scope: str | None = None) -> None:
         if scope is not None:

@@ -34,9 +34,9 @@ from ai.flags import flag_enabled
 from ai.metrics import generation_observe
 from ai.models import UsageKind
 from ai.providers import (
-    ChatMessage,
     ChatResult,
     ModelProvider,
+    PromptMessage,
     ProviderError,
     Sampling,
     StreamDelta,
@@ -82,13 +82,13 @@ def generation_model_resolve(*, model: str | None, pooled: bool) -> tuple[ModelP
     return provider, check_model_allowed(model or provider.chat_model, default=provider.chat_model)
 
 
-def generation_estimate(prompt: Sequence[ChatMessage], *, max_tokens: int | None = None) -> int:
+def generation_estimate(prompt: Sequence[PromptMessage], *, max_tokens: int | None = None) -> int:
     """Tokens to reserve: the prompt plus the largest answer the provider may produce."""
     return count_message_tokens(prompt) + cap_max_tokens(max_tokens)
 
 
 def generation_reserve(
-    *, user: User, prompt: Sequence[ChatMessage], max_tokens: int | None = None, count: int = 1
+    *, user: User, prompt: Sequence[PromptMessage], max_tokens: int | None = None, count: int = 1
 ) -> int:
     """Reserve the quota for ``count`` calls of ``prompt`` (429 ``QUOTA_EXCEEDED`` if no room)."""
     return quota_reserve(
@@ -147,7 +147,7 @@ class GenerationCall:
     actor: Actor
     provider: ModelProvider
     model: str
-    prompt: list[ChatMessage]
+    prompt: list[PromptMessage]
     door: str  # "openai_api", "ai_generate": the audit event says which door was used
     max_tokens: int | None = None
     sampling: Sampling | None = None
@@ -172,7 +172,7 @@ def _sources(passages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def generation_plan(
     *,
-    messages: list[ChatMessage],
+    messages: list[PromptMessage],
     model: str | None,
     door: str,
     streaming: bool,
@@ -199,7 +199,7 @@ def generation_plan(
         passages = retrieve_for_chat(actor=actor, query=query, top_k=retrieval_top_k)
         if passages:
             last_user = max(i for i, m in enumerate(prompt) if m.role == "user")
-            prompt.insert(last_user, ChatMessage("system", format_references(passages)))
+            prompt.insert(last_user, PromptMessage("system", format_references(passages)))
             sources = _sources(passages)
     reservation_id = generation_reserve(user=actor.user, prompt=prompt, max_tokens=max_tokens)
     return GenerationCall(
@@ -350,12 +350,6 @@ async def generation_stream(call: GenerationCall) -> AsyncIterator[StreamDelta |
             await asyncio.shield(settle)
 
 
-async def generations_settled(*, timeout: float) -> None:
-    """Wait for settlements still running after a cancelled stream (tests, shutdown)."""
-    if _SETTLING:
-        await asyncio.wait(list(_SETTLING), timeout=timeout)
-
-
 # --- Embeddings -----------------------------------------------------------------------------
 
 
@@ -430,7 +424,7 @@ async def _run_batch(calls: list[GenerationCall], *, limit: int) -> list[tuple[A
 
 def generation_batch(
     *,
-    prompts: list[list[ChatMessage]],
+    prompts: list[list[PromptMessage]],
     model: str | None,
     door: str,
     max_tokens: int | None = None,

@@ -22,7 +22,7 @@ from ai.generation import (
     generation_require_writer,
 )
 from ai.models import Generation, GenerationRating, GenerationStatus
-from ai.providers import ChatMessage, ProviderError, Sampling, Usage
+from ai.providers import PromptMessage, ProviderError, Sampling, Usage
 from ai.selectors import generation_get
 from config.exceptions import ApplicationError, NotFoundError
 from core.actor import Actor
@@ -42,8 +42,8 @@ def _provider_errors() -> Iterator[None]:
         raise provider_error_to_application(exc) from exc
 
 
-def _prompt(text: str) -> list[ChatMessage]:
-    return [ChatMessage("system", settings.CHAT_SYSTEM_PROMPT), ChatMessage("user", text)]
+def _prompt(text: str) -> list[PromptMessage]:
+    return [PromptMessage("system", settings.CHAT_SYSTEM_PROMPT), PromptMessage("user", text)]
 
 
 def idea_generate(

@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 
 from ai.models import Document
-from ai.providers.base import ChatMessage as PromptMessage
+from ai.providers.base import PromptMessage
 from ai.providers.tokens import count_tokens
 from chat.models import ChatMessage, ChatSession, MessageStatus
 from config.exceptions import NotFoundError

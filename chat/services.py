@@ -21,8 +21,7 @@ from ai.errors import provider_error_to_application
 from ai.flags import flag_enabled
 from ai.generation import generation_meter, generation_model_resolve, generation_reserve
 from ai.models import Document, UsageKind
-from ai.providers import ChatMessage as PromptMessage
-from ai.providers import ModelProvider, ProviderError, Usage
+from ai.providers import ModelProvider, PromptMessage, ProviderError, Usage
 from ai.providers.references import format_references
 from ai.providers.tokens import count_message_tokens
 from ai.quotas import quota_release

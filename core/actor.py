@@ -91,18 +91,3 @@ def actor_for_system(user: Any = None, *, request_id: str | None = None) -> Acto
     """The platform acting (a management command, a maintenance task): no address; ``user``
     is whose data the work is about (the owner of ingested files), when there is one."""
     return Actor(user=user, request_id=request_id or _current_request_id(), system=True)
-
-
-def actor_for_task(user: Any, *, request_id: str | None = None) -> Actor:
-    """A Celery task or background job doing what ``user`` asked for: their rights apply."""
-    return Actor(user=user, request_id=request_id or _current_request_id())
-
-
-def as_actor(value: Any) -> Actor:
-    """``value`` when it is already an Actor; a user (or None) becomes a system actor.
-
-    For doors and tests that still hold a bare user: services call it once at the top, so
-    an Actor passes through untouched."""
-    if isinstance(value, Actor):
-        return value
-    return Actor(user=value, request_id=_current_request_id())

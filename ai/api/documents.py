@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.conf import settings
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -16,21 +15,19 @@ from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 
 from accounts.permissions import CanWriteOrReadOnly
-from accounts.throttles import IndexedThrottleMixin, IndexedUserRateThrottle
+from accounts.throttles import IndexedUserRateThrottle, ScopedUserThrottle
 from ai.documents.selectors import document_get, document_list
 from ai.documents.services import document_create, document_delete, document_reindex
 from ai.models import Document, DocumentStatus
 from core.actor import actor_from_request
 
 
-class DocumentUploadThrottle(IndexedThrottleMixin, UserRateThrottle):
-    scope = "document_upload"
+class DocumentUploadThrottle(ScopedUserThrottle):
+    """Uploads per user (scope ``document_upload``); reading documents is not counted."""
 
-    def get_rate(self) -> str | None:
-        return settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(self.scope)
+    scope = "document_upload"
 
     def allow_request(self, request: Request, view: Any) -> bool:
         if request.method != "POST":

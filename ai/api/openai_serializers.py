@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from ai.providers import ChatMessage
+from ai.providers import PromptMessage
 
 MAX_MESSAGES = 256
 MAX_STOP_SEQUENCES = 4
@@ -113,7 +113,7 @@ class ChatCompletionRequestSerializer(serializers.Serializer):
             )
         if not any(m["role"] == "user" and m["content"].strip() for m in messages):
             raise serializers.ValidationError({"messages": ["At least one user message."]})
-        attrs["prompt"] = [ChatMessage(_ROLES[m["role"]], m["content"]) for m in messages]
+        attrs["prompt"] = [PromptMessage(_ROLES[m["role"]], m["content"]) for m in messages]
         return attrs
 
 

@@ -6,24 +6,24 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
-from accounts.throttles import IndexedThrottleMixin, IndexedUserRateThrottle
+from accounts.throttles import IndexedUserRateThrottle, ScopedUserThrottle
 from ai.search import search_chunks
 from core.actor import actor_from_request
 
 
-class SearchThrottle(IndexedThrottleMixin, UserRateThrottle):
+class SearchThrottle(ScopedUserThrottle):
     scope = "search"
-
-    def get_rate(self) -> str | None:
-        return settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(self.scope)
 
 
 class SearchRequestSerializer(serializers.Serializer):
-    query = serializers.CharField(max_length=2000, trim_whitespace=True)
-    top_k = serializers.IntegerField(min_value=1, max_value=50, required=False)
+    # The limits are settings (SEARCH_QUERY_MAX_CHARS, RAG_MAX_TOP_K), read when a request is
+    # validated: the same numbers the search service enforces, never a copy that can drift.
+    query = serializers.CharField(trim_whitespace=True, help_text="At most SEARCH_QUERY_MAX_CHARS.")
+    top_k = serializers.IntegerField(
+        min_value=1, required=False, help_text="At most RAG_MAX_TOP_K (default RAG_TOP_K)."
+    )
     document_ids = serializers.ListField(
         child=serializers.UUIDField(),
         required=False,
@@ -39,7 +39,11 @@ class SearchRequestSerializer(serializers.Serializer):
         return value
 
     def validate_top_k(self, value: int) -> int:
-        return min(value, int(settings.RAG_MAX_TOP_K))
+        if value > int(settings.RAG_MAX_TOP_K):
+            raise serializers.ValidationError(
+                f"Ensure this value is less than or equal to {settings.RAG_MAX_TOP_K}."
+            )
+        return value
 
 
 class SearchResultSerializer(serializers.Serializer):

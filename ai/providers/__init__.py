@@ -4,10 +4,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from ai.providers.base import (
-    ChatMessage,
     ChatResult,
     EmbeddingResult,
     ModelProvider,
+    PromptMessage,
     ProviderError,
     Sampling,
     StreamDelta,
@@ -16,10 +16,10 @@ from ai.providers.base import (
 )
 
 __all__ = [
-    "ChatMessage",
     "ChatResult",
     "EmbeddingResult",
     "ModelProvider",
+    "PromptMessage",
     "ProviderError",
     "Sampling",
     "StreamDelta",

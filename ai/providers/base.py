@@ -9,7 +9,7 @@ Role = Literal["system", "user", "assistant"]
 
 
 @dataclass(frozen=True)
-class ChatMessage:
+class PromptMessage:
     """One message of the prompt sent to the model."""
 
     role: Role
@@ -98,7 +98,7 @@ class ModelProvider(ABC):
     @abstractmethod
     async def generate_response(
         self,
-        messages: Sequence[ChatMessage],
+        messages: Sequence[PromptMessage],
         *,
         model: str | None = None,
         max_tokens: int | None = None,
@@ -109,7 +109,7 @@ class ModelProvider(ABC):
     @abstractmethod
     def stream_response(
         self,
-        messages: Sequence[ChatMessage],
+        messages: Sequence[PromptMessage],
         *,
         model: str | None = None,
         max_tokens: int | None = None,

@@ -14,10 +14,10 @@ from django.conf import settings
 
 from ai.embeddings import hashed_embeddings
 from ai.providers.base import (
-    ChatMessage,
     ChatResult,
     EmbeddingResult,
     ModelProvider,
+    PromptMessage,
     Sampling,
     StreamDelta,
     StreamEnd,
@@ -95,7 +95,7 @@ def _cite(reference: Reference) -> str:
     return f"[{reference.number}: {reference.title}{page}]"
 
 
-def extractive_answer(messages: Sequence[ChatMessage]) -> str:
+def extractive_answer(messages: Sequence[PromptMessage]) -> str:
     """Quote the reference sentences that best match the last user message."""
     question = next((m.content for m in reversed(messages) if m.role == "user"), "")
     references: list[Reference] = []
@@ -137,7 +137,7 @@ class OfflineProvider(ModelProvider):
         self.embedding_model = OFFLINE_EMBEDDING_MODEL
         self.dimensions = dimensions
 
-    def _answer(self, messages: Sequence[ChatMessage], model: str | None, max_tokens: int | None):
+    def _answer(self, messages: Sequence[PromptMessage], model: str | None, max_tokens: int | None):
         check_model_allowed(model or self.chat_model, default=self.chat_model)
         pieces = _pieces(extractive_answer(messages))
         limit = cap_max_tokens(max_tokens)
@@ -148,7 +148,7 @@ class OfflineProvider(ModelProvider):
 
     async def generate_response(
         self,
-        messages: Sequence[ChatMessage],
+        messages: Sequence[PromptMessage],
         *,
         model: str | None = None,
         max_tokens: int | None = None,
@@ -161,7 +161,7 @@ class OfflineProvider(ModelProvider):
 
     async def stream_response(
         self,
-        messages: Sequence[ChatMessage],
+        messages: Sequence[PromptMessage],
         *,
         model: str | None = None,
         max_tokens: int | None = None,

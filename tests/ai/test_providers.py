@@ -5,13 +5,13 @@ import time
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from ai.providers import ChatMessage, ProviderError, StreamDelta, StreamEnd, get_provider
+from ai.providers import PromptMessage, ProviderError, StreamDelta, StreamEnd, get_provider
 from ai.providers.offline import NO_MODEL_ANSWER, OfflineProvider
 from ai.providers.references import format_references
 from ai.providers.tokens import count_message_tokens, count_tokens
 from tests.fakes import Script
 
-PROMPT = [ChatMessage("system", "Be brief."), ChatMessage("user", "Say hello")]
+PROMPT = [PromptMessage("system", "Be brief."), PromptMessage("user", "Say hello")]
 
 
 @pytest.fixture
@@ -211,9 +211,9 @@ async def test_offline_quotes_matching_passages_with_citations(settings):
         ]
     )
     prompt = [
-        ChatMessage("system", "x"),
-        ChatMessage("system", references),
-        ChatMessage("user", "Why do dogs bark?"),
+        PromptMessage("system", "x"),
+        PromptMessage("system", references),
+        PromptMessage("user", "Why do dogs bark?"),
     ]
     items = await collect(_offline(), prompt)
     text = "".join(i.text for i in items if isinstance(i, StreamDelta))

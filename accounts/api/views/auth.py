@@ -9,7 +9,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import status
 from rest_framework.parsers import FormParser
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -36,13 +35,12 @@ from accounts.api.views.common import AUTH_TAG, ERROR, user_data
 from accounts.throttles import LOGIN_THROTTLES, MFA_THROTTLES, REGISTER_THROTTLES
 from config.parsers import JSONParser
 from core.actor import actor_from_request
+from core.api import PublicAPIView
 
 
-class RegisterView(APIView):
+class RegisterView(PublicAPIView):
     """Sign up (when registration is open)."""
 
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
     throttle_classes = REGISTER_THROTTLES
 
     @extend_schema(
@@ -78,11 +76,9 @@ LOGIN_RESPONSE = PolymorphicProxySerializer(
 )
 
 
-class LoginView(APIView):
+class LoginView(PublicAPIView):
     """Password login: a session, an MFA challenge, or (forced MFA roles) enrolment only."""
 
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
     throttle_classes = LOGIN_THROTTLES
     # JSON, or the OAuth2 password form of seed 000 clients (form-encoded; no multipart).
     parser_classes = [JSONParser, FormParser]
@@ -135,11 +131,9 @@ def login_outcome_response(outcome: services.LoginOutcome) -> Response:
     return Response({**outcome.tokens, "user": user_data(outcome.user)})
 
 
-class MfaVerifyView(APIView):
+class MfaVerifyView(PublicAPIView):
     """Second login step: ``mfa_token`` + a TOTP or backup code."""
 
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
     throttle_classes = MFA_THROTTLES
 
     @extend_schema(
@@ -156,11 +150,8 @@ class MfaVerifyView(APIView):
         return Response({**tokens, "user": user_data(user)})
 
 
-class RefreshView(APIView):
+class RefreshView(PublicAPIView):
     """Rotate a refresh token."""
-
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
 
     @extend_schema(
         tags=AUTH_TAG,

@@ -2,7 +2,6 @@
 
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,6 +20,7 @@ from accounts.api.views.common import AUTH_TAG, ERROR, user_data
 from accounts.deferred import AfterResponseMixin
 from accounts.email_throttles import CODE_VERIFY_THROTTLES, EMAIL_THROTTLES
 from core.actor import actor_from_request
+from core.api import PublicAPIView
 
 # One body for every mail-sending request, so the answer never tells whether an account exists.
 FORGOT_ACCEPTED = {
@@ -48,11 +48,9 @@ class EmailVerifyRequestView(APIView):
         return Response(VERIFY_ACCEPTED, status=status.HTTP_202_ACCEPTED)
 
 
-class EmailVerifyView(APIView):
+class EmailVerifyView(PublicAPIView):
     """Confirm an email address with the token from the link (``/?verify=<token>``)."""
 
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
     throttle_classes = CODE_VERIFY_THROTTLES
 
     @extend_schema(
@@ -69,12 +67,10 @@ class EmailVerifyView(APIView):
         return Response(user_data(user))
 
 
-class PasswordForgotView(AfterResponseMixin, APIView):
+class PasswordForgotView(AfterResponseMixin, PublicAPIView):
     """Ask for a reset link. Always 202 with the same body, in the same time (no account
     enumeration): the mail is prepared and sent after the answer."""
 
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
     throttle_classes = EMAIL_THROTTLES
 
     @extend_schema(
@@ -90,13 +86,11 @@ class PasswordForgotView(AfterResponseMixin, APIView):
         return Response(FORGOT_ACCEPTED, status=status.HTTP_202_ACCEPTED)
 
 
-class PasswordResetView(APIView):
+class PasswordResetView(PublicAPIView):
     """Set a new password with the token from the link (``/?reset=<token>``).
 
     Every session of the user ends; MFA stays on (log in again, with the code)."""
 
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
     throttle_classes = CODE_VERIFY_THROTTLES
 
     @extend_schema(
@@ -111,12 +105,10 @@ class PasswordResetView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class CodeRequestView(AfterResponseMixin, APIView):
+class CodeRequestView(AfterResponseMixin, PublicAPIView):
     """Mail a 6-digit sign-in code (10 minutes, single use). Always 202 with the same body, in
     the same time: the code is made and mailed after the answer."""
 
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
     throttle_classes = EMAIL_THROTTLES
 
     @extend_schema(
@@ -132,11 +124,9 @@ class CodeRequestView(AfterResponseMixin, APIView):
         return Response(CODE_ACCEPTED, status=status.HTTP_202_ACCEPTED)
 
 
-class CodeVerifyView(APIView):
+class CodeVerifyView(PublicAPIView):
     """Exchange the mailed code for a session, or the MFA challenge when MFA is on."""
 
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
     throttle_classes = CODE_VERIFY_THROTTLES
 
     @extend_schema(

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ai.providers import ChatMessage, ProviderError, get_provider
+from ai.providers import PromptMessage, ProviderError, get_provider
 
 
 async def _probe() -> dict[str, Any]:
@@ -18,8 +18,8 @@ async def _probe() -> dict[str, Any]:
         started = time.perf_counter()
         answer = await provider.generate_response(
             [
-                ChatMessage("system", "You are a health check. Answer with one short word."),
-                ChatMessage("user", "Reply with: ok"),
+                PromptMessage("system", "You are a health check. Answer with one short word."),
+                PromptMessage("user", "Reply with: ok"),
             ],
             max_tokens=16,
         )
