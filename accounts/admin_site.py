@@ -102,7 +102,9 @@ class ConsoleAdminSite(admin.AdminSite):
             return False
         # OTPMiddleware gives the user is_verified(): this session passed a device of theirs.
         verified = bool(getattr(user, "is_verified", lambda: False)())
-        return console.console_session_allowed(user=user, otp_verified=verified)
+        return console.console_session_allowed(
+            actor=actor_from_request(request), otp_verified=verified
+        )
 
     def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         response = super().login(request, extra_context)

@@ -53,14 +53,13 @@ class MfaEnrollmentRequiredError(ApplicationError):
     default_detail = ENROL_HINT
 
 
-def console_session_allowed(*, user: Any, otp_verified: bool) -> bool:
-    """Whether a signed-in session may use the console: staff, and past the second factor
-    when the user has one (``otp_verified``: django-otp's session check); a user whose role
-    requires MFA but who has no device is kept out until they enrol."""
-    actor = Actor(user=user)
+def console_session_allowed(*, actor: Actor, otp_verified: bool) -> bool:
+    """Whether a signed-in session may use the console: an active admin (the current role),
+    past the second factor when the user has one (``otp_verified``: django-otp's session
+    check); a user whose role requires MFA but who has no device is kept out until they enrol."""
     if not policies.can_use_console(actor):
         return False
-    if user_has_mfa(user=user):
+    if user_has_mfa(user=actor.user):
         return otp_verified
     return not policies.requires_mfa(actor)
 
@@ -103,7 +102,7 @@ def console_login(
             if not user.is_active:
                 _failed(user=user, reason="suspended", actor=actor)
                 raise AccountDisabledError()
-            if not policies.is_admin(Actor(user=user)):
+            if not policies.is_admin(actor.as_user(user)):
                 _failed(user=user, reason="not_staff", actor=actor)
                 raise ConsoleAccessDeniedError()
             if user_has_mfa(user=user):
@@ -119,7 +118,7 @@ def console_login(
                 method = f"password+{second}"
                 if second == "backup":
                     audit_log(action="mfa_backup_code_used", actor=actor.as_user(user), target=user)
-            elif policies.requires_mfa(Actor(user=user)):
+            elif policies.requires_mfa(actor.as_user(user)):
                 _failed(user=user, reason="mfa_enrollment_required", actor=actor)
                 raise MfaEnrollmentRequiredError()
     except RateLimitedError as exc:

@@ -224,7 +224,7 @@ def mfa_disable(*, code: str, password: str, actor: Actor) -> None:
     """Turn MFA off: needs the password and a current code (or a backup code)."""
     if not user_has_mfa(user=actor.user):
         raise ConflictError("MFA is not enabled.", code="MFA_NOT_ENABLED")
-    if policies.requires_mfa(Actor(user=actor.user)):
+    if policies.requires_mfa(actor):
         raise ApplicationError(
             "Your role requires multi-factor authentication.",
             code="MFA_REQUIRED",

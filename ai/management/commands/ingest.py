@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from accounts.models import User
 from ai.documents.pipeline import document_ingest, documents_stalled
 from ai.documents.services import document_create
 from ai.models import Document, DocumentStatus
@@ -83,7 +84,7 @@ class Command(BaseCommand):
         if failures:
             raise CommandError(f"{failures} file(s) were not ingested.")
 
-    def _create(self, user: Any, upload: SimpleUploadedFile, title: str) -> tuple[Document, bool]:
+    def _create(self, user: User, upload: SimpleUploadedFile, title: str) -> tuple[Document, bool]:
         # No task: this command runs the pipeline itself, with a progress bar.
         return document_create(
             actor=actor_for_system(user), uploaded_file=upload, title=title, dispatch=False
