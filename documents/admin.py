@@ -1,21 +1,14 @@
-"""The ai app in the management console: documents (state, errors, reindex, delete with
-vectors), usage records, quotas, feature flags and the read-only audit trail."""
+"""Documents in the management console: state, errors, reindex, delete with vectors."""
 
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.audit import audit_log
-from accounts.models import AuditEvent, FeatureFlag
-from ai.documents.services import document_delete, document_reindex
-from ai.flags import feature_flag_set, flag_cache_clear
-from ai.models import Document, Quota, UsageRecord
-from ai.quotas import QUOTA_FIELDS, quota_override_set
-from config.admin_mixins import ReadOnlyAdminMixin
 from config.exceptions import ApplicationError
+from documents.models import Document
+from documents.services import document_delete, document_reindex
 
 
 @admin.register(Document)
@@ -89,114 +82,3 @@ class DocumentAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         for document in queryset:
             document_delete(document=document, actor=request.user, request=request)
-
-
-# --- Usage, quotas, feature flags and the audit trail --------------------------------------
-
-
-@admin.register(UsageRecord)
-class UsageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Every metered model call; read-only (metering is written by the code, never by hand)."""
-
-    list_display = [
-        "created_at",
-        "user",
-        "kind",
-        "provider",
-        "model",
-        "prompt_tokens",
-        "completion_tokens",
-        "total_tokens",
-        "latency_ms",
-    ]
-    list_filter = ["kind", "provider", "model", ("created_at", admin.DateFieldListFilter)]
-    date_hierarchy = "created_at"
-    search_fields = ["user__email", "model", "request_id"]
-    list_select_related = ["user"]
-    # Counting 10,000+ rows on every page view is the slow part of a big changelist.
-    show_full_result_count = False
-    ordering = ["-created_at"]
-
-
-class QuotaAdminForm(forms.ModelForm):
-    class Meta:
-        model = Quota
-        fields = ["user", "daily_tokens", "monthly_tokens", "max_concurrent"]
-
-
-@admin.register(Quota)
-class QuotaAdmin(admin.ModelAdmin):
-    """Per-user overrides; an empty field means the role's default (``QUOTA_DEFAULTS``)."""
-
-    form = QuotaAdminForm
-    list_display = ["user", "daily_tokens", "monthly_tokens", "max_concurrent", "updated_at"]
-    list_select_related = ["user"]
-    search_fields = ["user__email"]
-    raw_id_fields = ["user"]
-    show_full_result_count = False
-
-    def save_model(self, request: HttpRequest, obj: Quota, form: Any, change: bool) -> None:
-        # Through the service, so the change is audited like one made through the API.
-        quota_override_set(
-            user=obj.user,
-            actor=request.user,
-            data={name: form.cleaned_data.get(name) for name in QUOTA_FIELDS},
-            request=request,
-        )
-        obj.pk = Quota.objects.get(user=obj.user).pk
-
-    def delete_model(self, request: HttpRequest, obj: Quota) -> None:
-        quota_override_set(
-            user=obj.user,
-            actor=request.user,
-            data=dict.fromkeys(QUOTA_FIELDS),
-            request=request,
-        )
-        obj.delete()
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        for quota in queryset.select_related("user"):
-            self.delete_model(request, quota)
-
-
-@admin.register(FeatureFlag)
-class FeatureFlagAdmin(admin.ModelAdmin):
-    """Flags the code reads through ``ai.flags.flag_enabled`` (changes are cached and audited)."""
-
-    list_display = ["name", "enabled", "description", "updated_at", "updated_by"]
-    list_editable = ["enabled"]
-    list_select_related = ["updated_by"]
-    readonly_fields = ["updated_at", "updated_by"]
-    fields = ["name", "enabled", "description", "updated_at", "updated_by"]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        # The name is what the code reads: fixed once the flag exists.
-        return [*self.readonly_fields, "name"] if obj is not None else list(self.readonly_fields)
-
-    def save_model(self, request: HttpRequest, obj: FeatureFlag, form: Any, change: bool) -> None:
-        # Through the service: the cache is invalidated and the change audited.
-        feature_flag_set(name=obj.name, enabled=obj.enabled, actor=request.user, request=request)
-        FeatureFlag.objects.filter(name=obj.name).update(description=obj.description)
-        obj.pk = FeatureFlag.objects.get(name=obj.name).pk
-
-    def delete_model(self, request: HttpRequest, obj: FeatureFlag) -> None:
-        super().delete_model(request, obj)
-        flag_cache_clear(obj.name)
-        audit_log(action="feature_flag_deleted", actor=request.user, request=request, flag=obj.name)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        for flag in queryset:
-            self.delete_model(request, flag)
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """The audit trail: searchable and filterable, never editable or deletable."""
-
-    list_display = ["created_at", "action", "actor_email", "target_repr", "ip", "request_id"]
-    list_filter = ["action", ("created_at", admin.DateFieldListFilter)]
-    date_hierarchy = "created_at"
-    search_fields = ["actor_email", "target_repr", "target_id", "ip", "request_id", "action"]
-    list_select_related = ["actor"]
-    show_full_result_count = False
-    ordering = ["-created_at"]

@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import tiktoken
 
-from ai.documents.extraction import PageText
+from documents.extraction import PageText
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from asgiref.sync import async_to_sync
 
 from ai.providers import EmbeddingResult, get_provider
-from ai.usage import usage_record_create
+from metering.usage import usage_record_create
 
 
 async def _embed(texts: list[str], dimensions: int | None = None) -> tuple[EmbeddingResult, str]:

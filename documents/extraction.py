@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pypdf import PageObject, PdfReader
 from pypdf.errors import FileNotDecryptedError, PdfReadError, PyPdfError
 
-from ai.models import DocumentType
+from documents.models import DocumentType
 
 # Magic numbers of formats people commonly rename to .pdf or .txt; named in the error.
 _BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (

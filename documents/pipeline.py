@@ -5,7 +5,7 @@ extract per page (pypdf) -> chunk by tokens keeping page and offsets (saved as
 saving ``chunks_indexed`` after every batch so an interrupted run resumes where it stopped.
 
 Where it runs (``INGEST_RUNNER``): a Celery worker per ticket (scaled mode), the server's
-ingestion thread (embedded mode, ``ai.documents.runner``), or the caller (tests, commands).
+ingestion thread (embedded mode, ``documents.runner``), or the caller (tests, commands).
 Every runner claims documents through the same fair queue (``document_claim_next``), keeps a
 heartbeat on the document while it works, and bounds each document by limits sized from its
 file. ``documents_sweep`` (periodic, and at every worker/server start) queues again what a
@@ -29,17 +29,17 @@ from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from ai.documents.chunking import chunk_pages
-from ai.documents.embedding import embed_texts_metered
-from ai.documents.extraction import (
+from ai.providers import ProviderError
+from ai.vectorstore import ChunkPoint, VectorStoreError, collection_name, get_vector_store
+from documents.chunking import chunk_pages
+from documents.embedding import embed_texts_metered
+from documents.extraction import (
     ExtractionError,
     ExtractionLimits,
     check_time,
     extract_pages,
 )
-from ai.models import Document, DocumentChunk, DocumentStatus, DocumentType
-from ai.providers import ProviderError
-from ai.vectorstore import ChunkPoint, VectorStoreError, collection_name, get_vector_store
+from documents.models import Document, DocumentChunk, DocumentStatus, DocumentType
 
 logger = structlog.get_logger(__name__)
 
@@ -59,11 +59,11 @@ def document_dispatch(*, document_id: uuid.UUID | str | None = None) -> None:
         if document_id is not None:
             document_ingest(document_id=document_id, optimize=True)
     elif runner == "thread":
-        from ai.documents.runner import embedded_ingest_worker
+        from documents.runner import embedded_ingest_worker
 
         embedded_ingest_worker().wake()
     else:
-        from ai.tasks import document_ingest_task
+        from documents.tasks import document_ingest_task
 
         # A ticket, not a document: the worker that takes it claims the fairest pending
         # document (document_claim_next), so one user's backlog cannot starve another user.

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.conf import settings
 
-from ai.models import Document, DocumentStatus
+from documents.models import Document, DocumentStatus
 
 
 def retrieve_for_chat(
@@ -20,7 +20,7 @@ def retrieve_for_chat(
         ready = ready.filter(pk__in=document_ids)
     if not query.strip() or not ready.exists():
         return []
-    from ai.search import search_chunks  # written by the documents app; imported lazily
+    from documents.search import search_chunks  # written by the documents app; imported lazily
 
     return list(
         search_chunks(

@@ -48,7 +48,7 @@ class EmbeddedIngestWorker:
             thread.join(timeout)
 
     def _run(self) -> None:
-        from ai.documents.pipeline import document_ingest_next
+        from documents.pipeline import document_ingest_next
 
         try:
             while not self._stop.is_set():

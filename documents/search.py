@@ -1,6 +1,6 @@
 """Hybrid search over one user's ready documents: dense + BM25, fused with RRF.
 
-Used by ``POST /api/v1/search`` and by grounded chat (``ai.retrieval``). Every hit is
+Used by ``POST /api/v1/search`` and by grounded chat (``documents.retrieval``). Every hit is
 checked against the user's own ready documents in the database as well as filtered by
 owner in Qdrant, so a leftover vector of a deleted or foreign document is never returned.
 """
@@ -10,12 +10,12 @@ from typing import Any
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 
-from ai.documents.embedding import aembed_texts_metered
-from ai.documents.selectors import document_ready_titles
 from ai.errors import provider_error_to_application, vector_store_error_to_application
 from ai.providers import ProviderError
 from ai.vectorstore import VectorStoreError, collection_name, get_vector_store
 from config.exceptions import ApplicationError
+from documents.embedding import aembed_texts_metered
+from documents.selectors import document_ready_titles
 
 
 def _clean_query(query: str) -> str:

@@ -6,8 +6,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from ai.models import Document, DocumentChunk, DocumentStatus
 from config.exceptions import NotFoundError
+from documents.models import Document, DocumentChunk, DocumentStatus
 
 
 def document_list(*, user: Any, status: str | None = None) -> QuerySet[Document]:

@@ -1,5 +1,5 @@
 """Writes of documents: upload, delete and reindex. The ingestion pipeline that processes
-them in the background is ``ai.documents.pipeline``."""
+them in the background is ``documents.pipeline``."""
 
 import hashlib
 import os
@@ -15,16 +15,16 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ai.documents.extraction import (
+from ai.vectorstore import get_vector_store
+from config.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
+from documents.extraction import (
     UnsupportedFileError,
     decode_text,
     detect_file_type,
     pdf_page_count,
 )
-from ai.documents.pipeline import document_dispatch
-from ai.models import Document, DocumentChunk, DocumentStatus, DocumentType
-from ai.vectorstore import get_vector_store
-from config.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
+from documents.models import Document, DocumentChunk, DocumentStatus, DocumentType
+from documents.pipeline import document_dispatch
 
 logger = structlog.get_logger(__name__)
 
@@ -129,7 +129,7 @@ def document_delete(*, document: Document, actor: Any = None, request: Any = Non
     """Delete the document: its rows now, its file and vectors once the transaction commits
     (see ``document_cleanup``, connected to ``post_delete`` so admin and cascades do it too).
     Audited, with ``actor`` (the owner or an admin) when known."""
-    from accounts.audit import audit_log
+    from ops.audit import audit_log
 
     document_id, title, owner_id = str(document.pk), document.title, document.owner_id
     with transaction.atomic():

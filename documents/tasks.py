@@ -1,9 +1,9 @@
-"""Celery tasks of the documents pipeline and the ai app's periodic maintenance.
+"""Celery tasks of the documents pipeline.
 
 With Redis they run on workers, each ingestion under a soft and a hard time limit and with
 ``acks_late`` (a worker killed mid-task leaves its message to be redelivered after the broker's
 visibility timeout, ``CELERY_VISIBILITY_TIMEOUT``). The embedded mode runs ingestion on a thread
-of the server (ai.documents.runner) and the periodic tasks on its timer (config.periodic).
+of the server (documents.runner) and the periodic tasks on its timer (config.periodic).
 """
 
 import structlog
@@ -27,7 +27,7 @@ _SOFT_LIMIT = int(getattr(settings, "INGEST_TIME_LIMIT", 600))
 def document_ingest_task() -> None:
     """One ticket: claim the fairest pending document and ingest it (a no-op when none is
     left, e.g. a redelivered ticket whose document another worker finished)."""
-    from ai.documents.pipeline import document_ingest_next
+    from documents.pipeline import document_ingest_next
 
     document_ingest_next()
 
@@ -35,17 +35,9 @@ def document_ingest_task() -> None:
 @shared_task(name="ai.documents_sweep", ignore_result=True)
 def documents_sweep_task() -> int:
     """Periodic: queue again documents whose worker died (no heartbeat)."""
-    from ai.documents.pipeline import documents_sweep
+    from documents.pipeline import documents_sweep
 
     return len(documents_sweep())
-
-
-@shared_task(name="ai.quota_reservations_expire", ignore_result=True)
-def quota_reservations_expire_task() -> int:
-    """Periodic: release quota reservations older than ``QUOTA_RESERVATION_TTL``."""
-    from ai.quotas import quota_reservations_expire
-
-    return quota_reservations_expire()
 
 
 @worker_ready.connect

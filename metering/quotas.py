@@ -35,9 +35,9 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.audit import audit_log
 from ai.metrics import AI_QUOTA_REJECTIONS
-from ai.models import (
+from config.exceptions import ApplicationError
+from metering.models import (
     Quota,
     QuotaCounter,
     QuotaPeriod,
@@ -45,7 +45,7 @@ from ai.models import (
     ReservationStatus,
     quota_override_cache_key,
 )
-from config.exceptions import ApplicationError
+from ops.audit import audit_log
 
 logger = structlog.get_logger(__name__)
 

@@ -1,14 +1,13 @@
-"""Reads for usage reports and the admin statistics (no writes here)."""
+"""Reads for usage reports (no writes here)."""
 
 import datetime as dt
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from ai.models import Document, DocumentStatus, UsageRecord
+from metering.models import UsageRecord
 
 _SUMS = {
     "prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),
@@ -35,7 +34,7 @@ def usage_window(*, user_id: int, since: dt.datetime, until: dt.datetime) -> dic
 
 def usage_summary(*, user: Any) -> dict[str, Any]:
     """Own usage: the current UTC day, the last 24 hours and the last 7 days, and the quota."""
-    from ai.quotas import quota_status
+    from metering.quotas import quota_status
 
     now = timezone.now()
     midnight = dt.datetime.combine(now.astimezone(dt.UTC).date(), dt.time(), tzinfo=dt.UTC)
@@ -63,7 +62,7 @@ def usage_summary(*, user: Any) -> dict[str, Any]:
 
 def usage_for_admin(*, user: Any, days: int) -> dict[str, Any]:
     """One user's usage over the last ``days`` days, with a per-day breakdown (UTC dates)."""
-    from ai.quotas import quota_status
+    from metering.quotas import quota_status
 
     days = max(1, min(int(days), MAX_USAGE_DAYS))
     now = timezone.now()
@@ -83,69 +82,4 @@ def usage_for_admin(*, user: Any, days: int) -> dict[str, Any]:
         "window": window,
         "daily": daily,
         "quota": quota_status(user=user),
-    }
-
-
-def admin_stats() -> dict[str, Any]:
-    """Users by role and state, activity, sessions, messages, documents, tokens, top users."""
-    from chat.models import ChatMessage, ChatSession
-
-    User = get_user_model()
-    now = timezone.now()
-    day_ago, week_ago = now - dt.timedelta(hours=24), now - dt.timedelta(days=7)
-
-    users = User.objects.aggregate(
-        total=Count("id"),
-        active=Count("id", filter=Q(is_active=True)),
-        suspended=Count("id", filter=Q(is_active=False)),
-        verified=Count("id", filter=Q(is_verified=True)),
-    )
-    by_role = {row["role"]: row["n"] for row in User.objects.values("role").annotate(n=Count("id"))}
-
-    def active_since(since: dt.datetime) -> int:
-        # Active = logged in or called a model in the window.
-        return (
-            User.objects.filter(Q(last_login__gte=since) | Q(usage_records__created_at__gte=since))
-            .distinct()
-            .count()
-        )
-
-    docs_by_status = dict.fromkeys(DocumentStatus.values, 0)
-    for row in Document.objects.values("status").annotate(n=Count("id")):
-        docs_by_status[row["status"]] = row["n"]
-
-    def tokens_since(since: dt.datetime) -> dict[str, int]:
-        return UsageRecord.objects.filter(created_at__gte=since).aggregate(**_SUMS)
-
-    top = list(
-        UsageRecord.objects.filter(created_at__gte=week_ago)
-        .values("user_id", "user__email")
-        .annotate(total_tokens=Coalesce(Sum("total_tokens"), 0), requests=Count("id"))
-        .order_by("-total_tokens", "user_id")[:TOP_USERS]
-    )
-    return {
-        "generated_at": now,
-        "users": {**users, "by_role": by_role},
-        "active_users": {"last_24h": active_since(day_ago), "last_7d": active_since(week_ago)},
-        "sessions": ChatSession.objects.aggregate(
-            total=Count("id"),
-            active=Count("id", filter=Q(is_active=True)),
-            created_last_24h=Count("id", filter=Q(created_at__gte=day_ago)),
-        ),
-        "messages": ChatMessage.objects.aggregate(
-            total=Count("id"),
-            last_24h=Count("id", filter=Q(timestamp__gte=day_ago)),
-            last_7d=Count("id", filter=Q(timestamp__gte=week_ago)),
-        ),
-        "documents": {"total": sum(docs_by_status.values()), "by_status": docs_by_status},
-        "tokens": {"last_24h": tokens_since(day_ago), "last_7d": tokens_since(week_ago)},
-        "top_users": [
-            {
-                "user_id": row["user_id"],
-                "email": row["user__email"],
-                "total_tokens": row["total_tokens"],
-                "requests": row["requests"],
-            }
-            for row in top
-        ],
     }

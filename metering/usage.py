@@ -6,9 +6,9 @@ Everything that calls a model goes through :func:`usage_record_create`, so the q
 
 from django.contrib.auth.base_user import AbstractBaseUser
 
-from ai.models import UsageKind, UsageRecord
 from ai.providers.base import Usage
 from config.exceptions import current_request_id
+from metering.models import UsageKind, UsageRecord
 
 
 def usage_record_create(

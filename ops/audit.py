@@ -67,7 +67,7 @@ def audit_log(
     **details: Any,
 ) -> None:
     """Record an audit event: who (``actor``) did ``action`` to whom (``target``), from where."""
-    from accounts.models import AuditEvent
+    from ops.models import AuditEvent
 
     safe = {
         key: _json_safe(value)

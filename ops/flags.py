@@ -11,9 +11,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from accounts.audit import audit_log
-from accounts.models import FeatureFlag
 from config.cache import cache_invalidate
+from ops.audit import audit_log
+from ops.models import FeatureFlag
 
 # The flags the code reads, their defaults and what they switch.
 FLAG_DEFAULTS: dict[str, tuple[bool, str]] = {

@@ -10,7 +10,7 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from accounts.throttles import IndexedThrottleMixin, IndexedUserRateThrottle
-from ai.search import search_chunks
+from documents.search import search_chunks
 
 
 class SearchThrottle(IndexedThrottleMixin, UserRateThrottle):

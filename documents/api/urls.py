@@ -3,8 +3,8 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from ai.api.documents import DocumentViewSet
-from ai.api.search import SearchView
+from documents.api.search import SearchView
+from documents.api.views import DocumentViewSet
 
 router = SimpleRouter(trailing_slash=False)
 router.register("documents", DocumentViewSet, basename="documents")

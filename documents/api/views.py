@@ -21,9 +21,9 @@ from rest_framework.throttling import UserRateThrottle
 from accounts.permissions import CanWriteOrReadOnly
 from accounts.services import user_require_verified
 from accounts.throttles import IndexedThrottleMixin, IndexedUserRateThrottle
-from ai.documents.selectors import document_get, document_list
-from ai.documents.services import document_create, document_delete, document_reindex
-from ai.models import Document, DocumentStatus
+from documents.models import Document, DocumentStatus
+from documents.selectors import document_get, document_list
+from documents.services import document_create, document_delete, document_reindex
 
 
 class DocumentUploadThrottle(IndexedThrottleMixin, UserRateThrottle):

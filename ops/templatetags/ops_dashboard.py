@@ -5,8 +5,8 @@ from typing import Any
 from django import template
 from django.core.cache import cache
 
-from ai.selectors import admin_stats
 from config.exceptions import BACKEND_OUTAGE_ERRORS
+from ops.selectors import admin_stats
 
 register = template.Library()
 

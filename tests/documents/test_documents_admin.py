@@ -3,9 +3,9 @@
 import pytest
 from asgiref.sync import async_to_sync
 
-from ai.documents.services import document_create
-from ai.models import Document, DocumentStatus
 from ai.vectorstore import collection_name
+from documents.models import Document, DocumentStatus
+from documents.services import document_create
 from tests.ai.factories import edge_store_fixture, upload  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,7 +29,7 @@ def test_changelist_shows_status_and_error(staff_client, user, edge_store):
         status=DocumentStatus.FAILED,
         error="No text could be extracted.",
     )
-    response = staff_client.get("/admin/ai/document/?status__exact=failed")
+    response = staff_client.get("/admin/documents/document/?status__exact=failed")
     assert response.status_code == 200
     assert b"Broken scan" in response.content
 
@@ -39,7 +39,7 @@ def test_reindex_action_and_delete_from_admin(staff_client, user, edge_store):
     document.refresh_from_db()
     Document.objects.filter(pk=document.pk).update(status=DocumentStatus.FAILED)
     response = staff_client.post(
-        "/admin/ai/document/",
+        "/admin/documents/document/",
         {"action": "reindex_documents", "_selected_action": [str(document.pk)]},
     )
     assert response.status_code == 302
@@ -48,7 +48,9 @@ def test_reindex_action_and_delete_from_admin(staff_client, user, edge_store):
     name = collection_name(document.embedding_model, document.embedding_dimensions)
     assert async_to_sync(edge_store.count)(name, document_id=str(document.pk)) == 1
 
-    response = staff_client.post(f"/admin/ai/document/{document.pk}/delete/", {"post": "yes"})
+    response = staff_client.post(
+        f"/admin/documents/document/{document.pk}/delete/", {"post": "yes"}
+    )
     assert response.status_code == 302
     assert not Document.objects.filter(pk=document.pk).exists()
     assert async_to_sync(edge_store.count)(name, document_id=str(document.pk)) == 0

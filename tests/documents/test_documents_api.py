@@ -3,7 +3,7 @@
 import pytest
 from django.core.files.storage import default_storage
 
-from ai.models import Document, DocumentStatus
+from documents.models import Document, DocumentStatus
 from tests.ai.factories import (
     edge_store_fixture,  # noqa: F401
     make_pdf,

@@ -7,8 +7,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.core.files.storage import default_storage
 
-from ai.models import Document, DocumentChunk, DocumentStatus, UsageRecord
 from ai.vectorstore import collection_name
+from documents.models import Document, DocumentChunk, DocumentStatus
+from metering.models import UsageRecord
 from tests.ai.factories import (  # noqa: F401
     edge_store_fixture,
     lorem_page,

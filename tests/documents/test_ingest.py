@@ -9,10 +9,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from ai.documents.pipeline import document_ingest, documents_sweep
-from ai.documents.services import document_create
-from ai.models import Document, DocumentChunk, DocumentStatus, UsageRecord
 from ai.vectorstore import collection_name
+from documents.models import Document, DocumentChunk, DocumentStatus
+from documents.pipeline import document_ingest, documents_sweep
+from documents.services import document_create
+from metering.models import UsageRecord
 from tests.ai.factories import (  # noqa: F401
     edge_store_fixture,
     lorem_page,
@@ -35,7 +36,7 @@ def _interrupted_document(user, settings, *, chunks_done: int) -> Document:
     )
 
     # Crash the embedding after a number of batches, as a killed worker would.
-    from ai.documents import pipeline
+    from documents import pipeline
 
     calls = {"n": 0}
     real = pipeline.embed_texts_metered
@@ -162,7 +163,7 @@ def test_qdrant_init_creates_the_collection_idempotently(edge_store, settings):
 
 
 def test_worker_start_resumes_stalled_documents(user, edge_store, settings):
-    from ai.tasks import _sweep_on_worker_start
+    from documents.tasks import _sweep_on_worker_start
 
     document = _interrupted_document(user, settings, chunks_done=2)
     Document.objects.filter(pk=document.pk).update(

@@ -10,12 +10,12 @@ from asgiref.sync import async_to_sync
 from django.db import OperationalError, connection
 from django.utils import timezone
 
-from ai.documents import pipeline
-from ai.documents.pipeline import document_claim_next, documents_sweep
-from ai.documents.runner import embedded_ingest_worker
-from ai.documents.services import document_create
-from ai.models import Document, DocumentChunk, DocumentStatus
 from ai.vectorstore import collection_name
+from documents import pipeline
+from documents.models import Document, DocumentChunk, DocumentStatus
+from documents.pipeline import document_claim_next, documents_sweep
+from documents.runner import embedded_ingest_worker
+from documents.services import document_create
 from tests.ai.factories import (  # noqa: F401
     edge_store_fixture,
     lorem_page,
@@ -262,7 +262,7 @@ def test_sweep_requeues_only_documents_without_a_heartbeat(user, edge_store, set
     _stale(dead, settings)
     settings.INGEST_RUNNER = "celery"  # only queue: see what the sweep hands to the workers
     sent = []
-    from ai import tasks
+    from documents import tasks
 
     original = tasks.document_ingest_task.delay
     tasks.document_ingest_task.delay = lambda *a, **k: sent.append(1)

@@ -2,8 +2,9 @@
 
 import pytest
 
-from ai.models import Document, DocumentStatus, UsageRecord
-from ai.search import search_chunks
+from documents.models import Document, DocumentStatus
+from documents.search import search_chunks
+from metering.models import UsageRecord
 from tests.ai.factories import (
     lorem_page,
     make_pdf,

@@ -11,8 +11,9 @@ from django.db import connection, connections
 
 from accounts.models import Role
 from accounts.tokens import issue_tokens
-from ai.models import Quota, QuotaCounter, QuotaReservation, ReservationStatus, UsageRecord
-from ai.quotas import (
+from chat.models import ChatMessage, ChatSession, MessageStatus
+from metering.models import Quota, QuotaCounter, QuotaReservation, ReservationStatus, UsageRecord
+from metering.quotas import (
     QuotaExceededError,
     quota_limits_for,
     quota_release,
@@ -20,7 +21,6 @@ from ai.quotas import (
     quota_settle,
     quota_status,
 )
-from chat.models import ChatMessage, ChatSession, MessageStatus
 from tests.accounts.helpers import assert_envelope
 from tests.chat.ws import open_socket, until_end
 from tests.factories import UserFactory

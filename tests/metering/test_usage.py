@@ -7,7 +7,7 @@ import time_machine
 from rest_framework.test import APIClient
 
 from accounts.tokens import issue_tokens
-from ai.models import UsageKind, UsageRecord
+from metering.models import UsageKind, UsageRecord
 from tests.accounts.helpers import assert_envelope
 from tests.factories import UserFactory
 

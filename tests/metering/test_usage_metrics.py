@@ -4,7 +4,7 @@ ingestion duration."""
 import pytest
 from prometheus_client import REGISTRY
 
-from ai.models import Quota
+from metering.models import Quota
 from tests.ai.factories import edge_store_fixture  # noqa: F401
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,9 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role
 from accounts.tokens import issue_tokens
-from ai.models import Document, DocumentStatus, UsageKind, UsageRecord
 from chat.models import ChatMessage, ChatSession
+from documents.models import Document, DocumentStatus
+from metering.models import UsageKind, UsageRecord
 from tests.accounts.helpers import assert_envelope
 from tests.factories import UserFactory
 

@@ -5,25 +5,26 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from accounts.audit import audit_log
-from accounts.models import AuditEvent, FeatureFlag
-from ai.flags import flag_enabled
-from ai.models import Document, DocumentStatus, Quota, UsageKind, UsageRecord
 from chat.models import ChatMessage, ChatSession
+from documents.models import Document, DocumentStatus
+from metering.models import Quota, UsageKind, UsageRecord
+from ops.audit import audit_log
+from ops.flags import flag_enabled
+from ops.models import AuditEvent, FeatureFlag
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
 PAGES = [
     "/admin/",
-    "/admin/ai/usagerecord/",
-    "/admin/ai/quota/",
-    "/admin/ai/quota/add/",
-    "/admin/accounts/featureflag/",
-    "/admin/accounts/auditevent/",
+    "/admin/metering/usagerecord/",
+    "/admin/metering/quota/",
+    "/admin/metering/quota/add/",
+    "/admin/ops/featureflag/",
+    "/admin/ops/auditevent/",
     "/admin/chat/chatsession/",
     "/admin/chat/chatmessage/",
-    "/admin/ai/document/",
+    "/admin/documents/document/",
 ]
 
 
@@ -62,7 +63,9 @@ def test_usage_records_filter_by_date(admin_web, user):
             user=user, kind=UsageKind.CHAT, provider="p", model=model, created_at=created
         )
     since = (timezone.now() - dt.timedelta(days=7)).isoformat()
-    html = admin_web.get("/admin/ai/usagerecord/", {"created_at__gte": since}).content.decode()
+    html = admin_web.get(
+        "/admin/metering/usagerecord/", {"created_at__gte": since}
+    ).content.decode()
     assert 'field-model">fresh-model<' in html
     assert 'field-model">stale-model<' not in html
 
@@ -70,7 +73,7 @@ def test_usage_records_filter_by_date(admin_web, user):
 def test_flag_change_in_the_admin_takes_effect_and_is_audited(admin_web, admin_user):
     assert flag_enabled("rag_enabled") is True
     response = admin_web.post(
-        "/admin/accounts/featureflag/add/",
+        "/admin/ops/featureflag/add/",
         {"name": "rag_enabled", "enabled": "", "description": "retrieval"},
     )
     assert response.status_code == 302, response.content
@@ -81,7 +84,7 @@ def test_flag_change_in_the_admin_takes_effect_and_is_audited(admin_web, admin_u
 
 def test_quota_change_in_the_admin_is_audited(admin_web, admin_user, user):
     response = admin_web.post(
-        "/admin/ai/quota/add/",
+        "/admin/metering/quota/add/",
         {"user": user.pk, "daily_tokens": "777", "monthly_tokens": "", "max_concurrent": ""},
     )
     assert response.status_code == 302, response.content
@@ -95,10 +98,10 @@ def test_usage_records_are_read_only(admin_web, user):
     record = UsageRecord.objects.create(
         user=user, kind=UsageKind.CHAT, provider="p", model="m", total_tokens=5
     )
-    admin_web.post(f"/admin/ai/usagerecord/{record.pk}/change/", {"total_tokens": 0})
+    admin_web.post(f"/admin/metering/usagerecord/{record.pk}/change/", {"total_tokens": 0})
     record.refresh_from_db()
     assert record.total_tokens == 5
-    assert admin_web.get("/admin/ai/usagerecord/add/").status_code == 403
+    assert admin_web.get("/admin/metering/usagerecord/add/").status_code == 403
 
 
 # --- list pages: query count independent of the number of rows ---------------------------
@@ -134,13 +137,13 @@ def _seed(kind: str, n: int) -> None:
 
 
 LISTS = {
-    "usage": "/admin/ai/usagerecord/",
-    "audit": "/admin/accounts/auditevent/",
-    "quota": "/admin/ai/quota/",
-    "flag": "/admin/accounts/featureflag/",
+    "usage": "/admin/metering/usagerecord/",
+    "audit": "/admin/ops/auditevent/",
+    "quota": "/admin/metering/quota/",
+    "flag": "/admin/ops/featureflag/",
     "session": "/admin/chat/chatsession/",
     "message": "/admin/chat/chatmessage/",
-    "document": "/admin/ai/document/",
+    "document": "/admin/documents/document/",
 }
 
 

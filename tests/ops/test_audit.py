@@ -3,8 +3,9 @@
 import pyotp
 import pytest
 
-from accounts.models import AuditEvent, Role
-from ai.models import Document, DocumentStatus
+from accounts.models import Role
+from documents.models import Document, DocumentStatus
+from ops.models import AuditEvent
 from tests.accounts.helpers import login
 from tests.factories import UserFactory
 
@@ -92,13 +93,12 @@ def test_audit_events_cannot_be_changed_or_deleted_in_the_admin(client, api_clie
     login(api_client, admin_user.email, "nope")
     client.force_login(admin_user)
     event = AuditEvent.objects.get()
-    assert client.get(f"/admin/accounts/auditevent/{event.pk}/change/").status_code == 200
+    assert client.get(f"/admin/ops/auditevent/{event.pk}/change/").status_code == 200
     before = AuditEvent.objects.values().get()
-    client.post(f"/admin/accounts/auditevent/{event.pk}/change/", {"action": "tampered"})
+    client.post(f"/admin/ops/auditevent/{event.pk}/change/", {"action": "tampered"})
     assert AuditEvent.objects.values().get() == before
     assert (
-        client.post(f"/admin/accounts/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code
-        == 403
+        client.post(f"/admin/ops/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
     )
-    assert client.get("/admin/accounts/auditevent/add/").status_code == 403
+    assert client.get("/admin/ops/auditevent/add/").status_code == 403
     assert AuditEvent.objects.count() == 1

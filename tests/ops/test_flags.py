@@ -3,11 +3,11 @@
 import pytest
 from channels.layers import channel_layers
 
-from accounts.models import FeatureFlag
 from accounts.tokens import issue_tokens
-from ai.flags import flag_enabled
-from ai.models import UsageRecord
 from chat.models import ChatMessage
+from metering.models import UsageRecord
+from ops.flags import flag_enabled
+from ops.models import FeatureFlag
 from tests.accounts.helpers import assert_envelope
 from tests.chat.ws import open_socket
 
@@ -128,7 +128,7 @@ def _fresh_layer():
 async def test_streaming_enabled_flag(_fresh_layer, user, admin_user):
     from channels.db import database_sync_to_async
 
-    from ai.flags import feature_flag_set
+    from ops.flags import feature_flag_set
 
     token = await database_sync_to_async(lambda: issue_tokens(user=user)["access"])()
     await database_sync_to_async(feature_flag_set)(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from accounts.models import AuditEvent
+from ops.models import AuditEvent
 from tests.accounts.helpers import assert_envelope, login
 
 pytestmark = pytest.mark.django_db

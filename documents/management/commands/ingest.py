@@ -10,11 +10,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from ai.documents.pipeline import document_ingest, documents_stalled
-from ai.documents.services import document_create
-from ai.models import Document, DocumentStatus
 from ai.vectorstore import VectorStoreError, get_vector_store, selected_backend
 from config.exceptions import ApplicationError
+from documents.models import Document, DocumentStatus
+from documents.pipeline import document_ingest, documents_stalled
+from documents.services import document_create
 
 
 class Command(BaseCommand):

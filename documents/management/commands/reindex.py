@@ -4,11 +4,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ai.documents.pipeline import document_ingest
-from ai.documents.services import document_reindex
-from ai.models import Document, DocumentStatus
 from ai.vectorstore import get_vector_store
 from config.exceptions import ApplicationError
+from documents.models import Document, DocumentStatus
+from documents.pipeline import document_ingest
+from documents.services import document_reindex
 
 
 class Command(BaseCommand):
