@@ -161,3 +161,21 @@ def test_list_page_query_count_does_not_grow_with_rows(
     with django_assert_max_num_queries(len(small.captured_queries)):
         response = admin_web.get(LISTS[kind])
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("/admin/ai/document/", "/admin/documents/document/"),
+        ("/admin/ai/usagerecord/?kind=chat", "/admin/metering/usagerecord/?kind=chat"),
+        ("/admin/ai/quota/add/", "/admin/metering/quota/add/"),
+        ("/admin/accounts/auditevent/7/change/", "/admin/ops/auditevent/7/change/"),
+        ("/admin/accounts/featureflag/", "/admin/ops/featureflag/"),
+    ],
+)
+def test_console_pages_of_moved_models_redirect_to_their_new_app(client, old, new):
+    # Bookmarks from before the ai app was carved (issue 14) still lead to the page.
+    response = client.get(old)
+    assert response.status_code == 301
+    assert response["Location"] == new
+    assert client.post(old).status_code == 405
