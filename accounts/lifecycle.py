@@ -27,7 +27,6 @@ from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from accounts.apikeys import api_keys_revoke_all
-from accounts.audit import audit_log
 from accounts.deferred import after_response
 from accounts.emails import email_render, email_send, frontend_link
 from accounts.lockout import credential_attempt, lockout_reset
@@ -37,6 +36,7 @@ from accounts.sessions import user_sessions_revoke
 from accounts.throttles import _digest
 from config.exceptions import ApplicationError
 from core.actor import Actor
+from ops.audit import audit_log
 
 VERIFY_SALT = "accounts.email-verification"
 CODE_LENGTH = 6

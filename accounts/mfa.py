@@ -24,8 +24,11 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
-from accounts.audit import audit_log
-from accounts.authentication import ENROLLMENT_SCOPE, SCOPE_CLAIM, token_still_valid
+from accounts.authentication import (
+    ENROLLMENT_SCOPE,
+    SCOPE_CLAIM,
+    token_still_valid,
+)
 from accounts.lockout import credential_attempt
 from accounts.models import User
 from accounts.services import InvalidTokenError, user_login_complete
@@ -34,6 +37,7 @@ from accounts.tokens import mfa_token_decode
 from config.exceptions import ApplicationError, ConflictError
 from core import policies
 from core.actor import Actor
+from ops.audit import audit_log
 
 BACKUP_CODE_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l look-alikes
 BACKUP_CODE_LENGTH = 10

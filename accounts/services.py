@@ -21,7 +21,6 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.apikeys import api_keys_revoke_all
-from accounts.audit import audit_log
 from accounts.authentication import token_still_valid
 from accounts.lockout import credential_attempt, lockout_reset
 from accounts.models import RevokedAccessToken, Role, User
@@ -31,6 +30,7 @@ from accounts.tokens import enrollment_token_for, issue_tokens, mfa_token_for
 from config.exceptions import ApplicationError, PermissionDeniedError
 from core import policies
 from core.actor import Actor
+from ops.audit import audit_log
 
 MAX_PREFERENCES_BYTES = 16 * 1024
 
@@ -58,7 +58,7 @@ class AccountDisabledError(ApplicationError):
 def registration_is_open() -> bool:
     """Whether anyone may sign up: the ``registration_open`` feature flag (default from
     the ``REGISTRATION_OPEN`` setting)."""
-    from ai.flags import flag_enabled
+    from ops.flags import flag_enabled
 
     return flag_enabled("registration_open")
 

@@ -8,10 +8,10 @@ A wrong password is a failed password check like a failed login: it is refused w
 account or the client IP is locked out, it counts towards that lock-out, and it is audited.
 """
 
-from accounts.audit import audit_log
 from accounts.lockout import credential_attempt
 from config.exceptions import ApplicationError
 from core.actor import Actor
+from ops.audit import audit_log
 
 PASSWORD_INCORRECT = "The current password is not correct."
 

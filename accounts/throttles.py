@@ -116,7 +116,7 @@ def throttle_unblock(
 def rate_limit_unblock(*, actor: Actor, user: "User | None" = None, ip: str | None = None) -> int:
     """An administrator lifts the rate limits and lock-outs of ``user`` and/or ``ip``
     (audited, whatever the door); returns how many were cleared."""
-    from accounts.audit import audit_log
+    from ops.audit import audit_log
 
     cleared = throttle_unblock(
         user_id=user.pk if user is not None else None,

@@ -16,16 +16,11 @@ from django.utils import timezone
 
 from accounts.services import user_require_verified
 from accounts.throttles import rate_limit_check
-from ai.documents.selectors import document_list
 from ai.errors import provider_error_to_application
-from ai.flags import flag_enabled
 from ai.generation import generation_meter, generation_model_resolve, generation_reserve
-from ai.models import Document, UsageKind
 from ai.providers import ModelProvider, PromptMessage, ProviderError, Usage
 from ai.providers.references import format_references
 from ai.providers.tokens import count_message_tokens
-from ai.quotas import quota_release
-from ai.retrieval import retrieve_for_chat
 from chat.models import ACTIVE_STATUSES, ChatMessage, ChatSession, MessageStatus
 from chat.selectors import chat_history_for_prompt, chat_session_get
 from config.exceptions import (
@@ -37,6 +32,12 @@ from config.exceptions import (
 )
 from core import policies
 from core.actor import Actor
+from documents.models import Document
+from documents.retrieval import retrieve_for_chat
+from documents.selectors import document_list
+from metering.models import UsageKind
+from metering.quotas import quota_release
+from ops.flags import flag_enabled
 
 logger = structlog.get_logger(__name__)
 

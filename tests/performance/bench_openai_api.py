@@ -25,7 +25,7 @@ _BENCH_KEY = """
 from core.actor import Actor
 from accounts.apikeys import api_key_create
 from accounts.models import User
-from ai.models import Quota
+from metering.models import Quota
 user = User.objects.create_user("bench@example.com", "bench-password-1234", is_verified=True)
 Quota.objects.create(user=user, max_concurrent=1000, daily_tokens=10**12, monthly_tokens=10**13)
 key = api_key_create(
