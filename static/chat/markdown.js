@@ -104,7 +104,8 @@ function copyButton(code) {
       setTimeout(() => (button.textContent = "Copy"), 1500);
     };
     if (!navigator.clipboard) return done("Copy unavailable");
-    navigator.clipboard.writeText(code.textContent).then(
+    // The fence's closing newline is not part of the code.
+    navigator.clipboard.writeText(code.textContent.replace(/\n$/, "")).then(
       () => done("Copied"),
       () => done("Copy unavailable"),
     );
