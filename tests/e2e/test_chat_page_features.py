@@ -420,7 +420,7 @@ def test_a_failed_document_shows_its_reason_and_a_retry_button(page, e2e_server,
 # --- 13: favicon, title, no failed requests --------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/", "/admin/login/", "/api/docs/"])
+@pytest.mark.parametrize("path", ["/", "/admin/login/", "/api/docs/", "/api/redoc/"])
 def test_pages_have_an_icon_and_no_request_fails(page, e2e_server, path):
     failed: list[str] = []
     errors: list[str] = []
