@@ -31,6 +31,7 @@ from chat.services import (
     chat_session_delete,
     chat_session_update,
 )
+from config.representation import Representer
 
 _ERRORS = {
     401: OpenApiResponse(description="Not authenticated (error envelope)."),
@@ -70,6 +71,10 @@ _MESSAGE_EXAMPLE = OpenApiExample(
 )
 
 
+# The list's rows rendered by one serializer instance (config.representation).
+_session_rows = Representer(ChatSessionSerializer)
+
+
 class SessionListCreateView(ListAPIView):
     """Your chat sessions, newest first; create one."""
 
@@ -81,7 +86,8 @@ class SessionListCreateView(ListAPIView):
 
     @extend_schema(tags=["chat"], summary="List your chat sessions (newest first)")
     def get(self, request: Request, *args, **kwargs) -> Response:
-        return super().get(request, *args, **kwargs)
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(_session_rows.many(page))
 
     @extend_schema(
         tags=["chat"],

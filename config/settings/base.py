@@ -128,7 +128,7 @@ REDIS_RETRY_ON_ERROR = [redis.exceptions.ConnectionError]
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.redis_cache.RedisCache",  # one Redis client per pool
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="aichat"),
             "TIMEOUT": 300,

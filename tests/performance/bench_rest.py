@@ -115,12 +115,39 @@ class Target:
     token: str = ""
     rps: list[float] = field(default_factory=list)
     p99_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)  # server CPU time per request
 
     def median_rps(self) -> float:
         return statistics.median(self.rps)
 
     def median_p99(self) -> float:
         return statistics.median(self.p99_ms)
+
+    def median_cpu_ms(self) -> float:
+        return statistics.median(self.cpu_ms)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds of ``pid`` and its descendants (gunicorn's workers), from /proc."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        tree.update(children)
+        frontier += children
+    return sum(times.get(p, 0.0) for p in tree)
 
 
 def _seed(env: dict[str, str]) -> str:
@@ -239,17 +266,24 @@ def test_rest_against_ceiling(tmp_path):
         servers["gunicorn"] = (_start([*command, "config.wsgi:application"], env, port), port)
         targets += [
             Target("users/me, gunicorn (production)", "gunicorn", "/api/v1/users/me", token),
-            Target("chat/sessions, gunicorn (production)", "gunicorn", "/api/v1/chat/sessions", token),
+            Target(
+                "chat/sessions, gunicorn (production)", "gunicorn", "/api/v1/chat/sessions", token
+            ),
         ]
 
         port = _free_port()
-        env = {**_base_env(tmp_path / "embedded"), "DJANGO_SETTINGS_MODULE": "config.settings.local"}
+        env = {
+            **_base_env(tmp_path / "embedded"),
+            "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        }
         token = _seed(env)
         command = [sys.executable, "-m", "config.serve", "--port", str(port)]
         servers["embedded"] = (_start(command, env, port), port)
         targets += [
             Target("users/me, embedded (make run)", "embedded", "/api/v1/users/me", token),
-            Target("chat/sessions, embedded (make run)", "embedded", "/api/v1/chat/sessions", token),
+            Target(
+                "chat/sessions, embedded (make run)", "embedded", "/api/v1/chat/sessions", token
+            ),
         ]
 
         for target in targets:
@@ -258,9 +292,13 @@ def test_rest_against_ceiling(tmp_path):
         loads = [os.getloadavg()[0]]
         for _ in range(ROUNDS):
             for target in targets:
-                rps, p99 = _wrk(servers[target.server][1], target, SECONDS)
+                proc, port = servers[target.server]
+                cpu_before = _cpu_seconds(proc.pid)
+                rps, p99 = _wrk(port, target, SECONDS)
+                cpu = _cpu_seconds(proc.pid) - cpu_before
                 target.rps.append(rps)
                 target.p99_ms.append(p99)
+                target.cpu_ms.append(cpu * 1000 / max(rps * SECONDS, 1))
             loads.append(os.getloadavg()[0])
     finally:
         for proc, _port in servers.values():
@@ -272,22 +310,37 @@ def test_rest_against_ceiling(tmp_path):
                 proc.kill()
 
     ceiling = targets[0].median_rps()
-    production = {t.path: t.median_rps() for t in targets if t.server == "gunicorn"}
+    ceiling_cpu = targets[0].median_cpu_ms()
+    production = {t.path: t for t in targets if t.server == "gunicorn"}
     load_note = f"load {min(loads):.2f}-{max(loads):.2f}"
     print(
         f"\nREST per-request cost: wrk -t1 -c{CONNECTIONS}, {SECONDS} s rounds interleaved, "
         f"median of {ROUNDS}; server pinned to core {SERVER_CORE}; 1-min load average "
-        f"{', '.join(f'{x:.2f}' for x in loads)}"
+        f"{', '.join(f'{x:.2f}' for x in loads)}\n"
+        "  (cpu ms/req: the server's own CPU time per request, from /proc; its ratio is the "
+        "ceiling's CPU time over this one's, i.e. throughput per core, robust to a busy machine)"
     )
-    print(f"  {'endpoint and server':44s} {'req/s':>8s} {'p99 ms':>8s} {'ceiling':>8s} {'prod':>6s}")
+    print(
+        f"  {'endpoint and server':40s} {'req/s':>7s} {'p99 ms':>7s} {'ceiling':>7s} "
+        f"{'prod':>5s} {'cpu ms/req':>10s} {'ceiling':>7s} {'prod':>5s}"
+    )
     for target in targets:
-        rps, p99 = target.median_rps(), target.median_p99()
-        ratio = rps / ceiling
-        vs_prod = rps / production[target.path] if target.server == "embedded" else None
-        prod_text = f"{vs_prod:6.2f}" if vs_prod is not None else "      "
-        print(f"  {target.name:44s} {rps:8.0f} {p99:8.1f} {ratio:8.2f} {prod_text}")
+        rps, p99, cpu = target.median_rps(), target.median_p99(), target.median_cpu_ms()
+        ratio, cpu_ratio = rps / ceiling, ceiling_cpu / cpu
+        prod = production.get(target.path) if target.server == "embedded" else None
+        vs_prod = rps / prod.median_rps() if prod else None
+        cpu_vs_prod = prod.median_cpu_ms() / cpu if prod else None
+        print(
+            f"  {target.name:40s} {rps:7.0f} {p99:7.1f} {ratio:7.2f} "
+            f"{'' if vs_prod is None else f'{vs_prod:.2f}':>5s} {cpu:10.3f} {cpu_ratio:7.2f} "
+            f"{'' if cpu_vs_prod is None else f'{cpu_vs_prod:.2f}':>5s}"
+        )
         record("rest", f"{target.name} req/s", rps, "req/s", ratio, f"vs ceiling; {load_note}")
         record("rest", f"{target.name} p99", p99, "ms")
-        if vs_prod is not None:
+        record("rest", f"{target.name} CPU per request", cpu, "ms", cpu_ratio, "ceiling/this")
+        if prod is not None:
             record("rest", f"{target.name} vs production", rps, "req/s", vs_prod, "vs gunicorn")
+            record(
+                "rest", f"{target.name} CPU vs production", cpu, "ms", cpu_vs_prod, "gunicorn/this"
+            )
     assert all(rps > 0 for target in targets for rps in target.rps)

@@ -3,7 +3,7 @@
 from tests.performance import report
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     text = report.table()
     if text:
         terminalreporter.section("benchmark figures (ratios against baselines of the same run)")
