@@ -210,7 +210,11 @@ def _wrk(port: int, target: Target, seconds: int) -> tuple[float, float]:
     out = subprocess.run(
         _pinned(command, LOAD_CORE), capture_output=True, text=True, check=True
     ).stdout
-    assert "Non-2xx" not in out and "Socket errors" not in out.replace("timeout 0", ""), out
+    # Timeouts (wrk's 2 s) can happen on a busy shared machine and show in p99; refusals and
+    # wrong answers cannot.
+    assert "Non-2xx" not in out, out
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+)", out)
+    assert errors is None or errors.groups() == ("0", "0", "0"), out
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()
     return rps, float(value) * _LATENCY_UNITS[unit]

@@ -26,6 +26,9 @@ def main() -> None:
     parser.add_argument("paths", nargs="*", default=["/api/v1/users/me", "/api/v1/chat/sessions"])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--time-only", action="store_true", help="no profiler: wall and CPU ms per request"
+    )
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
@@ -48,6 +51,14 @@ def main() -> None:
     for path in args.paths:
         for _ in range(50):  # warm-up
             assert client.get(path).status_code == 200
+        if args.time_only:
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(args.requests):
+                client.get(path)
+            wall = (time.perf_counter() - wall) / args.requests * 1000
+            cpu = (time.process_time() - cpu) / args.requests * 1000
+            print(f"{path}: {wall:.3f} ms wall, {cpu:.3f} ms CPU per request")
+            continue
         profiler = cProfile.Profile()
         started = time.perf_counter()
         profiler.enable()
