@@ -21,6 +21,7 @@ from chat.api.serializers import (
 from chat.selectors import (
     chat_message_get,
     chat_message_list,
+    chat_session_document_ids_attach,
     chat_session_get,
     chat_session_list,
 )
@@ -82,11 +83,11 @@ class SessionListCreateView(ListAPIView):
     serializer_class = ChatSessionSerializer
 
     def get_queryset(self):
-        return chat_session_list(user=self.request.user)
+        return chat_session_list(user=self.request.user, prefetch_documents=False)
 
     @extend_schema(tags=["chat"], summary="List your chat sessions (newest first)")
     def get(self, request: Request, *args, **kwargs) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
+        page = chat_session_document_ids_attach(list(self.paginate_queryset(self.get_queryset())))
         return self.get_paginated_response(_session_rows.many(page))
 
     @extend_schema(
