@@ -78,6 +78,7 @@ def _prepare_turn(
     content: str,
     session_id: int | None,
     model: str | None,
+    regenerate: bool = False,
 ) -> tuple[Any, Turn | None]:
     """Re-validate the token, then plan and store the turn: one thread hop before the model.
 
@@ -93,6 +94,7 @@ def _prepare_turn(
         session_id=session_id,
         model=model,
         streaming=True,
+        regenerate=regenerate,
     )
     return user, turn
 
@@ -321,7 +323,18 @@ class ChatConsumer(ChannelLayerOutageMixin, AsyncWebsocketConsumer):
             return
         received = time.perf_counter()
         content, model = frame.get("content"), frame.get("model")
+        # ``regenerate: true`` asks the session's last question again (no ``content``): the
+        # new answer replaces the last one (chat_turn_plan).
+        regenerate = frame.get("regenerate", False)
         try:
+            if not isinstance(regenerate, bool):
+                raise ApplicationError(
+                    "'regenerate' must be true or false.",
+                    code="VALIDATION_ERROR",
+                    details={"regenerate": ["A boolean is required."]},
+                )
+            if regenerate and content is None:
+                content = ""
             if not isinstance(content, str):
                 raise ApplicationError(
                     "'content' must be a string.",
@@ -339,6 +352,7 @@ class ChatConsumer(ChannelLayerOutageMixin, AsyncWebsocketConsumer):
                 content=content,
                 session_id=session_id,
                 model=model,
+                regenerate=regenerate,
             )
         except ApplicationError as exc:
             await self._error_from(exc)

@@ -2,12 +2,20 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 # Django must be set up before anything imports models (consumers, routing).
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from django.conf import settings  # noqa: E402
+
+from config.asgi_handler import PooledSyncASGIHandler  # noqa: E402
+
+# Django's ASGIHandler, with its sync middleware chain and views run in one hop on a pool of
+# long-lived threads (see config.asgi_handler for the measurements behind it).
+django_asgi_app = PooledSyncASGIHandler(threads=settings.ASGI_SYNC_THREADS)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 

@@ -1,6 +1,6 @@
 """REST front door of chat: sessions, their messages, sending a message, feedback."""
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAuthenticated
@@ -15,11 +15,14 @@ from chat.api.serializers import (
     ChatSessionSerializer,
     ChatSessionUpdateSerializer,
     FeedbackSerializer,
+    RegenerateSerializer,
     SendMessageSerializer,
 )
 from chat.selectors import (
+    SESSION_SEARCH_MAX_CHARS,
     chat_message_get,
     chat_message_list,
+    chat_session_document_ids_attach,
     chat_session_get,
     chat_session_list,
 )
@@ -30,6 +33,7 @@ from chat.services import (
     chat_session_delete,
     chat_session_update,
 )
+from config.representation import Representer
 from core.actor import actor_from_request
 
 _ERRORS = {
@@ -70,6 +74,10 @@ _MESSAGE_EXAMPLE = OpenApiExample(
 )
 
 
+# The list's rows rendered by one serializer instance (config.representation).
+_session_rows = Representer(ChatSessionSerializer)
+
+
 class SessionListCreateView(ListAPIView):
     """Your chat sessions, newest first; create one."""
 
@@ -77,11 +85,31 @@ class SessionListCreateView(ListAPIView):
     serializer_class = ChatSessionSerializer
 
     def get_queryset(self):
-        return chat_session_list(actor=actor_from_request(self.request))
+        return chat_session_list(
+            actor=actor_from_request(self.request),
+            search=self.request.query_params.get("q"),
+            prefetch_documents=False,
+        )
 
-    @extend_schema(tags=["chat"], summary="List your chat sessions (newest first)")
+    @extend_schema(
+        tags=["chat"],
+        summary="List your chat sessions (newest first)",
+        parameters=[
+            OpenApiParameter(
+                "q",
+                str,
+                description="Only sessions whose title, questions or answers contain this text "
+                f"(case-insensitive, at most {SESSION_SEARCH_MAX_CHARS} characters).",
+            )
+        ],
+        responses={
+            200: ChatSessionSerializer(many=True),
+            400: OpenApiResponse(description="Search longer than allowed (error envelope)."),
+        },
+    )
     def get(self, request: Request, *args, **kwargs) -> Response:
-        return super().get(request, *args, **kwargs)
+        page = chat_session_document_ids_attach(list(self.paginate_queryset(self.get_queryset())))
+        return self.get_paginated_response(_session_rows.many(page))
 
     @extend_schema(
         tags=["chat"],
@@ -203,6 +231,48 @@ class SendMessageView(APIView):
             content=data["message"],
             session_id=data.get("session_id"),
             model=data.get("model"),
+        )
+        return Response(ChatMessageSerializer(message).data)
+
+
+class SessionRegenerateView(APIView):
+    """Ask the session's last question again; the new answer replaces the last one."""
+
+    # Writer, verified email and the per-user message rate are the chat service's rules, as
+    # for sending a message; the door only authenticates.
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        tags=["chat"],
+        summary="Regenerate the last answer of a session",
+        description="The session's last question is sent to the model again (optionally "
+        "another `model`); the new answer replaces the last one, which is deleted once the "
+        "new turn is stored (its usage stays accounted). Streaming clients send the WebSocket "
+        "frame `{type: message, session_id, regenerate: true}` instead.",
+        request=RegenerateSerializer,
+        responses={
+            200: ChatMessageSerializer,
+            400: OpenApiResponse(description="The session has no answer yet (error envelope)."),
+            403: OpenApiResponse(description="Viewer role (error envelope)."),
+            409: OpenApiResponse(
+                description="The last answer is still being generated, or the session is "
+                "archived (error envelope)."
+            ),
+            429: OpenApiResponse(description="`QUOTA_EXCEEDED` or `RATE_LIMITED`."),
+            502: OpenApiResponse(description="The model provider failed (error envelope)."),
+            503: OpenApiResponse(description="The model provider is rate limiting."),
+            **_ERRORS,
+        },
+    )
+    def post(self, request: Request, session_id: int) -> Response:
+        serializer = RegenerateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        message = chat_message_send(
+            actor=actor_from_request(request),
+            content="",
+            session_id=session_id,
+            model=serializer.validated_data.get("model"),
+            regenerate=True,
         )
         return Response(ChatMessageSerializer(message).data)
 

@@ -121,6 +121,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 
+# Threads that run the sync middleware chain and views under the ASGI server (config.asgi_handler):
+# each keeps its database connection; a slow sync request holds one of them.
+ASGI_SYNC_THREADS = env.int("ASGI_SYNC_THREADS", default=8)
+
 # --- Redis: cache, channel layer, Celery ----------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 # A command that meets a connection Redis closed (a restart, a failover, an outage that ended)
@@ -131,7 +135,7 @@ REDIS_RETRY_ON_ERROR = [redis.exceptions.ConnectionError]
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.redis_cache.RedisCache",  # one Redis client per pool
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="aichat"),
             "TIMEOUT": 300,

@@ -14,6 +14,7 @@ from accounts.api.lifecycle_serializers import (
     PasswordResetSerializer,
     VerifyEmailSerializer,
 )
+from accounts.api.refresh_cookie import RefreshCookieMixin
 from accounts.api.serializers import UserSerializer
 from accounts.api.views.auth import LOGIN_RESPONSE, login_outcome_response
 from accounts.api.views.common import AUTH_TAG, ERROR, user_data
@@ -124,7 +125,7 @@ class CodeRequestView(AfterResponseMixin, PublicAPIView):
         return Response(CODE_ACCEPTED, status=status.HTTP_202_ACCEPTED)
 
 
-class CodeVerifyView(PublicAPIView):
+class CodeVerifyView(RefreshCookieMixin, PublicAPIView):
     """Exchange the mailed code for a session, or the MFA challenge when MFA is on."""
 
     throttle_classes = CODE_VERIFY_THROTTLES
