@@ -235,6 +235,12 @@ def test_chat_completion_sync_reserves_settles_meters_and_audits(live):
         "complete",
         "fake-chat-large",
     )
+    # OpenAI's ``user`` is what the operator sees of the client's end user.
+    assert details["end_user"] == "end-user-1"
+    assert details["usage"] == {
+        "prompt_tokens": completion.usage.prompt_tokens,
+        "completion_tokens": 4,
+    }
 
 
 def test_chat_stream_sync_with_usage(live):
