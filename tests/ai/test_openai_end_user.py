@@ -5,8 +5,8 @@ import json
 import pytest
 from asgiref.sync import async_to_sync
 
-from accounts.models import AuditEvent
-from ai.models import UsageRecord
+from metering.models import UsageRecord
+from ops.models import AuditEvent
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
