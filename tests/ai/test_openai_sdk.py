@@ -399,8 +399,11 @@ def test_disconnect_mid_stream_stops_upstream_and_charges_produced(live):
     deadline = time.monotonic() + 20
     while True:
         after = live.records()
-        if len(after["reservations"]) > len(before["reservations"]) and (
-            after["reservations"][-1]["status"] != "active"
+        # The audit event is written just after the settlement: wait for both.
+        if (
+            len(after["reservations"]) > len(before["reservations"])
+            and after["reservations"][-1]["status"] != "active"
+            and len(after["audit"]) > len(before["audit"])
         ):
             break
         assert time.monotonic() < deadline, after["reservations"][-1]
