@@ -302,7 +302,8 @@ from accounts.tokens import issue_tokens
 from ai.models import Quota
 out = []
 for email in {emails!r}:
-    user = User.objects.create_user(email, "mp-password-1234", is_verified=True)
+    # No password: these users only use the token (hashing 1,000 passwords takes minutes).
+    user = User.objects.create_user(email, None, is_verified=True)
     Quota.objects.create(
         user=user, max_concurrent={concurrent}, daily_tokens=10**9, monthly_tokens=10**10
     )
@@ -316,7 +317,8 @@ def create_users(env: dict[str, str], count: int, *, concurrent: int = 50) -> li
     import json
 
     emails = [f"mp-{uuid.uuid4().hex[:10]}@example.com" for _ in range(count)]
-    out = manage(env, "shell", "-c", _NEW_USERS.format(emails=emails, concurrent=concurrent))
+    script = _NEW_USERS.format(emails=emails, concurrent=concurrent)
+    out = manage(env, "shell", "-c", script, timeout=600)
     return json.loads(out.strip().splitlines()[-1])
 
 
