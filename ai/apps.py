@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class AiConfig(AppConfig):
     name = "ai"
-    verbose_name = "AI, documents and usage"
+    verbose_name = "AI providers and generations"
