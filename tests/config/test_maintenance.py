@@ -114,7 +114,7 @@ _LOST_ANSWER = """
 import datetime
 from django.utils import timezone
 from accounts.models import User
-from ai.quotas import quota_reserve
+from metering.quotas import quota_reserve
 from chat.models import ChatMessage, ChatSession
 user = User.objects.create_user("lost@example.com", "pw-123456789", is_verified=True)
 session = ChatSession.objects.create(user=user, title="t")

@@ -299,7 +299,7 @@ _NEW_USERS = """
 import json
 from accounts.models import User
 from accounts.tokens import issue_tokens
-from ai.models import Quota
+from metering.models import Quota
 out = []
 for email in {emails!r}:
     # No password: these users only use the token (hashing 1,000 passwords takes minutes).
