@@ -164,6 +164,6 @@ def test_the_server_start_closes_what_a_killed_server_left(tmp_path):
             time.sleep(0.2)
     finally:
         server.stop()
-    assert row("SELECT status FROM ai_quotareservation WHERE id = ?", reservation_id) == (
+    assert row("SELECT status FROM metering_quotareservation WHERE id = ?", reservation_id) == (
         "settled",
     )

@@ -71,7 +71,7 @@ async def test_provider_down_with_documents_answers_envelopes_and_error_frames(m
     )
     assert (
         mp_db.all(
-            "SELECT id FROM ai_quotareservation WHERE user_id = %s AND status = 'active'",
+            "SELECT id FROM metering_quotareservation WHERE user_id = %s AND status = 'active'",
             user["id"],
         )
         == []

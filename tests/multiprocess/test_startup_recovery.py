@@ -48,12 +48,13 @@ async def test_a_worker_start_closes_answers_its_killed_predecessor_left(
         successor.stop()
     assert (
         mp_db.all(
-            "SELECT id FROM ai_quotareservation WHERE user_id = %s AND status = 'active'",
+            "SELECT id FROM metering_quotareservation WHERE user_id = %s AND status = 'active'",
             user["id"],
         )
         == []
     )
     counters = mp_db.all(
-        "SELECT reserved_tokens, used_tokens FROM ai_quotacounter WHERE user_id = %s", user["id"]
+        "SELECT reserved_tokens, used_tokens FROM metering_quotacounter WHERE user_id = %s",
+        user["id"],
     )
     assert counters and all(reserved == 0 and used > 0 for reserved, used in counters)
