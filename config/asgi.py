@@ -24,20 +24,24 @@ from config.asgi_middleware import (  # noqa: E402
     WebSocketAccessLogMiddleware,
 )
 from config.daphne_compat import disable_twisted_form_parsing  # noqa: E402
+from config.startup import LifespanMiddleware  # noqa: E402
 from config.websocket import BrowserOriginValidator  # noqa: E402
 from config.websocket_routing import websocket_urlpatterns  # noqa: E402
 
 disable_twisted_form_parsing()
 
-application = ProtocolTypeRouter(
-    {
-        # Oversized bodies are refused before Django's handler buffers them.
-        "http": RequestBodyLimitMiddleware(django_asgi_app),
-        # Foreign browser origins refused; non-browser clients (no Origin) use their token.
-        "websocket": WebSocketAccessLogMiddleware(
-            BrowserOriginValidator(URLRouter(websocket_urlpatterns))
-        ),
-    }
+# The lifespan scope (uvicorn): recovery, warm-up and gc.freeze at process start.
+application = LifespanMiddleware(
+    ProtocolTypeRouter(
+        {
+            # Oversized bodies are refused before Django's handler buffers them.
+            "http": RequestBodyLimitMiddleware(django_asgi_app),
+            # Foreign browser origins refused; non-browser clients (no Origin) use their token.
+            "websocket": WebSocketAccessLogMiddleware(
+                BrowserOriginValidator(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    )
 )
 
 # Embedded mode (no broker): periodic maintenance - chat recovery, stalled documents (which also

@@ -307,6 +307,7 @@ class ChatCompletionsView(OpenAIView):
                 stop=data.get("stop"),
             ),
             retrieval_top_k=retrieval.get("top_k") if retrieval.get("enabled") else None,
+            end_user=data.get("user") or "",
         )
         if data["store"]:
             call.on_finish = _store_exchange(actor=actor, data=data)
@@ -389,6 +390,7 @@ class EmbeddingsView(OpenAIView):
             texts=data["input"],
             model=data["model"],
             dimensions=data.get("dimensions"),
+            end_user=data.get("user") or "",
         )
         encode = embedding_base64 if data["encoding_format"] == "base64" else list
         return Response(
