@@ -12,6 +12,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -20,6 +21,8 @@ from django.urls import reverse
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework import exceptions as drf_exceptions
+from rest_framework_simplejwt.token_blacklist.admin import BlacklistedTokenAdmin
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
 from accounts import apikeys, deletion, mfa, services
 from accounts.models import ApiKey, RevokedAccessToken, Role, User, UserDeletion, UserDeletionStatus
@@ -33,6 +36,21 @@ from config.exceptions import ApplicationError
 for _device_model in (TOTPDevice, StaticDevice):
     if admin.site.is_registered(_device_model):
         admin.site.unregister(_device_model)
+
+# Permission groups mean nothing here (the role decides; admins are superusers), and editing
+# them would be a console change outside every service and the audit trail.
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
+
+# simplejwt's blacklist admin lets anyone add or edit blacklist rows by hand, unaudited:
+# sessions end through the services (suspension, "log out everywhere"); here they are records.
+if admin.site.is_registered(BlacklistedToken):
+    admin.site.unregister(BlacklistedToken)
+
+
+@admin.register(BlacklistedToken)
+class BlacklistedTokenRecordAdmin(ReadOnlyAdminMixin, BlacklistedTokenAdmin):
+    """Ended refresh tokens, read-only."""
 
 
 class MfaFilter(admin.SimpleListFilter):
