@@ -125,11 +125,13 @@ def user_deletion_open(*, user: User) -> UserDeletion | None:
     ).first()
 
 
-def user_deletion_request(*, actor: User | None, user: User, request: Any = None) -> UserDeletion:
+def user_deletion_request(
+    *, actor: User | None, user: User, request: Any = None, dispatch: bool = True
+) -> UserDeletion:
     """Deactivate ``user`` now and queue the erasure of their data; returns the job.
 
     Asking again while a job is open returns that job. Audited as ``user_deletion_requested``
-    with the preview's figures.
+    with the preview's figures. ``dispatch=False``: the caller runs the job (``delete_user``).
     """
     from accounts.services import user_suspend
 
@@ -163,7 +165,8 @@ def user_deletion_request(*, actor: User | None, user: User, request: Any = None
         removed=preview.removed,
         kept=preview.kept,
     )
-    transaction.on_commit(lambda: user_deletion_dispatch(job_id=job.pk))
+    if dispatch:
+        transaction.on_commit(lambda: user_deletion_dispatch(job_id=job.pk))
     return job
 
 

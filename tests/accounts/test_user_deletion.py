@@ -277,3 +277,69 @@ def test_the_embedded_runner_deletes_on_a_background_thread(
 def test_the_maintenance_schedule_resumes_deletions():
     tasks = {entry["task"] for entry in django_settings.CELERY_BEAT_SCHEDULE.values()}
     assert "accounts.user_deletions_resume" in tasks
+
+
+# --- The other doors: the API and the command hold the same rules -----------------------------
+
+
+def _api(user):
+    from rest_framework.test import APIClient
+
+    from accounts.tokens import issue_tokens
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_tokens(user=user)['access']}")
+    return client
+
+
+def test_the_api_previews_and_queues_the_same_job(admin_user, chatter):
+    user, _ = chatter
+    api = _api(admin_user)
+    preview = api.get(f"/api/v1/users/{user.pk}/deletion")
+    assert preview.status_code == 200
+    body = preview.json()
+    assert body["removed"]["chat sessions"] == 3 and body["job"] is None
+    assert "usage records (anonymised)" in body["kept"]
+
+    response = api.post(f"/api/v1/users/{user.pk}/deletion")
+    assert response.status_code == 202
+    job = response.json()
+    assert job["status"] == "done" and job["removed"]["chats"] == 3
+    assert not User.objects.filter(pk=user.pk).exists()
+    assert AuditEvent.objects.filter(action="user_deleted", actor=admin_user).exists()
+
+
+def test_the_api_refuses_self_deletion_and_non_admins(admin_user, user):
+    from tests.accounts.helpers import assert_envelope
+
+    body = assert_envelope(_api(admin_user).post(f"/api/v1/users/{admin_user.pk}/deletion"), 400)
+    assert body["message"] == "You cannot delete your own account."
+    assert_envelope(_api(user).get(f"/api/v1/users/{admin_user.pk}/deletion"), 403)
+    assert_envelope(_api(user).post(f"/api/v1/users/{admin_user.pk}/deletion"), 403)
+    assert User.objects.filter(pk=admin_user.pk, is_active=True).exists()
+    assert not UserDeletion.objects.exists()
+
+
+def test_the_api_suspends_with_a_reason(admin_user, user):
+    response = _api(admin_user).post(
+        f"/api/v1/users/{user.pk}/suspend", {"reason": "Contract ended"}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json()["deactivation_reason"] == "Contract ended"
+    assert AuditEvent.objects.get(action="user_suspended").details["reason"] == "Contract ended"
+
+
+def test_the_command_previews_then_deletes(chatter, capsys):
+    from django.core.management import call_command
+
+    user, _ = chatter
+    call_command("delete_user", user.email)
+    out = capsys.readouterr().out
+    assert "chat sessions: 3" in out and "Nothing deleted" in out
+    assert User.objects.filter(pk=user.pk, is_active=True).exists()
+
+    call_command("delete_user", user.email, "--yes")
+    out = capsys.readouterr().out
+    assert "done" in out
+    assert not User.objects.filter(pk=user.pk).exists()
+    assert AuditEvent.objects.filter(action="user_deleted").exists()
