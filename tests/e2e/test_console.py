@@ -147,3 +147,30 @@ def test_admin_downloads_a_documents_original(new_page, e2e_server):
         assert handle.read() == content
     page.goto("/admin/accounts/auditevent/?q=document_downloaded")
     expect(page.locator("#result_list tbody tr").first).to_contain_text("document_downloaded")
+
+
+def test_swagger_authorize_dialog_offers_the_jwt_first(new_page, e2e_server):
+    """6: the JWT box comes first, each box says what to paste, and a pasted JWT works."""
+    from playwright.sync_api import expect
+
+    page = new_page()
+    page.goto("/api/docs/")
+    page.locator("button.authorize").first.click()
+    dialog = page.locator(".auth-container")
+    expect(dialog.first).to_be_visible()
+    names = [text.split()[0] for text in dialog.locator("h4").all_inner_texts()]
+    assert names[:3] == ["accessTokenJWT", "apiKeyHeader", "openaiApiKey"], names
+    first = dialog.first
+    expect(first).to_contain_text("without the word Bearer")
+    expect(dialog.nth(1)).to_contain_text("Api-Key ak_")
+    shot(page, "console-6-swagger-authorize")
+
+    # A JWT pasted into the first box authorises "try it out" requests.
+    login = page.request.post(
+        f"{e2e_server.url}/api/v1/auth/login",
+        data={"email": e2e_server.admin_email, "password": e2e_server.admin_password},
+    )
+    first.locator("input").fill(login.json()["access"])
+    first.locator("button", has_text="Authorize").first.click()
+    expect(first.locator("button", has_text="Logout")).to_be_visible()
+    expect(first).to_contain_text("Authorized")
