@@ -33,10 +33,10 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
-from accounts.audit import audit_log
 from accounts.models import ApiKey, ApiKeyScope, User
 from accounts.stepup import user_password_confirm
 from config.exceptions import ApplicationError, NotFoundError, PermissionDeniedError
+from ops.audit import audit_log
 
 KEYWORD = "Api-Key"
 KEY_PREFIX = "ak"

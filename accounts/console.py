@@ -13,13 +13,13 @@ from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.audit import audit_log, client_ip
 from accounts.lockout import credential_attempt, lockout_reset
 from accounts.mfa import InvalidMfaCodeError, mfa_code_verify, user_has_mfa
 from accounts.models import User
 from accounts.services import AccountDisabledError, InvalidCredentialsError, _user_by_identifier
 from accounts.throttles import _digest, rate_limit_check
 from config.exceptions import ApplicationError, RateLimitedError
+from ops.audit import audit_log, client_ip
 
 # Where a user of a role in MFA_REQUIRED_ROLES enrols before the console lets them in.
 ENROL_HINT = (

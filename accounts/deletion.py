@@ -33,9 +33,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.apikeys import api_keys_revoke_all
-from accounts.audit import audit_log
 from accounts.models import ApiKey, User, UserDeletion, UserDeletionStatus
 from config.exceptions import ApplicationError
+from ops.audit import audit_log
 
 logger = structlog.get_logger(__name__)
 

@@ -28,7 +28,6 @@ from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from accounts.apikeys import api_keys_revoke_all
-from accounts.audit import audit_log, client_ip
 from accounts.deferred import after_response
 from accounts.emails import email_render, email_send, frontend_link
 from accounts.lockout import credential_attempt, lockout_reset
@@ -38,6 +37,7 @@ from accounts.sessions import user_sessions_revoke
 from accounts.throttles import _digest
 from accounts.tokens import enrollment_token_for, mfa_token_for
 from config.exceptions import ApplicationError
+from ops.audit import audit_log, client_ip
 
 VERIFY_SALT = "accounts.email-verification"
 CODE_LENGTH = 6

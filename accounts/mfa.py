@@ -23,7 +23,6 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
-from accounts.audit import audit_log, client_ip
 from accounts.authentication import token_version_matches
 from accounts.lockout import credential_attempt
 from accounts.models import User
@@ -31,6 +30,7 @@ from accounts.services import InvalidTokenError, user_login_complete
 from accounts.stepup import user_password_confirm
 from accounts.tokens import mfa_token_decode
 from config.exceptions import ApplicationError, ConflictError
+from ops.audit import audit_log, client_ip
 
 BACKUP_CODE_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l look-alikes
 BACKUP_CODE_LENGTH = 10

@@ -67,7 +67,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     # password change, logout-all); checked by the authentication class on each request.
     token_version = models.PositiveIntegerField(default=0, editable=False)
     # Why an admin deactivated the account (shown in the console; cleared on reactivation).
-    deactivation_reason = models.CharField(max_length=255, blank=True, default="")
+    # db_default: rows written by code that predates the column (a rolling deploy, a rollback
+    # test's historical models) still insert.
+    deactivation_reason = models.CharField(max_length=255, blank=True, default="", db_default="")
 
     objects = UserManager()
 
@@ -113,55 +115,6 @@ class RevokedAccessToken(models.Model):
 
     def __str__(self) -> str:
         return f"revoked access token {self.jti}"
-
-
-class AuditEvent(models.Model):
-    """An append-only record of a security- or administration-relevant action.
-
-    Written only through ``accounts.audit.audit_log``; read-only in the admin, never edited.
-    """
-
-    actor = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
-    )
-    # Kept even when the actor is deleted, so the trail still says who it was.
-    actor_email = models.CharField(max_length=254, blank=True, default="")
-    action = models.CharField(max_length=64, db_index=True)
-    target_type = models.CharField(max_length=64, blank=True, default="")
-    target_id = models.CharField(max_length=64, blank=True, default="")
-    target_repr = models.CharField(max_length=255, blank=True, default="")
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    request_id = models.CharField(max_length=128, blank=True, default="")
-    details = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        indexes = [
-            models.Index(fields=["action", "-created_at"]),
-            models.Index(fields=["actor", "-created_at"]),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.action} by {self.actor_email or 'system'}"
-
-
-class FeatureFlag(models.Model):
-    """A named on/off switch administrators flip at run time (cached; see ``ai.flags``)."""
-
-    name = models.SlugField(max_length=64, unique=True)
-    enabled = models.BooleanField(default=True)
-    description = models.CharField(max_length=255, blank=True, default="")
-    updated_at = models.DateTimeField(auto_now=True)
-    updated_by = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return f"{self.name}={'on' if self.enabled else 'off'}"
 
 
 class ApiKeyScope(models.TextChoices):

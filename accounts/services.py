@@ -21,7 +21,6 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.apikeys import api_keys_revoke_all
-from accounts.audit import audit_log, client_ip
 from accounts.authentication import token_version_matches
 from accounts.lockout import credential_attempt, lockout_reset
 from accounts.models import RevokedAccessToken, Role, User
@@ -29,6 +28,7 @@ from accounts.sessions import user_sessions_revoke
 from accounts.stepup import user_password_confirm
 from accounts.tokens import enrollment_token_for, issue_tokens, mfa_token_for
 from config.exceptions import ApplicationError, PermissionDeniedError
+from ops.audit import audit_log, client_ip
 
 MAX_PREFERENCES_BYTES = 16 * 1024
 MAX_DEACTIVATION_REASON_CHARS = 255
@@ -57,7 +57,7 @@ class AccountDisabledError(ApplicationError):
 def registration_is_open() -> bool:
     """Whether anyone may sign up: the ``registration_open`` feature flag (default from
     the ``REGISTRATION_OPEN`` setting)."""
-    from ai.flags import flag_enabled
+    from ops.flags import flag_enabled
 
     return flag_enabled("registration_open")
 

@@ -10,10 +10,10 @@ account or the client IP is locked out, it counts towards that lock-out, and it 
 
 from typing import Any
 
-from accounts.audit import audit_log, client_ip
 from accounts.lockout import credential_attempt
 from accounts.models import User
 from config.exceptions import ApplicationError
+from ops.audit import audit_log, client_ip
 
 PASSWORD_INCORRECT = "The current password is not correct."
 

@@ -6,7 +6,7 @@ routes (``/api/v1/ai/``) share the same steps, written once here:
 1. :func:`generation_model_resolve`: the configured provider, the offline switch and the model
    allow-list (``AI_ALLOWED_MODELS``);
 2. :func:`generation_estimate` / :func:`generation_reserve`: the prompt plus the largest answer
-   allowed, reserved against the caller's quota before any model call (``ai.quotas``);
+   allowed, reserved against the caller's quota before any model call (``metering.quotas``);
 3. the provider call, with its retries (``ai.providers``);
 4. :func:`generation_meter`: the reservation settled with the real tokens (released when the
    call failed with nothing produced) and one ``UsageRecord``, in one transaction.
@@ -28,10 +28,7 @@ import structlog
 from asgiref.sync import async_to_sync, sync_to_async
 from django.db import transaction
 
-from accounts.audit import audit_log
-from ai.flags import flag_enabled
 from ai.metrics import generation_observe
-from ai.models import UsageKind
 from ai.providers import (
     ChatMessage,
     ChatResult,
@@ -47,9 +44,12 @@ from ai.providers import (
 from ai.providers.limits import cap_max_tokens, check_model_allowed
 from ai.providers.references import format_references
 from ai.providers.tokens import count_message_tokens, count_tokens
-from ai.quotas import quota_release, quota_reserve, quota_settle
-from ai.usage import usage_record_create
 from config.exceptions import ApplicationError, PermissionDeniedError, current_request_id
+from metering.models import UsageKind
+from metering.quotas import quota_release, quota_reserve, quota_settle
+from metering.usage import usage_record_create
+from ops.audit import audit_log
+from ops.flags import flag_enabled
 
 logger = structlog.get_logger(__name__)
 
@@ -192,7 +192,7 @@ def generation_plan(
     prompt = list(messages)
     sources: list[dict[str, Any]] = []
     if retrieval_top_k:
-        from ai.retrieval import retrieve_for_chat
+        from documents.retrieval import retrieve_for_chat
 
         query = next((m.content for m in reversed(prompt) if m.role == "user"), "")
         passages = retrieve_for_chat(user=user, query=query, top_k=retrieval_top_k)
@@ -372,7 +372,7 @@ def embedding_create(
     *, user: Any, texts: list[str], model: str | None, dimensions: int | None, request: Any
 ) -> tuple[list[list[float]], str, Usage]:
     """Embed ``texts`` for an API caller: reserved, metered and audited like a chat call."""
-    from ai.documents.embedding import embed_texts_metered
+    from documents.embedding import embed_texts_metered
 
     generation_require_writer(user)
     embedding_model_resolve(model=model)

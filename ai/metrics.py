@@ -2,7 +2,7 @@
 
 Observed where the facts are known: generations when they are saved
 (``chat.services.chat_message_finish``), ingestion around ``document_ingest``, quota rejections
-in ``ai.quotas.quota_reserve``. Labels stay low-cardinality (provider, kind, outcome, reason).
+in ``metering.quotas.quota_reserve``. Labels stay low-cardinality (provider, kind, outcome, reason).
 """
 
 from prometheus_client import Counter, Histogram

@@ -17,7 +17,9 @@ class ChatSession(models.Model):
     is_active = models.BooleanField(default=True)
     message_count = models.PositiveIntegerField(default=0)
     # Empty = retrieval over all of the user's ready documents.
-    documents = models.ManyToManyField("ai.Document", blank=True, related_name="chat_sessions")
+    documents = models.ManyToManyField(
+        "documents.Document", blank=True, related_name="chat_sessions"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

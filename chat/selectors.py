@@ -4,11 +4,11 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
-from ai.models import Document
 from ai.providers.base import ChatMessage as PromptMessage
 from ai.providers.tokens import count_tokens
 from chat.models import ChatMessage, ChatSession, MessageStatus
 from config.exceptions import NotFoundError
+from documents.models import Document
 
 # Answers worth showing the model again as context (a partial answer is still context).
 _HISTORY_STATUSES = (MessageStatus.COMPLETE, MessageStatus.INCOMPLETE, MessageStatus.CANCELLED)

@@ -14,20 +14,21 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.audit import audit_log
 from ai.errors import provider_error_to_application
-from ai.flags import flag_enabled
 from ai.generation import generation_meter, generation_model_resolve, generation_reserve
-from ai.models import Document, UsageKind
 from ai.providers import ChatMessage as PromptMessage
 from ai.providers import ModelProvider, ProviderError, Usage
 from ai.providers.references import format_references
 from ai.providers.tokens import count_message_tokens
-from ai.quotas import quota_release
-from ai.retrieval import retrieve_for_chat
 from chat.models import ACTIVE_STATUSES, ChatMessage, ChatSession, MessageStatus
 from chat.selectors import chat_history_for_prompt, chat_session_get
 from config.exceptions import ApplicationError, ConflictError, PermissionDeniedError
+from documents.models import Document
+from documents.retrieval import retrieve_for_chat
+from metering.models import UsageKind
+from metering.quotas import quota_release
+from ops.audit import audit_log
+from ops.flags import flag_enabled
 
 logger = structlog.get_logger(__name__)
 

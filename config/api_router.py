@@ -73,7 +73,9 @@ urlpatterns = [
     path("chat/", include("chat.api.urls")),
     path("ai/", include("ai.api.urls")),
     # documents routes
-    path("", include("ai.api.document_urls")),
-    # usage, quotas, flags and admin API routes
-    path("", include("ai.api.admin_urls")),
+    path("", include("documents.api.urls")),
+    # usage and quota routes
+    path("", include("metering.api.urls")),
+    # operations admin API routes: rate limits, stats, feature flags
+    path("", include("ops.api.urls")),
 ]

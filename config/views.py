@@ -80,3 +80,23 @@ def api_not_found(request: HttpRequest, *args: object, **kwargs: object) -> Http
         message = f"Not found. Did you mean {other}? API paths have no trailing slash."
         details = {"path": other}
     return JsonResponse(error_envelope(message=message, code=code, details=details), status=404)
+
+
+# Console pages of models that moved app when ``ai`` was carved (issue 14): old bookmarks land
+# on the new pages. Only safe methods: a form posted to an old address is not replayed.
+MOVED_ADMIN_PAGES = {
+    "ai/document": "documents/document",
+    "ai/usagerecord": "metering/usagerecord",
+    "ai/quota": "metering/quota",
+    "accounts/auditevent": "ops/auditevent",
+    "accounts/featureflag": "ops/featureflag",
+}
+MOVED_ADMIN_PATTERN = r"^admin/(?P<old>ai/(?:document|usagerecord|quota)|accounts/(?:auditevent|featureflag))/(?P<rest>.*)$"  # noqa: E501
+
+
+@require_safe
+def moved_admin_page(request: HttpRequest, old: str, rest: str) -> HttpResponse:
+    """Redirect ``/admin/<old app>/<model>/...`` to the same page under the model's new app."""
+    target = f"/admin/{MOVED_ADMIN_PAGES[old]}/{rest}"
+    query = request.META.get("QUERY_STRING", "")
+    return HttpResponsePermanentRedirect(f"{target}?{query}" if query else target)

@@ -37,7 +37,7 @@ def ensure_provider_allowed(provider: ModelProvider) -> None:
     Administrators may forbid the canned offline answers on a deployment that must only answer
     with a real model (e.g. while credentials are being fixed).
     """
-    from ai.flags import flag_enabled
+    from ops.flags import flag_enabled
 
     if provider.name == "offline" and not flag_enabled("offline_provider_allowed"):
         raise ProviderError(

@@ -51,9 +51,12 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "django_structlog",
+    "ops",
     "accounts",
-    "chat",
     "ai",
+    "metering",
+    "documents",
+    "chat",
 ]
 
 MIDDLEWARE = [

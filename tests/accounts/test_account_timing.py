@@ -16,7 +16,7 @@ from rest_framework.test import APIRequestFactory
 
 from accounts import lifecycle
 from accounts.api.views.lifecycle import CodeRequestView, PasswordForgotView
-from accounts.models import AuditEvent
+from ops.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,8 @@ from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import mfa
-from accounts.models import AuditEvent, Role, User
+from accounts.models import Role, User
+from ops.models import AuditEvent
 from tests.accounts.helpers import assert_envelope, bearer, login
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 

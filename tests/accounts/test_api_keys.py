@@ -8,7 +8,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts import services
-from accounts.models import ApiKey, AuditEvent
+from accounts.models import ApiKey
+from ops.models import AuditEvent
 from tests.accounts.helpers import ME, assert_envelope
 from tests.factories import DEFAULT_PASSWORD
 

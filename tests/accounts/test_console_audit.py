@@ -12,8 +12,10 @@ import pytest
 from django.contrib import admin
 from django.test import Client, RequestFactory
 
-from accounts.models import AuditEvent, FeatureFlag, Role, User
-from ai.models import Document, DocumentStatus, Quota
+from accounts.models import Role, User
+from documents.models import Document, DocumentStatus
+from metering.models import Quota
+from ops.models import AuditEvent, FeatureFlag
 from tests.admin_forms import change_form_data
 from tests.chat.factories import ChatMessageFactory, ChatSessionFactory
 from tests.factories import UserFactory
@@ -53,9 +55,9 @@ def _flag(_admin: User) -> FeatureFlag:
 CHANGES: dict[str, tuple[Callable[[User], Any], dict[str, Any], str]] = {
     "accounts.user": (_user, {"full_name": "Changed In Console"}, "user_updated"),
     "chat.chatsession": (_session, {"title": "Renamed by an admin"}, "chat_session_updated"),
-    "ai.document": (_document, {"title": "Renamed report"}, "document_updated"),
-    "ai.quota": (_quota, {"daily_tokens": "2500"}, "quota_changed"),
-    "accounts.featureflag": (_flag, {"enabled": False}, "feature_flag_changed"),
+    "documents.document": (_document, {"title": "Renamed report"}, "document_updated"),
+    "metering.quota": (_quota, {"daily_tokens": "2500"}, "quota_changed"),
+    "ops.featureflag": (_flag, {"enabled": False}, "feature_flag_changed"),
 }
 
 

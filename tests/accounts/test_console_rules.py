@@ -5,7 +5,8 @@ import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
 
-from accounts.models import AuditEvent, FeatureFlag, Role, User
+from accounts.models import Role, User
+from ops.models import AuditEvent, FeatureFlag
 from tests.accounts.helpers import assert_envelope
 from tests.admin_forms import change_form_data
 from tests.factories import UserFactory
@@ -101,9 +102,7 @@ MISSPELLED = "rag_enabeld"
 
 
 def test_a_misspelled_flag_is_refused_by_the_console_as_by_the_api(console, admin_client_api):
-    response = console.post(
-        "/admin/accounts/featureflag/add/", {"name": MISSPELLED, "enabled": "on"}
-    )
+    response = console.post("/admin/ops/featureflag/add/", {"name": MISSPELLED, "enabled": "on"})
     html = response.content.decode()
     assert response.status_code == 200
     assert f"&quot;{MISSPELLED}&quot; is not a feature flag the code reads" in html
@@ -125,7 +124,7 @@ def test_a_misspelled_flag_is_refused_by_the_console_as_by_the_api(console, admi
 def test_the_service_refuses_unknown_flags_for_every_door():
     from rest_framework.exceptions import ValidationError
 
-    from ai.flags import feature_flag_set
+    from ops.flags import feature_flag_set
 
     with pytest.raises(ValidationError):
         feature_flag_set(name=MISSPELLED, enabled=True)
@@ -133,9 +132,9 @@ def test_the_service_refuses_unknown_flags_for_every_door():
 
 
 def test_a_flag_description_change_in_the_console_is_audited(console, admin_user):
-    console.post("/admin/accounts/featureflag/add/", {"name": "rag_enabled", "enabled": "on"})
+    console.post("/admin/ops/featureflag/add/", {"name": "rag_enabled", "enabled": "on"})
     flag = FeatureFlag.objects.get(name="rag_enabled")
-    url = f"/admin/accounts/featureflag/{flag.pk}/change/"
+    url = f"/admin/ops/featureflag/{flag.pk}/change/"
     data = change_form_data(console.get(url))
     data["description"] = "Retrieval for every chat"
     assert console.post(url, data).status_code == 302

@@ -8,7 +8,8 @@ from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import mfa
-from accounts.models import AuditEvent, Role
+from accounts.models import Role
+from ops.models import AuditEvent
 from tests.accounts.helpers import assert_envelope, bearer, login, totp_now
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 

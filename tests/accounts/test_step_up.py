@@ -10,8 +10,9 @@ from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import apikeys, mfa
-from accounts.models import ApiKey, AuditEvent, User
+from accounts.models import ApiKey, User
 from accounts.stepup import IncorrectPasswordError
+from ops.models import AuditEvent
 from tests.accounts.helpers import assert_envelope, bearer, login, totp_now
 from tests.factories import UserFactory
 

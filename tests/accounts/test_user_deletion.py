@@ -12,11 +12,14 @@ from django.utils import timezone
 
 from accounts import deletion
 from accounts.apikeys import api_key_create
-from accounts.models import ApiKey, AuditEvent, User, UserDeletion, UserDeletionStatus
-from ai.documents.services import document_create
-from ai.models import Document, Generation, UsageRecord
+from accounts.models import ApiKey, User, UserDeletion, UserDeletionStatus
+from ai.models import Generation
 from ai.vectorstore import collection_name
 from chat.models import ChatMessage, ChatSession
+from documents.models import Document
+from documents.services import document_create
+from metering.models import UsageRecord
+from ops.models import AuditEvent
 from tests.ai.factories import edge_store_fixture, upload  # noqa: F401
 from tests.chat.factories import ChatMessageFactory
 from tests.factories import DEFAULT_PASSWORD, UserFactory

@@ -6,17 +6,11 @@ import json
 import pytest
 from asgiref.sync import async_to_sync
 
-from accounts.models import AuditEvent
-from ai.models import (
-    Generation,
-    GenerationRating,
-    Quota,
-    QuotaReservation,
-    ReservationStatus,
-    UsageRecord,
-)
+from ai.models import Generation, GenerationRating
 from ai.providers import ChatResult, ProviderError, Usage
 from ai.providers.offline import OfflineProvider
+from metering.models import Quota, QuotaReservation, ReservationStatus, UsageRecord
+from ops.models import AuditEvent
 from tests.fakes import Script
 
 pytestmark = pytest.mark.django_db

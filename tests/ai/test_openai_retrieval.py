@@ -7,7 +7,7 @@ from asgiref.sync import async_to_sync
 
 from chat.models import ChatMessage
 from tests.ai.factories import edge_store_fixture  # noqa: F401
-from tests.ai.test_grounded_chat import FACT, _upload_manual
+from tests.documents.test_grounded_chat import FACT, _upload_manual
 from tests.fakes import Script
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -29,7 +29,7 @@ from django.utils import timezone
 from accounts.apikeys import api_key_create, api_key_revoke
 from accounts.models import User
 from accounts.tokens import issue_tokens
-from ai.models import Quota
+from metering.models import Quota
 
 PW = "a-long-password-1234"
 
@@ -56,11 +56,11 @@ print(json.dumps({
 
 # The server's database is an SQLite file: the test reads what it stored directly.
 _QUERIES = {
-    "usage": "SELECT kind, model, prompt_tokens, completion_tokens FROM ai_usagerecord "
+    "usage": "SELECT kind, model, prompt_tokens, completion_tokens FROM metering_usagerecord "
     "WHERE user_id = ? ORDER BY id",
-    "audit": "SELECT action, details FROM accounts_auditevent "
+    "audit": "SELECT action, details FROM ops_auditevent "
     "WHERE actor_id = ? AND action LIKE 'ai_%' ORDER BY id",
-    "reservations": "SELECT status, charged_tokens FROM ai_quotareservation "
+    "reservations": "SELECT status, charged_tokens FROM metering_quotareservation "
     "WHERE user_id = ? ORDER BY id",
     "stored": "SELECT message, response FROM chat_chatmessage WHERE user_id = ?",
 }

@@ -66,7 +66,7 @@ def test_vector_store_failure_answers_503(user_client, edge_store, openai_settin
     def broken():
         raise VectorStoreError("The vector store is down for the test.")
 
-    monkeypatch.setattr("ai.search.get_vector_store", broken)
+    monkeypatch.setattr("documents.search.get_vector_store", broken)
     search = user_client.post("/api/v1/search", {"query": "spare key"})
     assert search.status_code == 503, search.content
     assert search.json()["code"] == "VECTOR_STORE_UNAVAILABLE"

@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from ai.models import Document, DocumentStatus, UsageRecord
 from chat.models import ChatMessage, ChatSession, MessageStatus
+from documents.models import Document, DocumentStatus
+from metering.models import UsageRecord
 from tests.chat.factories import ChatMessageFactory, ChatSessionFactory
 from tests.factories import UserFactory
 
@@ -256,7 +257,7 @@ def test_viewer_reads_but_cannot_send_or_create(viewer_client, viewer_user, sett
 
 
 def test_offline_answers_extractively_from_documents(settings, user_client, user, monkeypatch):
-    import ai.search
+    import documents.search
 
     settings.AI_PROVIDER = "offline"
     document = _document(user)
@@ -275,7 +276,7 @@ def test_offline_answers_extractively_from_documents(settings, user_client, user
         calls.append(kwargs)
         return passages
 
-    monkeypatch.setattr(ai.search, "search_chunks", search_chunks)
+    monkeypatch.setattr(documents.search, "search_chunks", search_chunks)
     data = user_client.post(SEND, {"message": "How many paid holidays do we get?"}).data
     assert "25 days of paid holidays" in data["response"]
     assert "[1: Handbook, p. 12]" in data["response"]
@@ -293,7 +294,7 @@ def test_offline_answers_extractively_from_documents(settings, user_client, user
 
 
 def test_retrieval_is_skipped_without_ready_documents(settings, user_client, user, monkeypatch):
-    import ai.search
+    import documents.search
 
     settings.AI_PROVIDER = "offline"
     _document(user, status=DocumentStatus.PROCESSING)
@@ -301,7 +302,7 @@ def test_retrieval_is_skipped_without_ready_documents(settings, user_client, use
     def boom(**kwargs):
         raise AssertionError("search must not run")
 
-    monkeypatch.setattr(ai.search, "search_chunks", boom)
+    monkeypatch.setattr(documents.search, "search_chunks", boom)
     data = user_client.post(SEND, {"message": "anything"}).data
     assert data["sources"] == []
 
@@ -309,7 +310,7 @@ def test_retrieval_is_skipped_without_ready_documents(settings, user_client, use
 def test_session_limited_to_documents_passes_them_to_retrieval(
     settings, user_client, user, monkeypatch
 ):
-    import ai.search
+    import documents.search
 
     settings.AI_PROVIDER = "offline"
     chosen = _document(user, title="Chosen")
@@ -317,7 +318,7 @@ def test_session_limited_to_documents_passes_them_to_retrieval(
     session = ChatSessionFactory(user=user)
     session.documents.add(chosen)
     calls = []
-    monkeypatch.setattr(ai.search, "search_chunks", lambda **kw: calls.append(kw) or [])
+    monkeypatch.setattr(documents.search, "search_chunks", lambda **kw: calls.append(kw) or [])
     user_client.post(SEND, {"message": "question", "session_id": session.pk})
     assert calls[0]["document_ids"] == [str(chosen.pk)]
 

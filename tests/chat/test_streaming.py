@@ -11,9 +11,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.tokens import issue_tokens
-from ai.models import QuotaCounter, QuotaReservation, ReservationStatus, UsageRecord
 from ai.providers.tokens import count_tokens
-from ai.quotas import quota_reserve
 from chat.generation import generations_wait
 from chat.models import ChatMessage, ChatSession, MessageStatus
 from chat.recovery import (
@@ -23,6 +21,8 @@ from chat.recovery import (
     heartbeats_refresh,
 )
 from chat.streams import END, ERROR, TOKEN, FrameLogUnavailable, frame_log, parse_entry_id
+from metering.models import QuotaCounter, QuotaReservation, ReservationStatus, UsageRecord
+from metering.quotas import quota_reserve
 from tests.chat.ws import assert_in_order, open_socket, text_of, until_end
 
 pytestmark = pytest.mark.django_db(transaction=True)

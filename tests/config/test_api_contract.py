@@ -12,7 +12,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import config
 from accounts.models import ApiKey
-from ai.models import Document
+from documents.models import Document
 from tests.accounts.helpers import assert_envelope
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 

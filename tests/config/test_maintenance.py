@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from ai.models import Document, DocumentStatus, QuotaCounter, QuotaReservation, ReservationStatus
-from ai.quotas import quota_reserve
 from chat.models import ChatMessage, ChatSession, MessageStatus
 from config.periodic import EmbeddedScheduler
+from documents.models import Document, DocumentStatus
+from metering.models import QuotaCounter, QuotaReservation, ReservationStatus
+from metering.quotas import quota_reserve
 from tests.ai.factories import edge_store_fixture, make_pdf, upload  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,8 +41,8 @@ def test_beat_schedules_every_maintenance_task_and_workers_know_them(settings):
 
 def test_a_dead_workers_message_comes_back_before_an_hour_but_after_any_task():
     from accounts.tasks import email_deliver
-    from ai.tasks import document_ingest_task
     from config.celery import app
+    from documents.tasks import document_ingest_task
 
     visibility = app.conf.broker_transport_options["visibility_timeout"]
     # Longer than the longest task (else a running ingestion is handed to a second worker)
@@ -68,7 +69,7 @@ def test_the_timer_recovers_chats_documents_and_reservations(user, edge_store, s
         created_at=timezone.now() - timedelta(seconds=61)
     )
     # A document whose ingestion lost its worker.
-    from ai.documents.services import document_create
+    from documents.services import document_create
 
     document, _ = document_create(
         owner=user, uploaded_file=upload("d.pdf", make_pdf(["page one"])), dispatch=False

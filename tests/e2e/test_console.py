@@ -110,7 +110,7 @@ def test_delete_a_user_who_has_chatted_preview_then_background_job(new_page, e2e
 
     page.goto(f"/admin/accounts/user/?q={email}")
     expect(page.locator("#result_list tbody tr")).to_have_count(0)
-    page.goto("/admin/accounts/auditevent/?q=user_deleted")
+    page.goto("/admin/ops/auditevent/?q=user_deleted")
     expect(page.locator("#result_list tbody tr").first).to_contain_text("user_deleted")
     # The user can no longer sign in.
     gone = page.request.post(
@@ -135,7 +135,7 @@ def test_admin_downloads_a_documents_original(new_page, e2e_server):
     document_id = upload.json()["id"]
 
     _admin_login(page, e2e_server)
-    page.goto(f"/admin/ai/document/{document_id}/change/")
+    page.goto(f"/admin/documents/document/{document_id}/change/")
     link = page.locator(".field-file_download a")
     expect(link).to_have_text("Download original.md")
     shot(page, "console-4-document-file-link")
@@ -145,7 +145,7 @@ def test_admin_downloads_a_documents_original(new_page, e2e_server):
     assert download.suggested_filename == "original.md"
     with open(download.path(), "rb") as handle:
         assert handle.read() == content
-    page.goto("/admin/accounts/auditevent/?q=document_downloaded")
+    page.goto("/admin/ops/auditevent/?q=document_downloaded")
     expect(page.locator("#result_list tbody tr").first).to_contain_text("document_downloaded")
 
 

@@ -250,7 +250,7 @@ _NEW_USER = """
 import json
 from accounts.models import User
 from accounts.tokens import issue_tokens
-from ai.models import Quota
+from metering.models import Quota
 user = User.objects.create_user({email!r}, "mp-password-1234", is_verified=True)
 Quota.objects.create(
     user=user, max_concurrent={concurrent}, daily_tokens=10**9, monthly_tokens=10**10

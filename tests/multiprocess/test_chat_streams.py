@@ -180,16 +180,19 @@ async def test_killed_worker_answers_are_closed_and_their_quota_released(asgi_pa
     # Both reservations are settled: nothing held, the tokens produced are charged.
     assert (
         mp_db.all(
-            "SELECT id FROM ai_quotareservation WHERE user_id = %s AND status = 'active'",
+            "SELECT id FROM metering_quotareservation WHERE user_id = %s AND status = 'active'",
             user["id"],
         )
         == []
     )
     counters = mp_db.all(
-        "SELECT reserved_tokens, used_tokens FROM ai_quotacounter WHERE user_id = %s", user["id"]
+        "SELECT reserved_tokens, used_tokens FROM metering_quotacounter WHERE user_id = %s",
+        user["id"],
     )
     assert counters and all(reserved == 0 and used > 0 for reserved, used in counters)
     usage = mp_db.all(
-        "SELECT message_id FROM ai_usagerecord WHERE message_id IN (%s, %s)", resumed_id, swept_id
+        "SELECT message_id FROM metering_usagerecord WHERE message_id IN (%s, %s)",
+        resumed_id,
+        swept_id,
     )
     assert sorted(row[0] for row in usage) == sorted([resumed_id, swept_id])

@@ -13,9 +13,10 @@ from celery import Celery
 from django.conf import settings
 from django.db import connection
 
-from ai.documents.services import document_create
-from ai.models import Document, DocumentChunk, DocumentStatus, UsageRecord
 from ai.vectorstore import collection_name, get_vector_store, reset_vector_stores
+from documents.models import Document, DocumentChunk, DocumentStatus
+from documents.services import document_create
+from metering.models import UsageRecord
 from tests.ai.factories import lorem_page, upload
 from tests.factories import UserFactory
 from tests.fakes import FakeOpenAI

@@ -24,8 +24,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.tokens import issue_tokens
-from ai.models import Quota
 from chat.generation import generations_wait
+from metering.models import Quota
 from tests.chat.factories import ChatMessageFactory, ChatSessionFactory
 from tests.chat.ws import open_socket, until_end
 from tests.performance.bench_serving import BIN, ROOT, _free_port, _server_env, _wait_ready
@@ -121,7 +121,7 @@ async def _ws_ttft(ws) -> float:
 _BENCH_USER = """
 from accounts.models import User
 from accounts.tokens import issue_tokens
-from ai.models import Quota
+from metering.models import Quota
 user = User.objects.create_user("bench@example.com", "bench-password-1234", is_verified=True)
 Quota.objects.create(user=user, max_concurrent=100, daily_tokens=10**10, monthly_tokens=10**11)
 print(issue_tokens(user=user)["access"])

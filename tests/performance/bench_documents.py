@@ -4,7 +4,7 @@ Offline embeddings, on this machine:
 
 1. a generated 100-page text PDF from upload to ``ready`` through the API with the embedded
    store (Qdrant Edge) - goal < 5 s;
-2. hybrid search latency p50/p99 through the service layer (``ai.search.search_chunks``:
+2. hybrid search latency p50/p99 through the service layer (``documents.search.search_chunks``:
    query embedding, the documents check, the usage record, dense + BM25 + RRF in Qdrant) at
    10k and 50k chunks of the default embedding size (1536) - goal p99 < 20 ms at 50k, on
    Qdrant Edge after its optimizer ran, with qdrant-client's local mode (in memory) beside it
@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from asgiref.sync import async_to_sync
 
-from ai.models import Document, DocumentStatus
-from ai.search import search_chunks
 from ai.vectorstore import ChunkPoint, collection_name, get_vector_store, reset_vector_stores
+from documents.models import Document, DocumentStatus
+from documents.search import search_chunks
 from tests.ai.factories import VOCABULARY, make_pdf, upload
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(1200)]

@@ -24,7 +24,7 @@ _PAUSE = 0.05
 _BENCH_KEY = """
 from accounts.apikeys import api_key_create
 from accounts.models import User
-from ai.models import Quota
+from metering.models import Quota
 user = User.objects.create_user("bench@example.com", "bench-password-1234", is_verified=True)
 Quota.objects.create(user=user, max_concurrent=1000, daily_tokens=10**12, monthly_tokens=10**13)
 key = api_key_create(user=user, name="bench", scopes=["openai"], password="bench-password-1234")

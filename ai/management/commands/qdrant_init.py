@@ -5,8 +5,8 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandError
 
-from ai.models import Document
 from ai.vectorstore import VectorStoreError, collection_name, get_vector_store
+from documents.models import Document
 
 
 class Command(BaseCommand):
@@ -44,7 +44,7 @@ class Command(BaseCommand):
     def _current_model() -> tuple[str, int]:
         # One probe embedding tells the model's real name and size (deployments and the
         # `dimensions` option make both configuration-dependent). Not metered: no user.
-        from ai.documents.embedding import _embed
+        from documents.embedding import _embed
 
         result, _ = async_to_sync(_embed)(["dimension probe"])
         return result.model, result.dimensions

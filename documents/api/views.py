@@ -1,0 +1,208 @@
+"""Documents REST API: upload, list, read, delete, reindex (``/api/v1/documents``)."""
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import BaseParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+
+from accounts.permissions import CanWriteOrReadOnly
+from accounts.services import user_require_verified
+from accounts.throttles import IndexedThrottleMixin, IndexedUserRateThrottle
+from documents.models import Document, DocumentStatus
+from documents.selectors import document_get, document_list
+from documents.services import document_create, document_delete, document_reindex
+
+
+class DocumentUploadThrottle(IndexedThrottleMixin, UserRateThrottle):
+    scope = "document_upload"
+
+    def get_rate(self) -> str | None:
+        return settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(self.scope)
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if request.method != "POST":
+            return True
+        return super().allow_request(request, view)
+
+
+class DocumentSerializer(serializers.ModelSerializer):
+    progress = serializers.IntegerField(read_only=True, help_text="Percent of chunks indexed.")
+
+    class Meta:
+        model = Document
+        fields = [
+            "id",
+            "title",
+            "original_name",
+            "file_type",
+            "size_bytes",
+            "sha256",
+            "status",
+            "pages",
+            "chunks",
+            "chunks_indexed",
+            "progress",
+            "error",
+            "embedding_model",
+            "created_at",
+            "updated_at",
+            "processed_at",
+        ]
+        read_only_fields = fields
+
+
+class DocumentUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="PDF, plain text or Markdown; the type is read from the file's bytes.",
+        allow_empty_file=True,  # the service answers with a clearer message
+    )
+    title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+_DOCUMENT_EXAMPLE = {
+    "id": "0b8f8a3e-6a49-4c1c-9a55-2f1d0c7d9e21",
+    "title": "Quarterly report",
+    "original_name": "q3-report.pdf",
+    "file_type": "pdf",
+    "size_bytes": 482133,
+    "sha256": "9f2c…",
+    "status": "pending",
+    "pages": 0,
+    "chunks": 0,
+    "chunks_indexed": 0,
+    "progress": 0,
+    "error": "",
+    "embedding_model": "",
+    "created_at": "2026-11-23T09:30:00Z",
+    "updated_at": "2026-11-23T09:30:00Z",
+    "processed_at": None,
+}
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List your documents",
+        parameters=[
+            OpenApiParameter(
+                "status",
+                str,
+                enum=[c for c, _ in DocumentStatus.choices],
+                description="Only documents in this state.",
+            )
+        ],
+        responses=DocumentSerializer(many=True),
+        tags=["documents"],
+    ),
+    retrieve=extend_schema(
+        summary="A document and its processing state",
+        responses={200: DocumentSerializer, 404: OpenApiResponse(description="Not yours.")},
+        tags=["documents"],
+    ),
+    destroy=extend_schema(
+        summary="Delete a document, its file and every vector of it",
+        responses={204: None, 404: OpenApiResponse(description="Not yours.")},
+        tags=["documents"],
+    ),
+)
+class DocumentViewSet(viewsets.GenericViewSet):
+    """Upload documents and follow their processing; viewers may only read."""
+
+    permission_classes = [IsAuthenticated, CanWriteOrReadOnly]
+    serializer_class = DocumentSerializer
+    queryset = Document.objects.none()
+    throttle_classes = [IndexedUserRateThrottle, DocumentUploadThrottle]
+    # A malformed id is not a route: the unknown-route 404 envelope, never a 400 or a 500.
+    lookup_value_regex = "-".join(f"[0-9a-fA-F]{{{n}}}" for n in (8, 4, 4, 4, 12))
+
+    def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
+        # The action decides the parsers (below), and DRF picks parsers before it sets it.
+        self.action = self.action_map.get(request.method.lower())
+        return super().initialize_request(request, *args, **kwargs)
+
+    def get_parsers(self) -> list[BaseParser]:
+        """Multipart only for the upload; everything else is JSON like the rest of the API."""
+        if getattr(self, "action", None) == "create":
+            return [MultiPartParser()]
+        return super().get_parsers()
+
+    def list(self, request: Request) -> Response:
+        status_filter = request.query_params.get("status") or None
+        if status_filter and status_filter not in DocumentStatus.values:
+            raise serializers.ValidationError(
+                {"status": [f"Must be one of: {', '.join(DocumentStatus.values)}."]}
+            )
+        page = self.paginate_queryset(document_list(user=request.user, status=status_filter))
+        return self.get_paginated_response(DocumentSerializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        return Response(DocumentSerializer(document_get(document_id=pk, user=request.user)).data)
+
+    @extend_schema(
+        summary="Upload a document",
+        description=(
+            "Multipart upload. Answers **202** with a new document (`status: pending`) whose "
+            "processing runs in the background; poll the document for `status` and "
+            "`progress`. Uploading the same bytes again answers **200** with the existing "
+            "document (same id) and queues nothing. Over "
+            "`DOCUMENT_MAX_UPLOAD_BYTES` -> 413; over `DOCUMENT_MAX_PAGES` -> 400 "
+            "`TOO_MANY_PAGES`; not PDF/text/Markdown -> 415."
+        ),
+        request={"multipart/form-data": DocumentUploadSerializer},
+        responses={
+            202: DocumentSerializer,
+            200: OpenApiResponse(DocumentSerializer, description="Already uploaded."),
+            400: OpenApiResponse(description="Empty file, too many pages, invalid input."),
+            413: OpenApiResponse(description="File too large."),
+            415: OpenApiResponse(description="Not a PDF, text or Markdown file."),
+        },
+        examples=[OpenApiExample("Accepted", value=_DOCUMENT_EXAMPLE, response_only=True)],
+        tags=["documents"],
+    )
+    def create(self, request: Request) -> Response:
+        user_require_verified(user=request.user)  # REQUIRE_VERIFIED_EMAIL blocks uploads
+        serializer = DocumentUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        document, created = document_create(
+            owner=request.user,
+            uploaded_file=serializer.validated_data["file"],
+            title=serializer.validated_data.get("title", ""),
+        )
+        if created:
+            # The state when accepted; in embedded mode processing may already have finished.
+            body = DocumentSerializer(document).data
+            return Response(body, status=status.HTTP_202_ACCEPTED)
+        return Response(DocumentSerializer(document).data, status=status.HTTP_200_OK)
+
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        document_delete(
+            document=document_get(document_id=pk, user=request.user),
+            actor=request.user,
+            request=request,
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Process a document again",
+        description="Re-extracts, re-chunks and re-embeds the stored file (e.g. after a "
+        "failure or an embedding model change). 409 while it is being processed.",
+        request=None,
+        responses={202: DocumentSerializer, 409: OpenApiResponse(description="Busy.")},
+        tags=["documents"],
+    )
+    @action(detail=True, methods=["post"])
+    def reindex(self, request: Request, pk: str | None = None) -> Response:
+        document = document_reindex(document=document_get(document_id=pk, user=request.user))
+        return Response(DocumentSerializer(document).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,85 @@
+"""Reads for usage reports (no writes here)."""
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from metering.models import UsageRecord
+
+_SUMS = {
+    "prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),
+    "completion_tokens": Coalesce(Sum("completion_tokens"), 0),
+    "total_tokens": Coalesce(Sum("total_tokens"), 0),
+    "requests": Count("id"),
+}
+TOP_USERS = 10
+MAX_USAGE_DAYS = 366
+
+
+def usage_window(*, user_id: int, since: dt.datetime, until: dt.datetime) -> dict[str, Any]:
+    """Token and request totals of one user in ``[since, until]``, split by model and kind."""
+    records = UsageRecord.objects.filter(
+        user_id=user_id, created_at__gte=since, created_at__lte=until
+    )
+    totals = records.aggregate(**_SUMS)
+    by_model = list(
+        records.values("model", "kind").annotate(**_SUMS).order_by("-total_tokens", "model", "kind")
+    )
+    by_kind = list(records.values("kind").annotate(**_SUMS).order_by("kind"))
+    return {"since": since, "until": until, **totals, "by_model": by_model, "by_kind": by_kind}
+
+
+def usage_summary(*, user: Any) -> dict[str, Any]:
+    """Own usage: the current UTC day, the last 24 hours and the last 7 days, and the quota."""
+    from metering.quotas import quota_status
+
+    now = timezone.now()
+    midnight = dt.datetime.combine(now.astimezone(dt.UTC).date(), dt.time(), tzinfo=dt.UTC)
+    status = quota_status(user=user)
+    return {
+        "user_id": user.pk,
+        "today": usage_window(user_id=user.pk, since=midnight, until=now),
+        "last_24h": usage_window(user_id=user.pk, since=now - dt.timedelta(hours=24), until=now),
+        "last_7d": usage_window(user_id=user.pk, since=now - dt.timedelta(days=7), until=now),
+        "quota": {
+            "daily_tokens": status["daily"]["limit"],
+            "daily_used": status["daily"]["used"],
+            "daily_reserved": status["daily"]["reserved"],
+            "remaining": status["daily"]["remaining"],
+            "resets_at": status["daily"]["resets_at"],
+            "monthly_tokens": status["monthly"]["limit"],
+            "monthly_used": status["monthly"]["used"],
+            "monthly_remaining": status["monthly"]["remaining"],
+            "monthly_resets_at": status["monthly"]["resets_at"],
+            "max_concurrent": status["max_concurrent"],
+            "running": status["running"],
+        },
+    }
+
+
+def usage_for_admin(*, user: Any, days: int) -> dict[str, Any]:
+    """One user's usage over the last ``days`` days, with a per-day breakdown (UTC dates)."""
+    from metering.quotas import quota_status
+
+    days = max(1, min(int(days), MAX_USAGE_DAYS))
+    now = timezone.now()
+    since = now - dt.timedelta(days=days)
+    window = usage_window(user_id=user.pk, since=since, until=now)
+    daily = list(
+        UsageRecord.objects.filter(user_id=user.pk, created_at__gte=since, created_at__lte=now)
+        .annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
+        .values("day")
+        .annotate(**_SUMS)
+        .order_by("day")
+    )
+    return {
+        "user_id": user.pk,
+        "email": user.email,
+        "days": days,
+        "window": window,
+        "daily": daily,
+        "quota": quota_status(user=user),
+    }
