@@ -37,6 +37,7 @@ from documents.retrieval import retrieve_for_chat
 from documents.selectors import document_list
 from metering.models import UsageKind
 from metering.quotas import quota_release
+from ops.audit import audit_log
 from ops.flags import flag_enabled
 
 logger = structlog.get_logger(__name__)
@@ -105,7 +106,10 @@ def chat_session_update(
     is_active: bool | None = None,
     document_ids: list | None = None,
 ) -> ChatSession:
+    """Rename, archive or re-scope a session. ``actor`` is who acts: the owner (the API) or an
+    admin (the console), whose change to someone else's chat is audited."""
     _require_writer(actor)
+    before = {"title": session.title, "is_active": session.is_active}
     fields = ["updated_at"]
     if title is not None:
         session.title = title.strip()[:200] or session.title
@@ -117,12 +121,31 @@ def chat_session_update(
     session.save(update_fields=fields)
     if document_ids is not None:
         session.documents.set(_own_documents(actor=actor, document_ids=document_ids))
+    changed = [f for f in ("title", "is_active") if getattr(session, f) != before[f]]
+    if actor.user_id != session.user_id and changed:
+        audit_log(
+            action="chat_session_updated",
+            actor=actor,
+            target=session,
+            owner_id=session.user_id,
+            fields=changed,
+        )
     return session
 
 
 def chat_session_delete(*, session: ChatSession, actor: Actor) -> None:
+    """Delete a session with its messages; an admin deleting someone else's is audited."""
     _require_writer(actor)
+    session_id, owner_id, title = session.pk, session.user_id, session.title
     session.delete()
+    if actor.user_id != owner_id:
+        audit_log(
+            action="chat_session_deleted",
+            actor=actor,
+            session_id=session_id,
+            owner_id=owner_id,
+            title=title,
+        )
 
 
 def chat_message_feedback_set(

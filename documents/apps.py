@@ -6,6 +6,7 @@ class DocumentsConfig(AppConfig):
     verbose_name = "Documents"
 
     def ready(self) -> None:
-        from documents import signals
+        from documents import signals, user_data
 
         signals.connect()
+        user_data.register()  # what deleting a user removes here: accounts.deletion

@@ -5,6 +5,7 @@ import hashlib
 import os
 import unicodedata
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from asgiref.sync import async_to_sync
@@ -182,11 +183,70 @@ def document_cleanup(*, document_id: str, file_name: str) -> None:
         logger.exception("document_vectors_delete_failed", document_id=document_id)
 
 
+def document_update(*, document: Document, actor: Actor, title: str) -> Document:
+    """Rename a document (the console's change form); audited."""
+    from ops.audit import audit_log
+
+    title = _clean_name(title) or document.title
+    if title == document.title:
+        return document
+    previous = document.title
+    document.title = title
+    document.save(update_fields=["title", "updated_at"])
+    audit_log(
+        action="document_updated",
+        actor=actor,
+        target=document,
+        old_title=previous,
+        new_title=title,
+        owner_id=document.owner_id,
+    )
+    return document
+
+
+class DocumentFileMissingError(ApplicationError):
+    status_code = 404
+    default_code = "DOCUMENT_FILE_MISSING"
+    default_detail = "The original file of this document is no longer stored."
+
+
+def document_file_open(*, document: Document, actor: Actor) -> Any:
+    """Open the stored original for ``actor`` (an admin; the console's download): returns an
+    open file. Every download is audited - it is someone else's file."""
+    from config.exceptions import PermissionDeniedError
+    from ops.audit import audit_log
+
+    if not policies.is_admin(actor):
+        raise PermissionDeniedError("Only administrators may download other users' files.")
+    if not document.file:
+        raise DocumentFileMissingError()
+    try:
+        handle = document.file.storage.open(document.file.name, "rb")
+    except (FileNotFoundError, OSError) as exc:
+        raise DocumentFileMissingError() from exc
+    audit_log(
+        action="document_downloaded",
+        actor=actor,
+        target=document,
+        owner_id=document.owner_id,
+        size_bytes=document.size_bytes,
+    )
+    return handle
+
+
+def document_download_name(document: Document) -> str:
+    """The name a download is saved under: the uploaded name, else the title with its type."""
+    suffix = {"pdf": ".pdf", "text": ".txt", "markdown": ".md"}.get(document.file_type, "")
+    name = _clean_name(document.original_name) or _clean_name(document.title) or "document"
+    return name if os.path.splitext(name)[1] else f"{name}{suffix}"
+
+
 def document_reindex(
     *, document: Document, actor: Actor, force: bool = False, dispatch: bool = True
 ) -> Document:
     """Run the whole pipeline again from the stored file (``dispatch=False``: the caller runs
-    it, as ``manage.py reindex`` does)."""
+    it, as ``manage.py reindex`` does). Audited when a user other than the owner asks (the
+    console); the system (a command) is not."""
     _require_writer(actor)
     stale_before = timezone.now() - timedelta(seconds=int(settings.INGEST_STALL_SECONDS))
     if (
@@ -209,4 +269,13 @@ def document_reindex(
         if dispatch:
             transaction.on_commit(lambda: document_dispatch(document_id=document.pk))
     document.refresh_from_db()
+    if not actor.system and actor.user_id != document.owner_id:
+        from ops.audit import audit_log
+
+        audit_log(
+            action="document_reindexed",
+            actor=actor,
+            target=document,
+            owner_id=document.owner_id,
+        )
     return document

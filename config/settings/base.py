@@ -315,11 +315,6 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.schema.error_responses_hook",
     ],
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "jwtAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-        }
-    },
 }
 
 # --- CORS and security headers --------------------------------------------------------------
@@ -590,9 +585,23 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
 # --- Periodic maintenance: Celery beat in scaled mode, an in-process timer in embedded mode ----
 # Both run this one schedule (config.periodic runs it in the server process without a broker).
 MAINTENANCE_INTERVAL = env.int("MAINTENANCE_INTERVAL", default=15)  # seconds; 0 = off
+# Deleting a user (accounts.deletion): where the job runs, like INGEST_RUNNER; a job untouched
+# for USER_DELETION_STALL_SECONDS lost its worker and is resumed by the periodic maintenance.
+USER_DELETION_RUNNER = env.str(
+    "USER_DELETION_RUNNER", default="thread" if CELERY_TASK_ALWAYS_EAGER else "celery"
+)
+if USER_DELETION_RUNNER not in ("thread", "celery", "inline"):
+    raise ImproperlyConfigured("USER_DELETION_RUNNER must be thread, celery or inline.")
+USER_DELETION_STALL_SECONDS = env.int("USER_DELETION_STALL_SECONDS", default=60)
+USER_DELETION_MAX_ATTEMPTS = env.int("USER_DELETION_MAX_ATTEMPTS", default=5)
 CELERY_BEAT_SCHEDULE = {
     name: {"task": name, "schedule": float(MAINTENANCE_INTERVAL)}
-    for name in ("chat.recover_orphans", "ai.documents_sweep", "ai.quota_reservations_expire")
+    for name in (
+        "chat.recover_orphans",
+        "ai.documents_sweep",
+        "ai.quota_reservations_expire",
+        "accounts.user_deletions_resume",
+    )
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # The default throttles, indexed so GET /api/v1/admin/rate-limits can list who is blocked.

@@ -20,7 +20,12 @@ from metering.quotas import quota_reserve
 from tests.ai.factories import edge_store_fixture, make_pdf, upload  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
-MAINTENANCE = {"chat.recover_orphans", "ai.documents_sweep", "ai.quota_reservations_expire"}
+MAINTENANCE = {
+    "chat.recover_orphans",
+    "ai.documents_sweep",
+    "ai.quota_reservations_expire",
+    "accounts.user_deletions_resume",
+}
 
 
 def test_beat_schedules_every_maintenance_task_and_workers_know_them(settings):
