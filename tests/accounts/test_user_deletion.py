@@ -42,7 +42,7 @@ def chatter(edge_store):
     for _ in range(3):
         ChatMessageFactory(session__user=user)
     document, _ = document_create(
-        owner=user, uploaded_file=upload("notes.txt", b"orchard lantern copper words")
+        actor=Actor(user=user), uploaded_file=upload("notes.txt", b"orchard lantern copper words")
     )
     document.refresh_from_db()
     Generation.objects.create(user=user, prompt="p", response="r", model="m")
@@ -50,7 +50,7 @@ def chatter(edge_store):
         UsageRecord.objects.create(
             user=user, kind="chat", provider="offline", model="m", total_tokens=10 + n
         )
-    api_key_create(user=user, name="ci", password=DEFAULT_PASSWORD)
+    api_key_create(actor=Actor(user=user), name="ci", password=DEFAULT_PASSWORD)
     return user, document
 
 

@@ -65,7 +65,8 @@ def test_the_file_link_downloads_the_original_for_admins_and_is_audited(
     from ops.models import AuditEvent
 
     document, _ = document_create(
-        owner=user, uploaded_file=upload("Quarterly notes.md", b"# Notes\n\norchard lantern")
+        actor=Actor(user=user),
+        uploaded_file=upload("Quarterly notes.md", b"# Notes\n\norchard lantern"),
     )
     page = staff_client.get(f"/admin/documents/document/{document.pk}/change/").content.decode()
     url = f"/admin/documents/document/{document.pk}/download/"
@@ -89,7 +90,9 @@ def test_only_admins_download_and_a_missing_file_is_a_404(staff_client, user, ed
     from ops.models import AuditEvent
 
     client = Client()
-    document, _ = document_create(owner=user, uploaded_file=upload("a.txt", b"private words"))
+    document, _ = document_create(
+        actor=Actor(user=user), uploaded_file=upload("a.txt", b"private words")
+    )
     url = f"/admin/documents/document/{document.pk}/download/"
     client.force_login(user)  # the owner, but not an admin: the console is not theirs
     response = client.get(url)

@@ -82,7 +82,8 @@ class UserDeletionView(APIView):
         responses={202: UserDeletionJobSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
     )
     def post(self, request: Request, user_id: int) -> Response:
-        user = selectors.user_get(actor=actor_from_request(request), user_id=user_id)
-        job = deletion.user_deletion_request(actor=actor_from_request(request), user=user)
+        actor = actor_from_request(request)
+        user = selectors.user_get(actor=actor, user_id=user_id)
+        job = deletion.user_deletion_request(actor=actor, user=user)
         job.refresh_from_db()
         return Response(_job_data(job), status=status.HTTP_202_ACCEPTED)

@@ -180,11 +180,12 @@ class UserSuspendView(APIView):
         responses={200: UserSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
     )
     def post(self, request: Request, user_id: int) -> Response:
-        user = selectors.user_get(actor=actor_from_request(request), user_id=user_id)
+        actor = actor_from_request(request)
+        user = selectors.user_get(actor=actor, user_id=user_id)
         serializer = SuspendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.user_suspend(
-            actor=actor_from_request(request),
+            actor=actor,
             user=user,
             reason=serializer.validated_data.get("reason", ""),
         )
