@@ -32,7 +32,7 @@ from django.db import IntegrityError, close_old_connections, connections, transa
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.apikeys import api_keys_revoke_all
+from accounts.apikeys import api_key_list_of_user, api_keys_revoke_all
 from accounts.models import ApiKey, User, UserDeletion, UserDeletionStatus
 from config.exceptions import ApplicationError
 from core.actor import Actor
@@ -77,11 +77,11 @@ def user_data_parts() -> list[UserDataPart]:
 
 
 def _api_keys_preview(user: User) -> dict[str, int]:
-    return {"API keys": ApiKey.objects.filter(user=user).count()}
+    return {"API keys": api_key_list_of_user(user=user).count()}
 
 
 def _api_keys_erase(user: User, limit: int) -> int:
-    ids = list(ApiKey.objects.filter(user=user).values_list("pk", flat=True)[:limit])
+    ids = list(api_key_list_of_user(user=user).values_list("pk", flat=True)[:limit])
     ApiKey.objects.filter(pk__in=ids).delete()
     return len(ids)
 

@@ -4,14 +4,17 @@ history of ``/api/v1/ai/generate*`` (ratings go with it). Registered from ``AiCo
 from accounts.deletion import UserDataPart, user_data_part_register
 from accounts.models import User
 from ai.models import Generation
+from ai.selectors import generation_list
+from core.actor import actor_for_system
 
 
 def _generations_preview(user: User) -> dict[str, int]:
-    return {"generations (prompt history)": Generation.objects.filter(user=user).count()}
+    return {"generations (prompt history)": generation_list(actor=actor_for_system(user)).count()}
 
 
 def _generations_erase(user: User, limit: int) -> int:
-    ids = list(Generation.objects.filter(user=user).values_list("pk", flat=True)[:limit])
+    generations = generation_list(actor=actor_for_system(user))
+    ids = list(generations.values_list("pk", flat=True)[:limit])
     Generation.objects.filter(pk__in=ids).delete()
     return len(ids)
 

@@ -88,6 +88,11 @@ def chat_message_list(*, session: ChatSession) -> QuerySet[ChatMessage]:
     return ChatMessage.objects.filter(session=session).order_by("timestamp", "id")
 
 
+def chat_message_list_of_actor(*, actor: Actor) -> QuerySet[ChatMessage]:
+    """Every message the actor sent, whatever the session (deleting a user's data)."""
+    return ChatMessage.objects.filter(user=actor.user)
+
+
 def chat_message_get(*, actor: Actor, message_id: Any) -> ChatMessage:
     try:
         return ChatMessage.objects.select_related("session").get(

@@ -3,22 +3,26 @@
 from accounts.deletion import UserDataPart, user_data_part_register
 from accounts.models import User
 from chat.models import ChatMessage, ChatSession
+from chat.selectors import chat_message_list_of_actor, chat_session_list
+from core.actor import actor_for_system
 
 
 def _chats_preview(user: User) -> dict[str, int]:
+    actor = actor_for_system(user)
     return {
-        "chat sessions": ChatSession.objects.filter(user=user).count(),
-        "chat messages": ChatMessage.objects.filter(user=user).count(),
+        "chat sessions": chat_session_list(actor=actor).count(),
+        "chat messages": chat_message_list_of_actor(actor=actor).count(),
     }
 
 
 def _chats_erase(user: User, limit: int) -> int:
     # Sessions with their messages; then any message left in another's session (none today).
-    ids = list(ChatSession.objects.filter(user=user).values_list("pk", flat=True)[:limit])
+    actor = actor_for_system(user)
+    ids = list(chat_session_list(actor=actor).values_list("pk", flat=True)[:limit])
     if ids:
         ChatSession.objects.filter(pk__in=ids).delete()
         return len(ids)
-    ids = list(ChatMessage.objects.filter(user=user).values_list("pk", flat=True)[:limit])
+    ids = list(chat_message_list_of_actor(actor=actor).values_list("pk", flat=True)[:limit])
     ChatMessage.objects.filter(pk__in=ids).delete()
     return len(ids)
 

@@ -6,17 +6,19 @@ from django.db.models import Sum
 
 from accounts.deletion import UserDataPart, user_data_part_register
 from accounts.models import User
+from core.actor import actor_for_system
 from documents.models import Document
+from documents.selectors import document_list
 
 
 def _documents_preview(user: User) -> dict[str, int]:
-    documents = Document.objects.filter(owner=user)
+    documents = document_list(actor=actor_for_system(user))
     vectors = documents.aggregate(n=Sum("chunks_indexed"))["n"] or 0
     return {"documents (with their stored files)": documents.count(), "vectors": int(vectors)}
 
 
 def _documents_erase(user: User, limit: int) -> int:
-    ids = list(Document.objects.filter(owner=user).values_list("pk", flat=True)[:limit])
+    ids = list(document_list(actor=actor_for_system(user)).values_list("pk", flat=True)[:limit])
     # A queryset delete sends post_delete per document: files and vectors go on commit.
     Document.objects.filter(pk__in=ids).delete()
     return len(ids)
