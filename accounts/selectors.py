@@ -1,8 +1,9 @@
 """Account reads. Only admins list or open other users; everybody else sees themself."""
 
+import datetime as dt
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from accounts.mfa import users_with_mfa_state
 from accounts.models import Role, User
@@ -55,3 +56,15 @@ def user_get(*, actor: User, user_id: Any) -> User:
 def user_me(*, user: User) -> User:
     """The caller, annotated like the admin list."""
     return users_with_mfa_state().get(pk=user.pk)
+
+
+def user_stats(now: dt.datetime) -> dict[str, Any]:
+    """The users part of the platform statistics: totals by state and by role."""
+    users = User.objects.aggregate(
+        total=Count("id"),
+        active=Count("id", filter=Q(is_active=True)),
+        suspended=Count("id", filter=Q(is_active=False)),
+        verified=Count("id", filter=Q(is_verified=True)),
+    )
+    by_role = {row["role"]: row["n"] for row in User.objects.values("role").annotate(n=Count("id"))}
+    return {"users": {**users, "by_role": by_role}}

@@ -1,6 +1,16 @@
+from asgiref.sync import sync_to_async
 from django.apps import AppConfig
+
+from config.health import health_check_register
 
 
 class AiConfig(AppConfig):
     name = "ai"
     verbose_name = "AI providers and generations"
+
+    def ready(self) -> None:
+        from ai.health import provider_health, qdrant_health
+
+        # /health/detailed reports what this app integrates (config.health imports no app).
+        health_check_register("qdrant", sync_to_async(qdrant_health, thread_sensitive=False))
+        health_check_register("ai_provider", provider_health)

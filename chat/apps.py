@@ -1,6 +1,13 @@
 from django.apps import AppConfig
 
+from ops.selectors import platform_stats_register
+
 
 class ChatConfig(AppConfig):
     name = "chat"
     verbose_name = "Chat"
+
+    def ready(self) -> None:
+        from chat.selectors import chat_stats
+
+        platform_stats_register("chat", chat_stats)

@@ -1,8 +1,9 @@
 """Reads of chat data, always scoped to the requesting user (anybody else's object is a 404)."""
 
+import datetime as dt
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from ai.providers.base import ChatMessage as PromptMessage
 from ai.providers.tokens import count_tokens
@@ -63,3 +64,20 @@ def chat_history_for_prompt(
         turns.append(PromptMessage("user", message.message))
     turns.reverse()
     return turns
+
+
+def chat_stats(now: dt.datetime) -> dict[str, Any]:
+    """The chat part of the platform statistics: sessions and messages."""
+    day_ago, week_ago = now - dt.timedelta(hours=24), now - dt.timedelta(days=7)
+    return {
+        "sessions": ChatSession.objects.aggregate(
+            total=Count("id"),
+            active=Count("id", filter=Q(is_active=True)),
+            created_last_24h=Count("id", filter=Q(created_at__gte=day_ago)),
+        ),
+        "messages": ChatMessage.objects.aggregate(
+            total=Count("id"),
+            last_24h=Count("id", filter=Q(timestamp__gte=day_ago)),
+            last_7d=Count("id", filter=Q(timestamp__gte=week_ago)),
+        ),
+    }

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from ops.selectors import platform_stats_register
+
 
 class DocumentsConfig(AppConfig):
     name = "documents"
@@ -7,5 +9,7 @@ class DocumentsConfig(AppConfig):
 
     def ready(self) -> None:
         from documents import signals
+        from documents.selectors import document_stats
 
         signals.connect()
+        platform_stats_register("documents", document_stats)

@@ -1,10 +1,11 @@
 """Reads of documents, always scoped to their owner: anybody else's document is a 404."""
 
+import datetime as dt
 import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from config.exceptions import NotFoundError
 from documents.models import Document, DocumentChunk, DocumentStatus
@@ -37,3 +38,11 @@ def document_ready_titles(
 
 def document_chunks(*, document: Document) -> QuerySet[DocumentChunk]:
     return DocumentChunk.objects.filter(document=document).order_by("chunk_index")
+
+
+def document_stats(now: dt.datetime) -> dict[str, Any]:
+    """The documents part of the platform statistics: how many, by status."""
+    by_status = dict.fromkeys(DocumentStatus.values, 0)
+    for row in Document.objects.values("status").annotate(n=Count("id")):
+        by_status[row["status"]] = row["n"]
+    return {"documents": {"total": sum(by_status.values()), "by_status": by_status}}
