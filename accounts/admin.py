@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import apikeys, mfa, services
+from accounts import apikeys, mfa, mfa_state, services
 from accounts.models import ApiKey, RevokedAccessToken, Role, User
 from accounts.stepup import PASSWORD_INCORRECT, user_password_verify
 from config.exceptions import ApplicationError
@@ -145,11 +145,11 @@ class UserAdmin(DjangoUserAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # MFA state comes from one EXISTS subquery, not a query per row.
-        return mfa.users_with_mfa_state(super().get_queryset(request))
+        return mfa_state.users_with_mfa_state(super().get_queryset(request))
 
     @admin.display(boolean=True, description="MFA", ordering="mfa_enabled")
     def mfa_on(self, user: User) -> bool:
-        return mfa.user_has_mfa(user=user)
+        return mfa_state.user_has_mfa(user=user)
 
     def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:
         response = super().user_change_password(request, id, form_url)

@@ -31,6 +31,7 @@ from accounts.apikeys import api_keys_revoke_all
 from accounts.deferred import after_response
 from accounts.emails import email_render, email_send, frontend_link
 from accounts.lockout import credential_attempt, lockout_reset
+from accounts.mfa_state import user_has_mfa
 from accounts.models import User
 from accounts.services import LoginOutcome, _password_check, user_login_complete
 from accounts.sessions import user_sessions_revoke
@@ -252,8 +253,6 @@ def _count_attempt(key: str) -> int:
 
 def login_code_verify(*, email: str, code: str, request: Any = None) -> LoginOutcome:
     """Exchange a mailed code for a session (or the MFA challenge, exactly like a password)."""
-    from accounts.mfa import user_has_mfa
-
     if not settings.EMAIL_CODE_LOGIN:
         raise CodeLoginDisabledError()
     email = email.strip().lower()

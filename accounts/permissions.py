@@ -6,6 +6,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
 from accounts.models import Role
+from accounts.services import user_require_verified
 
 
 class IsAdminRole(BasePermission):
@@ -34,8 +35,6 @@ class VerifiedEmailRequired(BasePermission):
     """With ``REQUIRE_VERIFIED_EMAIL`` on, unverified users get 403 ``EMAIL_NOT_VERIFIED``."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        from accounts.services import user_require_verified
-
         user = request.user
         if user and user.is_authenticated:
             user_require_verified(user=user)

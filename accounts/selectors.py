@@ -5,7 +5,7 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
-from accounts.mfa import users_with_mfa_state
+from accounts.mfa_state import users_with_mfa_state
 from accounts.models import Role, User
 from config.exceptions import NotFoundError, PermissionDeniedError
 

@@ -22,13 +22,16 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.apikeys import api_keys_revoke_all
 from accounts.authentication import token_version_matches
+from accounts.emails import email_send
 from accounts.lockout import credential_attempt, lockout_reset
+from accounts.mfa_state import user_has_mfa
 from accounts.models import RevokedAccessToken, Role, User
 from accounts.sessions import user_sessions_revoke
 from accounts.stepup import user_password_confirm
 from accounts.tokens import enrollment_token_for, issue_tokens, mfa_token_for
 from config.exceptions import ApplicationError, PermissionDeniedError
 from ops.audit import audit_log, client_ip
+from ops.flags import flag_enabled
 
 MAX_PREFERENCES_BYTES = 16 * 1024
 
@@ -56,8 +59,6 @@ class AccountDisabledError(ApplicationError):
 def registration_is_open() -> bool:
     """Whether anyone may sign up: the ``registration_open`` feature flag (default from
     the ``REGISTRATION_OPEN`` setting)."""
-    from ops.flags import flag_enabled
-
     return flag_enabled("registration_open")
 
 
@@ -130,8 +131,6 @@ def user_login_complete(*, user: User, request: Any = None, method: str) -> dict
 
 def auth_login(*, identifier: str, password: str, request: Any = None) -> LoginOutcome:
     """Check a password login, with lock-out, enumeration-safe failures and MFA."""
-    from accounts.mfa import user_has_mfa
-
     identifier = identifier.strip().lower()
     ip = client_ip(request)
     user = _user_by_identifier(identifier)
@@ -269,8 +268,6 @@ def user_password_change(
     user.save(update_fields=["password"])
     user_sessions_revoke(user=user, reason="password_changed")
     audit_log(action="password_changed", actor=user, target=user, request=request)
-    from accounts.emails import email_send  # imported late: emails imports tasks (Celery)
-
     email_send(to=user.email, kind="password_changed", context={"user": user})
     return issue_tokens(user=user)
 

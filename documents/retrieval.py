@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 
 from documents.models import Document, DocumentStatus
+from documents.search import search_chunks
 
 
 def retrieve_for_chat(
@@ -20,8 +21,6 @@ def retrieve_for_chat(
         ready = ready.filter(pk__in=document_ids)
     if not query.strip() or not ready.exists():
         return []
-    from documents.search import search_chunks  # written by the documents app; imported lazily
-
     return list(
         search_chunks(
             user=user,

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from ai.vectorstore import get_vector_store
 from config.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
+from documents.dispatch import document_dispatch
 from documents.extraction import (
     UnsupportedFileError,
     decode_text,
@@ -24,7 +25,7 @@ from documents.extraction import (
     pdf_page_count,
 )
 from documents.models import Document, DocumentChunk, DocumentStatus, DocumentType
-from documents.pipeline import document_dispatch
+from ops.audit import audit_log
 
 logger = structlog.get_logger(__name__)
 
@@ -129,8 +130,6 @@ def document_delete(*, document: Document, actor: Any = None, request: Any = Non
     """Delete the document: its rows now, its file and vectors once the transaction commits
     (see ``document_cleanup``, connected to ``post_delete`` so admin and cascades do it too).
     Audited, with ``actor`` (the owner or an admin) when known."""
-    from ops.audit import audit_log
-
     document_id, title, owner_id = str(document.pk), document.title, document.owner_id
     with transaction.atomic():
         document.delete()

@@ -9,6 +9,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from metering.models import UsageRecord
+from metering.quotas import quota_status
 
 _SUMS = {
     "prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),
@@ -35,8 +36,6 @@ def usage_window(*, user_id: int, since: dt.datetime, until: dt.datetime) -> dic
 
 def usage_summary(*, user: Any) -> dict[str, Any]:
     """Own usage: the current UTC day, the last 24 hours and the last 7 days, and the quota."""
-    from metering.quotas import quota_status
-
     now = timezone.now()
     midnight = dt.datetime.combine(now.astimezone(dt.UTC).date(), dt.time(), tzinfo=dt.UTC)
     status = quota_status(user=user)
@@ -63,8 +62,6 @@ def usage_summary(*, user: Any) -> dict[str, Any]:
 
 def usage_for_admin(*, user: Any, days: int) -> dict[str, Any]:
     """One user's usage over the last ``days`` days, with a per-day breakdown (UTC dates)."""
-    from metering.quotas import quota_status
-
     days = max(1, min(int(days), MAX_USAGE_DAYS))
     now = timezone.now()
     since = now - dt.timedelta(days=days)

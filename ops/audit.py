@@ -11,6 +11,8 @@ import structlog
 from django.db import DatabaseError, transaction
 from rest_framework.throttling import BaseThrottle
 
+from ops.models import AuditEvent
+
 logger = structlog.get_logger("audit")
 
 _SECRET_HINTS = ("password", "token", "secret", "code", "otp", "key")
@@ -67,8 +69,6 @@ def audit_log(
     **details: Any,
 ) -> None:
     """Record an audit event: who (``actor``) did ``action`` to whom (``target``), from where."""
-    from ops.models import AuditEvent
-
     safe = {
         key: _json_safe(value)
         for key, value in details.items()

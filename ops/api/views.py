@@ -12,10 +12,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.blocked import throttle_index_entries
 from accounts.models import User
 from accounts.permissions import IsAdminRole
 from accounts.selectors import user_get
-from accounts.throttles import throttle_index_entries, throttle_unblock
+from accounts.throttles import throttle_unblock
 from ops.audit import audit_log
 from ops.flags import FLAG_DEFAULTS, feature_flag_list, feature_flag_set
 from ops.selectors import admin_stats

@@ -10,8 +10,9 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from ai.vectorstore import collection_name
+from documents.dispatch import documents_sweep
 from documents.models import Document, DocumentChunk, DocumentStatus
-from documents.pipeline import document_ingest, documents_sweep
+from documents.pipeline import document_ingest
 from documents.services import document_create
 from metering.models import UsageRecord
 from tests.ai.factories import (  # noqa: F401
