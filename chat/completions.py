@@ -45,6 +45,8 @@ from ai.providers.limits import cap_max_tokens, check_model_allowed
 from ai.providers.references import format_references
 from ai.providers.tokens import count_message_tokens, count_tokens
 from config.exceptions import ApplicationError, PermissionDeniedError, current_request_id
+from documents.embedding import embed_texts_metered
+from documents.retrieval import retrieve_for_chat
 from metering.models import UsageKind
 from metering.quotas import quota_release, quota_reserve, quota_settle
 from metering.usage import usage_record_create
@@ -192,8 +194,6 @@ def generation_plan(
     prompt = list(messages)
     sources: list[dict[str, Any]] = []
     if retrieval_top_k:
-        from documents.retrieval import retrieve_for_chat
-
         query = next((m.content for m in reversed(prompt) if m.role == "user"), "")
         passages = retrieve_for_chat(user=user, query=query, top_k=retrieval_top_k)
         if passages:
@@ -372,8 +372,6 @@ def embedding_create(
     *, user: Any, texts: list[str], model: str | None, dimensions: int | None, request: Any
 ) -> tuple[list[list[float]], str, Usage]:
     """Embed ``texts`` for an API caller: reserved, metered and audited like a chat call."""
-    from documents.embedding import embed_texts_metered
-
     generation_require_writer(user)
     embedding_model_resolve(model=model)
     estimate = sum(count_tokens(text) for text in texts) or 1

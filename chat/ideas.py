@@ -1,5 +1,5 @@
 """The generation routes of ``/api/v1/ai/`` (seed 003): generate, batch, stream, history, rating
-and model loading. Every model call goes through ``ai.generation`` (quota, metering, audit)."""
+and model loading. Every model call goes through ``chat.completions`` (quota, metering, audit)."""
 
 import uuid
 from collections.abc import Iterator
@@ -14,7 +14,9 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from ai.errors import provider_error_to_application
-from ai.generation import (
+from ai.models import Generation, GenerationRating, GenerationStatus
+from ai.providers import ChatMessage, ProviderError, Sampling, Usage
+from chat.completions import (
     GenerationCall,
     generation_batch,
     generation_complete,
@@ -22,8 +24,6 @@ from ai.generation import (
     generation_plan,
     generation_require_writer,
 )
-from ai.models import Generation, GenerationRating, GenerationStatus
-from ai.providers import ChatMessage, ProviderError, Sampling, Usage
 from config.exceptions import ApplicationError, NotFoundError
 
 logger = structlog.get_logger(__name__)

@@ -4,8 +4,8 @@ from typing import Any
 
 from django.conf import settings
 
+from documents import search
 from documents.models import Document, DocumentStatus
-from documents.search import search_chunks
 
 
 def retrieve_for_chat(
@@ -22,7 +22,7 @@ def retrieve_for_chat(
     if not query.strip() or not ready.exists():
         return []
     return list(
-        search_chunks(
+        search.search_chunks(
             user=user,
             query=query,
             top_k=int(top_k or getattr(settings, "RAG_TOP_K", 5)),

@@ -1,4 +1,4 @@
-"""Seed 003's generation routes under ``/api/v1/ai/``: thin doors onto ``ai.ideas``."""
+"""Seed 003's generation routes under ``/api/v1/ai/``: thin doors onto ``chat.ideas``."""
 
 import json
 from collections.abc import AsyncIterator
@@ -18,8 +18,10 @@ from rest_framework.views import APIView
 
 from accounts.permissions import VerifiedEmailRequired
 from accounts.throttles import DEFAULT_THROTTLES, ChatMessageThrottle
-from ai.generation import GenerationCall, generation_stream
-from ai.ideas import (
+from ai.models import Generation
+from ai.providers import ProviderError, StreamDelta, StreamEnd
+from chat.completions import GenerationCall, generation_stream
+from chat.ideas import (
     idea_generate,
     idea_generate_batch,
     idea_history,
@@ -27,8 +29,6 @@ from ai.ideas import (
     idea_stream_plan,
     model_load,
 )
-from ai.models import Generation
-from ai.providers import ProviderError, StreamDelta, StreamEnd
 from config.exceptions import error_envelope
 
 TAGS = ["ai"]
