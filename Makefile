@@ -51,6 +51,7 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/mypy
 
 format: install-dev
 	$(BIN)/ruff check --fix .

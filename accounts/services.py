@@ -152,6 +152,8 @@ def auth_login(*, identifier: str, password: str, request: Any = None) -> LoginO
                 locked_out=locked,
             )
             raise InvalidCredentialsError()
+    # An unknown identifier never validates, so it raised above (this tells the type checker).
+    assert user is not None
     if not user.is_active:
         audit_log(action="login_failed", target=user, request=request, reason="suspended")
         raise AccountDisabledError()
@@ -177,7 +179,8 @@ def auth_token_refresh(*, refresh: str, request: Any = None) -> dict[str, Any]:
     of two parallel refreshes of one token exactly one wins.
     """
     try:
-        token = RefreshToken(refresh)
+        # simplejwt's annotation says Token, but it takes (and documents) the encoded string.
+        token = RefreshToken(refresh)  # type: ignore[arg-type]
     except TokenError as exc:
         raise InvalidTokenError() from exc
     jti = token.get(jwt_settings.JTI_CLAIM)
@@ -218,7 +221,7 @@ def access_token_revoke(*, user: User, access_token: Any) -> None:
 def auth_logout(*, user: User, refresh: str, access_token: Any, request: Any = None) -> None:
     """Blacklist the caller's refresh token and end the access token of this request."""
     try:
-        payload = token_backend.decode(refresh, verify=True)
+        payload = token_backend.decode(refresh, verify=True)  # type: ignore[arg-type]  # a str
     except TokenBackendError as exc:
         raise InvalidTokenError() from exc
     if payload.get(jwt_settings.TOKEN_TYPE_CLAIM) != "refresh" or str(

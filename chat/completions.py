@@ -20,7 +20,7 @@ import base64
 import contextlib
 import struct
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -296,7 +296,7 @@ def generation_complete(call: GenerationCall) -> tuple[ChatResult, Usage]:
     return result, usage
 
 
-async def generation_stream(call: GenerationCall) -> AsyncIterator[StreamDelta | StreamEnd]:
+async def generation_stream(call: GenerationCall) -> AsyncGenerator[StreamDelta | StreamEnd, None]:
     """Stream a planned call: the provider's deltas, then its ``StreamEnd``.
 
     However the stream stops (the end, a provider error, the consumer closing it because its

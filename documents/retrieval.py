@@ -25,7 +25,7 @@ def retrieve_for_chat(
         search.search_chunks(
             user=user,
             query=query,
-            top_k=int(top_k or getattr(settings, "RAG_TOP_K", 5)),
+            top_k=top_k or int(settings.RAG_TOP_K),
             document_ids=document_ids,
         )
     )

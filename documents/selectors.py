@@ -2,6 +2,7 @@
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -27,7 +28,7 @@ def document_get(*, document_id: uuid.UUID | str, user: Any) -> Document:
 
 
 def document_ready_titles(
-    *, user: Any, document_ids: list[uuid.UUID | str] | None = None
+    *, user: Any, document_ids: Sequence[uuid.UUID | str] | None = None
 ) -> dict[str, str]:
     """``{document_id: title}`` of the user's ready documents (optionally only some)."""
     documents = Document.objects.filter(owner=user, status=DocumentStatus.READY)
