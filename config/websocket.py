@@ -7,9 +7,10 @@ no ambient credentials to abuse and must authenticate with a token like everyone
 let through.
 """
 
+import json
 from typing import Any
+from urllib.parse import urlparse
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 
@@ -29,26 +30,46 @@ class BrowserOriginValidator(OriginValidator):
         super().__init__(application, allowed_hosts)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
-        if not any(name == b"origin" for name, _ in scope.get("headers", [])):
+        origins = [value for name, value in scope.get("headers", []) if name == b"origin"]
+        if not origins:
             return await self.application(scope, receive, send)
-        return await super().__call__(scope, receive, send)
+        try:
+            parsed = urlparse(origins[-1].decode("latin1"))
+        except UnicodeDecodeError:
+            parsed = None
+        if self.valid_origin(parsed):
+            return await self.application(scope, receive, send)
+        await _refuse(receive, send)
 
 
-class UnknownPathConsumer(AsyncJsonWebsocketConsumer):
+# Refused and unknown-path sockets are answered by these bare ASGI functions rather than
+# consumers: a consumer subscribes to the channel layer (on Redis, a blocking read that holds a
+# pooled connection) and lives until the client's disconnect arrives, which a refused client
+# may never send.
+
+
+async def _refuse(receive: Any, send: Any) -> None:
+    """Reject the handshake (HTTP 403 to the client) and return at once."""
+    message = await receive()
+    if message["type"] == "websocket.connect":
+        await send({"type": "websocket.close"})
+
+
+async def unknown_path(scope: dict, receive: Any, send: Any) -> None:
     """Every WebSocket path no app serves: an ``error`` frame naming the endpoints, then a
     close with 4404 (instead of a failed handshake with a server-side traceback)."""
-
-    async def connect(self) -> None:
-        await self.accept()
-        path = self.scope.get("path", "")
-        await self.send_json(
-            {
-                "type": "error",
-                **error_envelope(
-                    message=f"No WebSocket endpoint at {path}; use {WEBSOCKET_ENDPOINTS[0]}.",
-                    code="NOT_FOUND",
-                    details={"path": path, "endpoints": WEBSOCKET_ENDPOINTS},
-                ),
-            }
-        )
-        await self.close(code=UNKNOWN_PATH_CLOSE_CODE)
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    path = scope.get("path", "")
+    frame = {
+        "type": "error",
+        **error_envelope(
+            message=f"No WebSocket endpoint at {path}; use {WEBSOCKET_ENDPOINTS[0]}.",
+            code="NOT_FOUND",
+            details={"path": path, "endpoints": WEBSOCKET_ENDPOINTS},
+        ),
+    }
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": json.dumps(frame)})
+    await send({"type": "websocket.close", "code": UNKNOWN_PATH_CLOSE_CODE})
