@@ -48,6 +48,7 @@ from chat.completions import (
     generation_plan,
     generation_stream,
 )
+from chat.services import chat_exchange_store
 from config.exceptions import exception_to_envelope
 
 TAGS = ["openai"]
@@ -346,8 +347,6 @@ class ChatCompletionsView(OpenAIView):
 
 def _store_exchange(*, user: Any, data: dict[str, Any]):
     """The callback that saves a finished exchange as a chat session (``store: true``)."""
-    from chat.services import chat_exchange_store
-
     question = next(m["content"] for m in reversed(data["messages"]) if m["role"] == "user")
 
     def store(
