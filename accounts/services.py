@@ -239,6 +239,24 @@ def auth_logout(*, user: User, refresh: str, access_token: Any, request: Any = N
     audit_log(action="logout", actor=user, target=user, request=request)
 
 
+def auth_refresh_revoke(*, refresh: str, access_token: Any = None, request: Any = None) -> None:
+    """End the session of a refresh token presented alone (the browser's refresh cookie).
+
+    The token names its user; an invalid or foreign token is refused like a bad refresh, and
+    an already ended one is fine (logging out twice)."""
+    try:
+        payload = token_backend.decode(refresh, verify=True)  # type: ignore[arg-type]  # a str
+    except TokenBackendError as exc:
+        raise InvalidTokenError() from exc
+    user_id = payload.get(jwt_settings.USER_ID_CLAIM)
+    if payload.get(jwt_settings.TOKEN_TYPE_CLAIM) != "refresh" or user_id is None:
+        raise InvalidTokenError()
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        raise InvalidTokenError()
+    auth_logout(user=user, refresh=refresh, access_token=access_token, request=request)
+
+
 def auth_logout_all(*, user: User, request: Any = None) -> None:
     """End every session of the caller, on every device, and every API key of theirs.
 

@@ -72,7 +72,12 @@ def _message_settled(message_id: int, user: Any = None) -> ChatMessage:
 
 
 def _prepare_turn(
-    *, token: str, content: str, session_id: int | None, model: str | None
+    *,
+    token: str,
+    content: str,
+    session_id: int | None,
+    model: str | None,
+    regenerate: bool = False,
 ) -> tuple[Any, Turn | None]:
     """Re-validate the token, then plan and store the turn: one thread hop before the model."""
     try:
@@ -81,7 +86,12 @@ def _prepare_turn(
         return None, None
     user_require_verified(user=user)  # REQUIRE_VERIFIED_EMAIL: an error frame, not a close
     turn = chat_turn_prepare(
-        user=user, content=content, session_id=session_id, model=model, streaming=True
+        user=user,
+        content=content,
+        session_id=session_id,
+        model=model,
+        streaming=True,
+        regenerate=regenerate,
     )
     return user, turn
 
@@ -310,7 +320,18 @@ class ChatConsumer(ChannelLayerOutageMixin, AsyncWebsocketConsumer):
             return
         received = time.perf_counter()
         content, model = frame.get("content"), frame.get("model")
+        # ``regenerate: true`` asks the session's last question again (no ``content``): the
+        # new answer replaces the last one (chat_turn_plan).
+        regenerate = frame.get("regenerate", False)
         try:
+            if not isinstance(regenerate, bool):
+                raise ApplicationError(
+                    "'regenerate' must be true or false.",
+                    code="VALIDATION_ERROR",
+                    details={"regenerate": ["A boolean is required."]},
+                )
+            if regenerate and content is None:
+                content = ""
             if not isinstance(content, str):
                 raise ApplicationError(
                     "'content' must be a string.",
@@ -323,7 +344,11 @@ class ChatConsumer(ChannelLayerOutageMixin, AsyncWebsocketConsumer):
             # Logout, suspension and expiry take effect here; the quota is reserved and the
             # message stored before any model call.
             user, turn = await database_sync_to_async(_prepare_turn)(
-                token=self.raw_token or "", content=content, session_id=session_id, model=model
+                token=self.raw_token or "",
+                content=content,
+                session_id=session_id,
+                model=model,
+                regenerate=regenerate,
             )
         except ApplicationError as exc:
             await self._error_from(exc)

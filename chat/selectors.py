@@ -3,25 +3,44 @@
 import datetime as dt
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from ai.providers.base import ChatMessage as PromptMessage
 from ai.providers.tokens import count_tokens
 from chat.models import ChatMessage, ChatSession, MessageStatus
-from config.exceptions import NotFoundError
+from config.exceptions import ApplicationError, NotFoundError
 from documents.models import Document
 
 # Answers worth showing the model again as context (a partial answer is still context).
 _HISTORY_STATUSES = (MessageStatus.COMPLETE, MessageStatus.INCOMPLETE, MessageStatus.CANCELLED)
 
 
-def chat_session_list(*, user: Any) -> QuerySet[ChatSession]:
-    """The user's sessions, newest first, with their document ids in one extra query."""
-    return (
-        ChatSession.objects.filter(user=user)
-        .prefetch_related(Prefetch("documents", queryset=Document.objects.only("id")))
-        .order_by("-created_at", "-id")
-    )
+SESSION_SEARCH_MAX_CHARS = 200
+
+
+def chat_session_list(*, user: Any, search: str | None = None) -> QuerySet[ChatSession]:
+    """The user's sessions, newest first, with their document ids in one extra query.
+
+    ``search`` keeps the sessions whose title, or one of whose questions or answers, contains
+    it (case-insensitive); an ``EXISTS`` subquery so a session matching in many messages is
+    listed once and pagination counts stay right.
+    """
+    queryset = ChatSession.objects.filter(user=user)
+    term = " ".join((search or "").split())
+    if len(term) > SESSION_SEARCH_MAX_CHARS:
+        raise ApplicationError(
+            f"The search is longer than {SESSION_SEARCH_MAX_CHARS} characters.",
+            code="VALIDATION_ERROR",
+            details={"q": [f"At most {SESSION_SEARCH_MAX_CHARS} characters."]},
+        )
+    if term:
+        in_messages = ChatMessage.objects.filter(session=OuterRef("pk")).filter(
+            Q(message__icontains=term) | Q(response__icontains=term)
+        )
+        queryset = queryset.filter(Q(title__icontains=term) | Exists(in_messages))
+    return queryset.prefetch_related(
+        Prefetch("documents", queryset=Document.objects.only("id"))
+    ).order_by("-created_at", "-id")
 
 
 def chat_session_get(*, session_id: Any, user: Any) -> ChatSession:

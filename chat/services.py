@@ -135,6 +135,8 @@ class TurnPlan:
     provider: ModelProvider
     model: str
     streaming: bool
+    # Regenerating: the answer this turn replaces (deleted when the new turn is stored).
+    replaces_id: int | None = None
 
 
 @dataclass
@@ -165,6 +167,23 @@ def _sources(passages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _last_message_to_regenerate(*, user: Any, session_id: Any) -> ChatMessage:
+    """The session's last turn, which a regeneration replaces: it must have ended."""
+    if session_id is None:
+        raise ApplicationError(
+            "Regenerating needs the chat session.",
+            code="VALIDATION_ERROR",
+            details={"session_id": ["Required to regenerate."]},
+        )
+    session = chat_session_get(session_id=session_id, user=user)
+    last = ChatMessage.objects.filter(session=session).order_by("-timestamp", "-id").first()
+    if last is None:
+        raise ApplicationError("This chat has no answer to regenerate.", code="VALIDATION_ERROR")
+    if last.status in ACTIVE_STATUSES:
+        raise ConflictError("The last answer is still being generated; stop it first.")
+    return last
+
+
 def chat_turn_plan(
     *,
     user: Any,
@@ -172,13 +191,20 @@ def chat_turn_plan(
     session_id: Any = None,
     model: str | None = None,
     streaming: bool,
+    regenerate: bool = False,
 ) -> TurnPlan:
     """Validate a new user message, retrieve context and build the prompt (reads only).
 
     Split from :func:`chat_turn_commit` so that retrieval (which may call the embedding
-    model) never runs inside the turn's write transaction.
+    model) never runs inside the turn's write transaction. ``regenerate`` asks the last
+    question of ``session_id`` again (``content`` is ignored): the new answer replaces the
+    last one, and the prompt's history stops before it.
     """
     _require_writer(user)
+    replaced: ChatMessage | None = None
+    if regenerate:
+        replaced = _last_message_to_regenerate(user=user, session_id=session_id)
+        content = replaced.message
     content = (content or "").strip()
     if not content:
         raise ApplicationError(
@@ -219,7 +245,9 @@ def chat_turn_plan(
     prompt = [PromptMessage("system", settings.CHAT_SYSTEM_PROMPT)]
     if session is not None:
         prompt += chat_history_for_prompt(
-            session=session, before_id=None, budget_tokens=int(settings.CHAT_HISTORY_TOKENS)
+            session=session,
+            before_id=replaced.pk if replaced is not None else None,
+            budget_tokens=int(settings.CHAT_HISTORY_TOKENS),
         )
     if passages:
         prompt.append(PromptMessage("system", format_references(passages)))
@@ -234,6 +262,7 @@ def chat_turn_plan(
         provider=provider,
         model=chosen,
         streaming=streaming,
+        replaces_id=replaced.pk if replaced is not None else None,
     )
 
 
@@ -253,6 +282,17 @@ def chat_turn_commit(*, plan: TurnPlan) -> Turn:
             session = ChatSession.objects.create(
                 user=plan.user, title=_title_from(plan.content), message_count=1
             )
+        elif plan.replaces_id is not None:
+            # The answer being regenerated goes; it must still be the ended last turn (two
+            # regenerations at once: the second finds it gone and writes nothing).
+            deleted, _ = (
+                ChatMessage.objects.filter(pk=plan.replaces_id, session=session)
+                .exclude(status__in=ACTIVE_STATUSES)
+                .delete()
+            )
+            if not deleted:
+                raise ConflictError("The last answer changed meanwhile; reload the chat.")
+            ChatSession.objects.filter(pk=session.pk).update(updated_at=now)
         else:
             ChatSession.objects.filter(pk=session.pk).update(
                 message_count=F("message_count") + 1, updated_at=now
@@ -291,10 +331,16 @@ def chat_turn_prepare(
     session_id: Any = None,
     model: str | None = None,
     streaming: bool,
+    regenerate: bool = False,
 ) -> Turn:
     """Plan and commit a turn: what every model call of a chat starts with."""
     plan = chat_turn_plan(
-        user=user, content=content, session_id=session_id, model=model, streaming=streaming
+        user=user,
+        content=content,
+        session_id=session_id,
+        model=model,
+        streaming=streaming,
+        regenerate=regenerate,
     )
     return chat_turn_commit(plan=plan)
 
@@ -422,11 +468,22 @@ async def _generate(turn: Turn) -> Any:
 
 
 def chat_message_send(
-    *, user: Any, content: str, session_id: Any = None, model: str | None = None
+    *,
+    user: Any,
+    content: str,
+    session_id: Any = None,
+    model: str | None = None,
+    regenerate: bool = False,
 ) -> ChatMessage:
-    """The non-streaming path: one request, the whole answer (REST ``POST message``)."""
+    """The non-streaming path: one request, the whole answer (REST ``POST message``, and
+    ``POST sessions/{id}/regenerate`` with ``regenerate``)."""
     turn = chat_turn_prepare(
-        user=user, content=content, session_id=session_id, model=model, streaming=False
+        user=user,
+        content=content,
+        session_id=session_id,
+        model=model,
+        streaming=False,
+        regenerate=regenerate,
     )
     started = time.perf_counter()
     try:

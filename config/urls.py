@@ -7,7 +7,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from config.health import health, health_detailed
 from config.metrics import metrics_view
-from config.views import MOVED_ADMIN_PATTERN, api_not_found, chat_page, moved_admin_page
+from config.views import (
+    MOVED_ADMIN_PATTERN,
+    api_not_found,
+    chat_page,
+    favicon,
+    moved_admin_page,
+)
 
 admin.site.site_header = f"{settings.PROJECT_NAME} administration"
 admin.site.site_title = settings.PROJECT_NAME
@@ -26,6 +32,7 @@ urlpatterns = [
     path("healthz", health, name="healthz"),  # alias for seed 004 clients
     path("health/detailed", health_detailed, name="health-detailed"),
     path("metrics", metrics_view, name="metrics"),
+    path("favicon.ico", favicon, name="favicon"),
     re_path(MOVED_ADMIN_PATTERN, moved_admin_page, name="moved-admin-page"),
     path("admin/", admin.site.urls),
     path("", chat_page, name="chat-page"),

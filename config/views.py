@@ -3,6 +3,7 @@ answer to unknown ``/api/`` paths."""
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
 from django.views.decorators.cache import never_cache
@@ -44,11 +45,26 @@ def _content_security_policy(request: HttpRequest) -> str:
 @xframe_options_deny
 def chat_page(request: HttpRequest) -> HttpResponse:
     """Serve the single-page chat client (login, chats, documents, usage, settings)."""
+    # The CSRF cookie the page echoes when it refreshes or ends its session with the HttpOnly
+    # refresh cookie (accounts.api.refresh_cookie).
+    get_token(request)
     response = render(request, "chat/index.html", {"project_name": settings.PROJECT_NAME})
     response["Content-Security-Policy"] = _content_security_policy(request)
     response["Cross-Origin-Opener-Policy"] = "same-origin"
     response["Referrer-Policy"] = "same-origin"
     response["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
+    return response
+
+
+_FAVICON = settings.BASE_DIR / "static" / "chat" / "favicon.ico"
+
+
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico``: browsers ask for it on every page that names no icon (the console,
+    the API docs), and a 404 there is noise in every console."""
+    response = HttpResponse(_FAVICON.read_bytes(), content_type="image/x-icon")
+    response["Cache-Control"] = "public, max-age=86400"
     return response
 
 

@@ -125,6 +125,14 @@ class ChatMessageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class RegenerateSerializer(serializers.Serializer):
+    model = serializers.CharField(
+        required=False,
+        max_length=128,
+        help_text="A model of `GET ai/models`; the default if absent.",
+    )
+
+
 class SendMessageSerializer(serializers.Serializer):
     message = serializers.CharField(
         max_length=settings.CHAT_MESSAGE_MAX_CHARS, trim_whitespace=True

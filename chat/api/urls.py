@@ -14,6 +14,11 @@ urlpatterns = [
         views.SessionMessagesView.as_view(),
         name="chat-session-messages",
     ),
+    path(
+        "sessions/<int:session_id>/regenerate",
+        views.SessionRegenerateView.as_view(),
+        name="chat-session-regenerate",
+    ),
     path("message", views.SendMessageView.as_view(), name="chat-message-send"),
     path(
         "messages/<int:message_id>/feedback",

@@ -1,6 +1,6 @@
 """REST front door of chat: sessions, their messages, sending a message, feedback."""
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAuthenticated
@@ -16,9 +16,11 @@ from chat.api.serializers import (
     ChatSessionSerializer,
     ChatSessionUpdateSerializer,
     FeedbackSerializer,
+    RegenerateSerializer,
     SendMessageSerializer,
 )
 from chat.selectors import (
+    SESSION_SEARCH_MAX_CHARS,
     chat_message_get,
     chat_message_list,
     chat_session_get,
@@ -77,9 +79,24 @@ class SessionListCreateView(ListAPIView):
     serializer_class = ChatSessionSerializer
 
     def get_queryset(self):
-        return chat_session_list(user=self.request.user)
+        return chat_session_list(user=self.request.user, search=self.request.query_params.get("q"))
 
-    @extend_schema(tags=["chat"], summary="List your chat sessions (newest first)")
+    @extend_schema(
+        tags=["chat"],
+        summary="List your chat sessions (newest first)",
+        parameters=[
+            OpenApiParameter(
+                "q",
+                str,
+                description="Only sessions whose title, questions or answers contain this text "
+                f"(case-insensitive, at most {SESSION_SEARCH_MAX_CHARS} characters).",
+            )
+        ],
+        responses={
+            200: ChatSessionSerializer(many=True),
+            400: OpenApiResponse(description="Search longer than allowed (error envelope)."),
+        },
+    )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -196,6 +213,47 @@ class SendMessageView(APIView):
             content=data["message"],
             session_id=data.get("session_id"),
             model=data.get("model"),
+        )
+        return Response(ChatMessageSerializer(message).data)
+
+
+class SessionRegenerateView(APIView):
+    """Ask the session's last question again; the new answer replaces the last one."""
+
+    permission_classes = [IsAuthenticated, CanWriteOrReadOnly, VerifiedEmailRequired]
+    throttle_classes = [*DEFAULT_THROTTLES, ChatMessageThrottle]
+
+    @extend_schema(
+        tags=["chat"],
+        summary="Regenerate the last answer of a session",
+        description="The session's last question is sent to the model again (optionally "
+        "another `model`); the new answer replaces the last one, which is deleted once the "
+        "new turn is stored (its usage stays accounted). Streaming clients send the WebSocket "
+        "frame `{type: message, session_id, regenerate: true}` instead.",
+        request=RegenerateSerializer,
+        responses={
+            200: ChatMessageSerializer,
+            400: OpenApiResponse(description="The session has no answer yet (error envelope)."),
+            403: OpenApiResponse(description="Viewer role (error envelope)."),
+            409: OpenApiResponse(
+                description="The last answer is still being generated, or the session is "
+                "archived (error envelope)."
+            ),
+            429: OpenApiResponse(description="`QUOTA_EXCEEDED` or `RATE_LIMITED`."),
+            502: OpenApiResponse(description="The model provider failed (error envelope)."),
+            503: OpenApiResponse(description="The model provider is rate limiting."),
+            **_ERRORS,
+        },
+    )
+    def post(self, request: Request, session_id: int) -> Response:
+        serializer = RegenerateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        message = chat_message_send(
+            user=request.user,
+            content="",
+            session_id=session_id,
+            model=serializer.validated_data.get("model"),
+            regenerate=True,
         )
         return Response(ChatMessageSerializer(message).data)
 

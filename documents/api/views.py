@@ -3,6 +3,9 @@
 from typing import Any
 
 from django.conf import settings
+from django.http import FileResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -12,8 +15,9 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotAuthenticated, NotFound
 from rest_framework.parsers import BaseParser, MultiPartParser
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
@@ -22,7 +26,14 @@ from accounts.permissions import CanWriteOrReadOnly
 from accounts.services import user_require_verified
 from accounts.throttles import IndexedThrottleMixin, IndexedUserRateThrottle
 from documents.models import Document, DocumentStatus
-from documents.selectors import document_get, document_list
+from documents.selectors import (
+    FILE_CONTENT_TYPES,
+    FILE_LINK_SECONDS,
+    document_file_link_token,
+    document_for_file_link,
+    document_get,
+    document_list,
+)
 from documents.services import document_create, document_delete, document_reindex
 
 
@@ -62,6 +73,11 @@ class DocumentSerializer(serializers.ModelSerializer):
             "processed_at",
         ]
         read_only_fields = fields
+
+
+class DocumentLinkSerializer(serializers.Serializer):
+    url = serializers.CharField(help_text="Opens the file; append `#page=N` for a PDF's page.")
+    expires_in = serializers.IntegerField(help_text="Seconds the link stays valid.")
 
 
 class DocumentUploadSerializer(serializers.Serializer):
@@ -206,3 +222,60 @@ class DocumentViewSet(viewsets.GenericViewSet):
     def reindex(self, request: Request, pk: str | None = None) -> Response:
         document = document_reindex(document=document_get(document_id=pk, user=request.user))
         return Response(DocumentSerializer(document).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="A short-lived link that opens your document's file",
+        description="For a browser tab, which cannot send the Authorization header: the link "
+        f"opens the original file (PDF inline; append `#page=N`) for {FILE_LINK_SECONDS} "
+        "seconds, for the owner only. API clients can `GET documents/{id}/file` with their "
+        "token instead.",
+        request=None,
+        responses={200: DocumentLinkSerializer, 404: OpenApiResponse(description="Not yours.")},
+        tags=["documents"],
+    )
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated])
+    def link(self, request: Request, pk: str | None = None) -> Response:
+        document = document_get(document_id=pk, user=request.user)
+        token = document_file_link_token(document=document, user=request.user)
+        url = reverse("api:documents-file", kwargs={"pk": str(document.pk)})
+        return Response({"url": f"{url}?token={token}", "expires_in": FILE_LINK_SECONDS})
+
+    @extend_schema(
+        summary="Your document's original file",
+        description="The uploaded file, shown inline (PDF, or text for text and Markdown). "
+        "Authenticated as the owner, or with the `token` of `POST documents/{id}/link`.",
+        parameters=[
+            OpenApiParameter("token", str, description="A link token (instead of a login).")
+        ],
+        responses={
+            (200, "application/pdf"): OpenApiTypes.BINARY,
+            (200, "text/plain"): OpenApiTypes.STR,
+            401: OpenApiResponse(description="Neither a login nor a link token."),
+            404: OpenApiResponse(description="Not yours, or the link expired."),
+        },
+        tags=["documents"],
+    )
+    @action(detail=True, methods=["get"], permission_classes=[AllowAny])
+    def file(self, request: Request, pk: str | None = None) -> FileResponse:
+        token = request.query_params.get("token")
+        if token:
+            document = document_for_file_link(document_id=str(pk), token=token)
+        elif request.user and request.user.is_authenticated:
+            document = document_get(document_id=pk, user=request.user)
+        else:
+            raise NotAuthenticated()
+        if not document.file:
+            raise NotFound("The file of this document is gone.")
+        response = FileResponse(
+            document.file.open("rb"),
+            content_type=FILE_CONTENT_TYPES.get(document.file_type, "application/octet-stream"),
+            as_attachment=False,
+            filename=document.original_name or f"{document.pk}",
+        )
+        response["Cache-Control"] = "private, no-store"
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Referrer-Policy"] = "no-referrer"  # the address holds the link token
+        if document.file_type != "pdf":
+            # A text file is shown as text: nothing in it may run or load.
+            response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        return response

@@ -1,11 +1,23 @@
-// The REST client: JWT bearer tokens (kept in sessionStorage, refreshed before they expire) and
-// the error envelope {success, message, code, details, ...}, whose `message` the user sees.
+// The REST client: JWT bearer tokens and the error envelope {success, message, code, details,
+// ...}, whose `message` the user sees.
+//
+// The access token lives only in this tab's memory. The refresh token never reaches script: the
+// page logs in with `X-Refresh-Cookie: 1`, so the server keeps it in an HttpOnly, SameSite=Strict
+// cookie sent only to auth/refresh (with the CSRF token). Every tab shares that cookie, so a new
+// tab (or a reload) gets its own access token from it without asking to log in again; logging
+// out ends it on the server and tells the other tabs (BroadcastChannel) to log out too.
 
 export const API = "/api/v1/";
-const TOKENS_KEY = "aichat.tokens";
 const REFRESH_MARGIN_MS = 60_000; // refresh this long before the access token expires
 const MESSAGE_PAGE_SIZE = 100;
 const MAX_MESSAGE_PAGES = 20;
+const COOKIE_SESSION = "cookie"; // `tokens.refresh` when the refresh token is the cookie
+const CHANNEL = "aichat-auth";
+
+function csrfToken() {
+  const match = /(?:^|;\s*)csrftoken=([^;]+)/.exec(document.cookie);
+  return match ? decodeURIComponent(match[1]) : "";
+}
 
 export class ApiError extends Error {
   constructor(message, { status = 0, code = "", details = {} } = {}) {
@@ -42,32 +54,36 @@ function jwtExpiry(token) {
 }
 
 export const auth = {
-  tokens: null, // {access, refresh}
+  tokens: null, // {access, refresh}; refresh is COOKIE_SESSION for the browser session
   refreshTimer: null,
   refreshing: null,
   mfaToken: null,
   enrollment: false, // logged in with an enrolment-only token (MFA_REQUIRED_ROLES)
-  // Set by the page: what to do when the server refuses our tokens, and after a refresh.
-  hooks: { sessionEnded: () => {}, refreshed: () => {} },
+  // Set by the page: what to do when the server refuses our tokens, after a refresh, and when
+  // another tab logs out or in.
+  hooks: { sessionEnded: () => {}, refreshed: () => {}, otherTab: () => {} },
+  channel: null,
 
-  load() {
-    try {
-      const raw = sessionStorage.getItem(TOKENS_KEY);
-      this.tokens = raw ? JSON.parse(raw) : null;
-    } catch {
-      this.tokens = null;
-    }
-    if (this.tokens) this.schedule();
+  /** Listen to the other tabs of this browser (logout and login). */
+  listen() {
+    if (typeof BroadcastChannel === "undefined") return;
+    this.channel = new BroadcastChannel(CHANNEL);
+    this.channel.addEventListener("message", (event) => this.hooks.otherTab(event.data && event.data.type));
+  },
+  tell(type) {
+    if (this.channel) this.channel.postMessage({ type });
   },
   set(tokens) {
-    this.tokens = { access: tokens.access, refresh: tokens.refresh };
-    sessionStorage.setItem(TOKENS_KEY, JSON.stringify(this.tokens));
+    // Tokens answered with `refresh_in_cookie` (or without a refresh token) rely on the cookie.
+    const refresh = tokens.refresh === null ? null : tokens.refresh || COOKIE_SESSION;
+    this.tokens = { access: tokens.access, refresh };
     this.schedule();
   },
   clear() {
+    // The session's readable marker goes with it (the HttpOnly cookie is the server's to end).
+    if (this.tokens) document.cookie = "aichat_session=; Max-Age=0; path=/; SameSite=Strict";
     this.tokens = null;
     this.enrollment = false;
-    sessionStorage.removeItem(TOKENS_KEY);
     clearTimeout(this.refreshTimer);
   },
   schedule() {
@@ -77,12 +93,44 @@ export const auth = {
     const wait = Math.max(5000, exp - Date.now() - REFRESH_MARGIN_MS);
     this.refreshTimer = setTimeout(() => this.refresh().catch(() => {}), wait);
   },
+  /** A new access token from the refresh cookie (one tab at a time: the token rotates). */
+  async fromCookie() {
+    const run = () =>
+      request("auth/refresh", {
+        method: "POST",
+        body: {},
+        auth: false,
+        headers: { "X-CSRFToken": csrfToken(), "X-Refresh-Cookie": "1" },
+      });
+    // Two tabs rotating the same cookie at once would make one of them present a spent token:
+    // the Web Locks API queues them, so each one sends the cookie the previous one left.
+    if (navigator.locks && navigator.locks.request) return navigator.locks.request("aichat-refresh", run);
+    return run();
+  },
+  /** Start from the cookie when this tab has no token (new tab, reload); false if none. */
+  async resume() {
+    if (!/(?:^|;\s*)aichat_session=1/.test(document.cookie)) return false;
+    try {
+      const data = await this.fromCookie();
+      this.set(data);
+      return true;
+    } catch {
+      // The cookie session ended (expired, logged out elsewhere): forget its marker.
+      document.cookie = "aichat_session=; Max-Age=0; path=/; SameSite=Strict";
+      this.clear();
+      return false;
+    }
+  },
   /** Rotate the refresh token; one refresh at a time, whoever asks. */
   refresh() {
     if (!this.tokens || !this.tokens.refresh) return Promise.reject(new ApiError("Not logged in.", { status: 401 }));
     if (!this.refreshing) {
       const refresh = this.tokens.refresh;
-      this.refreshing = request("auth/refresh", { method: "POST", body: { refresh }, auth: false })
+      const call =
+        refresh === COOKIE_SESSION
+          ? this.fromCookie()
+          : request("auth/refresh", { method: "POST", body: { refresh }, auth: false });
+      this.refreshing = call
         .then((data) => {
           this.set({ access: data.access, refresh: data.refresh || refresh });
           this.hooks.refreshed(this.tokens.access);
@@ -100,6 +148,19 @@ export const auth = {
     }
     return this.refreshing;
   },
+  /** End the session on the server (cookie and access token), then in every tab. */
+  async logout() {
+    const tokens = this.tokens;
+    try {
+      if (tokens && tokens.refresh === COOKIE_SESSION) {
+        await request("auth/refresh", { method: "DELETE", headers: { "X-CSRFToken": csrfToken() }, retried: true });
+      } else if (tokens && tokens.refresh) {
+        await request("auth/logout", { method: "POST", body: { refresh: tokens.refresh }, retried: true });
+      }
+    } finally {
+      this.tell("logout");
+    }
+  },
   /** An access token that is valid for at least a few more seconds. */
   async fresh() {
     if (!this.tokens) throw new ApiError("Not logged in.", { status: 401 });
@@ -109,8 +170,13 @@ export const auth = {
   },
 };
 
-export async function request(path, { method = "GET", body, form, auth: useAuth = true, retried = false } = {}) {
-  const headers = { Accept: "application/json" };
+export async function request(
+  path,
+  { method = "GET", body, form, auth: useAuth = true, retried = false, headers: extra = {} } = {},
+) {
+  const headers = { Accept: "application/json", ...extra };
+  // Endpoints that issue tokens keep the refresh token in the HttpOnly cookie for this page.
+  if (path.startsWith("auth/") || path === "users/me/password") headers["X-Refresh-Cookie"] = "1";
   if (useAuth && auth.tokens) headers.Authorization = `Bearer ${auth.tokens.access}`;
   let payload;
   if (form) payload = form;
@@ -128,7 +194,7 @@ export async function request(path, { method = "GET", body, form, auth: useAuth 
     // The access token expired or was revoked: one refresh, one retry. A refused refresh ends
     // the session (auth.refresh does that).
     await auth.refresh();
-    return request(path, { method, body, form, auth: useAuth, retried: true });
+    return request(path, { method, body, form, auth: useAuth, retried: true, headers: extra });
   }
   if (response.status === 204) return null;
   let data = null;

@@ -1,7 +1,9 @@
-// The browser chat client: plain ES modules, no build step, no third-party code.
+// The browser chat client: plain ES modules, no build step; the only third-party code is the
+// vendored Markdown stack (static/chat/vendor/, see its README).
 //
 // Talks to the REST API under /api/v1/ (api.js) and streams answers over the /ws/chat/ WebSocket
-// (socket.js). Nothing from the server is ever inserted as HTML (dom.js, markdown.js).
+// (socket.js). Nothing from the server is inserted as HTML except model answers, and those only
+// after markdown.js has sanitised them (DOMPurify, a short allow-list).
 
 import { auth, request, requestAll } from "./api.js";
 import { docs } from "./documents.js";
@@ -14,6 +16,8 @@ import { socket } from "./socket.js";
 const state = {
   user: null,
   sessions: [],
+  sessionSearch: "",
+  models: [], // chat models the server allows (GET ai/models)
   sessionsNext: null,
   sessionsPage: 1,
   currentSessionId: null,
@@ -76,6 +80,7 @@ async function enterApp() {
   $("auth-view").hidden = true;
   $("app-view").hidden = false;
   socket.connect();
+  loadModels().catch(() => {});
   await loadSessions();
   const fromUrl = /^#chat-(\d+)$/.exec(location.hash);
   if (fromUrl) {
@@ -108,6 +113,17 @@ async function afterLogin(data) {
   }
   auth.set(data);
   await enterApp();
+  auth.tell("login"); // tabs showing the login form pick the session up from the cookie
+}
+
+/** Another tab of this browser logged out (or in). */
+function onOtherTab(type) {
+  if (type === "logout" && auth.tokens) {
+    teardown();
+    showAuth("login-form", { info: "You logged out in another tab." });
+  } else if (type === "login" && !auth.tokens && !auth.mfaToken && $("app-view").hidden) {
+    auth.resume().then((ok) => ok && enterApp().catch(() => {}));
+  }
 }
 
 function bindAuthForms() {
@@ -187,13 +203,10 @@ function bindAuthForms() {
   });
 
   $("logout").addEventListener("click", async () => {
-    const refresh = auth.tokens && auth.tokens.refresh;
-    if (refresh) {
-      try {
-        await request("auth/logout", { method: "POST", body: { refresh }, retried: true });
-      } catch {
-        // Logging out locally is what matters to the person at the keyboard.
-      }
+    try {
+      await auth.logout(); // the server ends the session; the other tabs hear about it
+    } catch {
+      // Logging out locally is what matters to the person at the keyboard.
     }
     teardown();
     showAuth("login-form", { info: "You are logged out." });
@@ -296,31 +309,51 @@ async function handleEmailLink() {
 
 async function loadSessions({ append = false } = {}) {
   const page = append ? state.sessionsPage + 1 : 1;
-  const data = await request(`chat/sessions?page=${page}&page_size=50`);
+  const search = state.sessionSearch;
+  const query = search ? `&q=${encodeURIComponent(search)}` : "";
+  const data = await request(`chat/sessions?page=${page}&page_size=50${query}`);
+  if (search !== state.sessionSearch) return; // a newer search is on its way
   const items = Array.isArray(data) ? data : data.results || [];
   state.sessions = append ? [...state.sessions, ...items] : items;
   state.sessionsPage = page;
   $("more-sessions").hidden = Array.isArray(data) || !data.next;
+  $("sessions-empty").hidden = Boolean(state.sessions.length) || !search;
   renderSessions();
+}
+
+const DATE_FORMAT = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+const TIME_FORMAT = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
+
+/** "14:05" for today, "3 Dec 2026" before. */
+function sessionDate(value) {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return "";
+  return date.toDateString() === new Date().toDateString() ? TIME_FORMAT.format(date) : DATE_FORMAT.format(date);
 }
 
 function renderSessions() {
   const list = $("session-list");
   list.replaceChildren(
     ...state.sessions.map((session) => {
-      const open = el("button", {
-        className: "session-open",
-        text: session.title || "New chat",
-        attrs: { type: "button", title: session.title || "New chat" },
-      });
+      const title = session.title || "New chat";
+      const when = session.updated_at || session.created_at;
+      const open = el(
+        "button",
+        { className: "session-open", attrs: { type: "button", title } },
+        [
+          el("span", { className: "session-title", text: title }),
+          el("time", { className: "session-date", text: sessionDate(when), attrs: { datetime: when || "" } }),
+        ],
+      );
       if (session.id === state.currentSessionId) open.setAttribute("aria-current", "page");
       open.addEventListener("click", () => {
         openSession(session.id).catch((e) => toast(e.message));
         $("sidebar").classList.remove("open");
       });
-      const rename = el("button", { text: "Rename", attrs: { type: "button", "aria-label": `Rename chat ${session.title}` } });
+      // Icons, so the title keeps the sidebar's width; the names are in the labels.
+      const rename = el("button", { text: "\u270E", attrs: { type: "button", title: "Rename", "aria-label": `Rename chat ${title}` } });
       rename.addEventListener("click", () => startRename(item, session));
-      const remove = el("button", { text: "Delete", attrs: { type: "button", "aria-label": `Delete chat ${session.title}` } });
+      const remove = el("button", { text: "\u00D7", attrs: { type: "button", title: "Delete", "aria-label": `Delete chat ${title}` } });
       remove.addEventListener("click", () => deleteSession(session));
       const item = el("li", { className: session.id === state.currentSessionId ? "active" : "", attrs: { "data-session-id": session.id } }, [
         open,
@@ -329,6 +362,7 @@ function renderSessions() {
       return item;
     }),
   );
+  updateTitle();
 }
 
 function startRename(item, session) {
@@ -399,9 +433,18 @@ function buildEmptyState() {
   ]);
 }
 
+const BASE_TITLE = document.title;
+
 function rememberSession(sessionId) {
   // The open chat lives in the URL fragment, so a reload (or a bookmark) comes back to it.
   history.replaceState(null, "", sessionId ? `#chat-${sessionId}` : location.pathname);
+  updateTitle();
+}
+
+/** The tab shows the open chat's title, then the product's name. */
+function updateTitle() {
+  const session = state.sessions.find((s) => s.id === state.currentSessionId);
+  document.title = session && session.title ? `${session.title} \u2013 ${BASE_TITLE}` : BASE_TITLE;
 }
 
 async function openSession(sessionId) {
@@ -500,8 +543,20 @@ function addTurn(question, messageId = null) {
       const items = list.map((source) => {
         const title = source.title || source.document_title || "Document";
         const page = source.page !== undefined && source.page !== null ? ` · page ${source.page}` : "";
-        const li = el("li", {}, [el("span", { className: "source-title", text: `${title}${page}` })]);
-        if (source.snippet) li.append(el("span", { className: "snippet", text: source.snippet }));
+        const label = el("span", { className: "source-title", text: `${title}${page}` });
+        const li = el("li", {}, [label]);
+        if (source.document_id) {
+          // Opens the document itself at the cited page (PDF viewers honour #page=N).
+          const open = el("button", {
+            className: "link source-open",
+            text: "Open",
+            attrs: { type: "button", "aria-label": `Open ${title}${page}` },
+          });
+          open.addEventListener("click", () => openSource(source));
+          li.append(" ", open);
+        }
+        // The passage the answer drew on, quoted.
+        if (source.snippet) li.append(el("blockquote", { className: "snippet", text: source.snippet }));
         return li;
       });
       sources.replaceChildren(el("h4", { text: "Sources" }), el("ol", {}, items));
@@ -541,6 +596,11 @@ function addTurn(question, messageId = null) {
           navigator.clipboard?.writeText(text).then(() => toast("Copied."), () => toast("Copy is not available here."));
         });
         parts.push(up, down, copy);
+      }
+      if (view.id && isLastTurn(view) && state.user && state.user.role !== "viewer") {
+        const again = el("button", { text: "Regenerate", attrs: { type: "button", "aria-label": "Regenerate the answer", class: "regenerate" } });
+        again.addEventListener("click", () => regenerate(view));
+        parts.push(again);
       }
       meta.replaceChildren(...parts);
       meta.hidden = !parts.length;
@@ -597,7 +657,87 @@ async function sendMessage() {
   startGeneration(view, { sessionId: state.currentSessionId });
   const frame = { type: "message", content };
   if (state.currentSessionId) frame.session_id = state.currentSessionId;
+  const model = chosenModel();
+  if (model) frame.model = model;
   socket.send(frame);
+}
+
+function isLastTurn(view) {
+  const turns = $("messages").querySelectorAll(".turn");
+  return turns.length > 0 && turns[turns.length - 1] === view.node;
+}
+
+/** Ask the last question again; the new answer replaces the last one (here and on the server). */
+async function regenerate(view) {
+  if (!state.currentSessionId || state.sending || (state.generation && !state.generation.done)) return;
+  state.sending = true;
+  try {
+    await auth.fresh();
+  } catch {
+    return;
+  } finally {
+    state.sending = false;
+  }
+  const question = view.node.querySelector(".bubble-user").textContent;
+  if (view.id) state.messages.delete(view.id);
+  view.node.remove();
+  const next = addTurn(question);
+  scrollToEnd(true);
+  startGeneration(next, { sessionId: state.currentSessionId });
+  const frame = { type: "message", session_id: state.currentSessionId, regenerate: true };
+  const model = chosenModel();
+  if (model) frame.model = model;
+  socket.send(frame);
+}
+
+// --- Models -------------------------------------------------------------------------------------
+
+const MODEL_KEY = "aichat.model";
+
+/** The chat models the server allows; a picker when there is a choice. */
+async function loadModels() {
+  const data = await request("ai/models");
+  state.models = (data.models || []).filter((m) => m.kind === "chat");
+  const picker = $("model-picker");
+  const saved = localStorage.getItem(MODEL_KEY);
+  picker.replaceChildren(
+    ...state.models.map((m) => el("option", { text: m.default ? `${m.id} (default)` : m.id, attrs: { value: m.id } })),
+  );
+  const fallback = state.models.find((m) => m.default) || state.models[0];
+  const pick = state.models.some((m) => m.id === saved) ? saved : fallback && fallback.id;
+  if (pick) picker.value = pick;
+  picker.hidden = state.models.length < 2;
+}
+
+/** The picked model, or null for the server's default. */
+function chosenModel() {
+  const picker = $("model-picker");
+  if (picker.hidden || !picker.value) return null;
+  const model = state.models.find((m) => m.id === picker.value);
+  return model && !model.default ? model.id : null;
+}
+
+// --- Sources ------------------------------------------------------------------------------------
+
+/** Open a cited document at its page in a new tab, through a short-lived link of the API. */
+async function openSource(source) {
+  // The tab is opened now (inside the click) so no pop-up blocker stops it; its address
+  // follows once the server has issued the link.
+  const tab = window.open("", "_blank");
+  try {
+    const data = await request(`documents/${encodeURIComponent(source.document_id)}/link`, { method: "POST" });
+    const page = Number.isInteger(source.page) && source.page > 0 ? `#page=${source.page}` : "";
+    const url = `${data.url}${page}`;
+    if (tab) {
+      tab.opener = null;
+      tab.location.href = url;
+    } else {
+      window.location.assign(url);
+    }
+  } catch (error) {
+    if (tab) tab.close();
+    toast(error.message);
+  }
 }
 
 function stopGeneration() {
@@ -703,31 +843,37 @@ function onFrame(frame) {
 
 // --- Usage ------------------------------------------------------------------------------------
 
-/** Tokens today and the quota left, when the server has the usage endpoint. */
+/** Today's figures of GET usage, labelled as the API names them. */
 async function refreshUsage() {
   if (!auth.tokens || auth.enrollment) return;
   let data;
   try {
     data = await request("usage");
   } catch {
-    $("usage-panel").hidden = true; // 404 (no usage endpoint) or any error: no panel
-    return;
-  }
-  const today = data.today || data;
-  const used = today.total_tokens ?? today.tokens_today ?? data.tokens_today ?? data.total_tokens;
-  if (used === undefined) {
     $("usage-panel").hidden = true;
     return;
   }
-  const quotaBox = data.quota || {};
-  const limit = quotaBox.daily_tokens ?? quotaBox.limit ?? data.daily_quota ?? data.quota_tokens ?? null;
-  const left = quotaBox.remaining ?? data.remaining ?? data.quota_remaining ?? (limit !== null ? Math.max(0, limit - used) : null);
-  let text = `${formatNumber(used)} tokens used today`;
-  if (limit) text += `; ${formatNumber(left)} of ${formatNumber(limit)} left`;
-  $("usage-text").textContent = text;
+  const today = data.today || {};
+  const quota = data.quota || {};
+  const byKind = Object.fromEntries((today.by_kind || []).map((row) => [row.key || row.kind || row.name, row]));
+  const embedding = byKind.embedding ? byKind.embedding.total_tokens : 0;
+  const rows = [
+    ["Counted against your quota", `${formatNumber(quota.daily_used)} of ${formatNumber(quota.daily_tokens)}`],
+    ["Reserved by running answers", formatNumber(quota.daily_reserved)],
+    ["Left today", formatNumber(quota.remaining)],
+    ["All tokens today", formatNumber(today.total_tokens)],
+    ["of which embedding (not counted)", formatNumber(embedding)],
+  ];
+  $("usage-figures").replaceChildren(
+    ...rows.flatMap(([label, value]) => [el("dt", { text: label }), el("dd", { text: value })]),
+  );
   const bar = $("usage-bar");
+  const limit = Number(quota.daily_tokens || 0);
   bar.hidden = !limit;
-  if (limit) bar.value = Math.min(100, Math.round((used / limit) * 100));
+  if (limit) bar.value = Math.min(100, Math.round(((quota.daily_used + (quota.daily_reserved || 0)) / limit) * 100));
+  $("usage-text").textContent = quota.resets_at
+    ? `Resets ${new Date(quota.resets_at).toLocaleString()}.`
+    : "";
   $("usage-panel").hidden = false;
 }
 
@@ -899,6 +1045,15 @@ function bindApp() {
   $("prompt").addEventListener("input", autosize);
   $("stop").addEventListener("click", stopGeneration);
   $("new-chat").addEventListener("click", newChat);
+  let searchTimer = null;
+  $("session-search").addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => {
+      state.sessionSearch = $("session-search").value.trim();
+      loadSessions().catch((e) => toast(e.message));
+    }, 250);
+  });
+  $("model-picker").addEventListener("change", () => localStorage.setItem(MODEL_KEY, $("model-picker").value));
   $("more-sessions").addEventListener("click", () => loadSessions({ append: true }).catch((e) => toast(e.message)));
   $("toggle-sidebar").addEventListener("click", () => {
     const open = $("sidebar").classList.toggle("open");
@@ -927,7 +1082,9 @@ function start() {
     sessionEnded,
     // The socket re-checks its token on every message: hand it each new one.
     refreshed: (token) => socket.reauth(token),
+    otherTab: onOtherTab,
   };
+  auth.listen();
   socket.hooks = {
     opened: resumeAfterReconnect,
     frame: onFrame,
@@ -936,10 +1093,12 @@ function start() {
   bindAuthForms();
   bindApp();
   bindSettings();
-  auth.load();
-  handleEmailLink().then((handled) => {
-    if (!handled) enterOrLogin();
-  });
+  // A new tab or a reload: the session continues from the refresh cookie when there is one.
+  auth.resume().then(() =>
+    handleEmailLink().then((handled) => {
+      if (!handled) enterOrLogin();
+    }),
+  );
 }
 
 function enterOrLogin() {

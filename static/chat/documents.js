@@ -26,20 +26,47 @@ export const docs = {
         const status = doc.status || "pending";
         let label = status;
         if (status === "processing" && typeof doc.progress === "number") label = `processing ${doc.progress}%`;
+        const title = doc.title || doc.original_name || "Untitled";
         const details = [];
+        if (doc.original_name && doc.original_name !== title) details.push(doc.original_name);
         if (doc.pages) details.push(`${doc.pages} page${doc.pages === 1 ? "" : "s"}`);
-        if (status === "failed" && doc.error) details.push(doc.error);
-        const remove = el("button", { text: "Delete", attrs: { type: "button", "aria-label": `Delete ${doc.title}` } });
+        const main = el("span", { className: "doc-main" }, [
+          el("span", { className: "doc-title", text: title, attrs: { title: doc.original_name || title } }),
+          details.length ? el("span", { className: "muted doc-details", text: details.join(" · ") }) : null,
+          // Why it failed, in full (wrapped): the title above never gives way to it.
+          status === "failed" ? el("span", { className: "doc-error", text: doc.error || "Processing failed." }) : null,
+        ]);
+        const actions = [];
+        if (status === "failed") {
+          const retry = el("button", { text: "Retry", attrs: { type: "button", "aria-label": `Retry ${title}` } });
+          retry.addEventListener("click", () => this.retry(doc, retry));
+          actions.push(retry);
+        }
+        const remove = el("button", { text: "Delete", attrs: { type: "button", "aria-label": `Delete ${title}` } });
         remove.addEventListener("click", () => this.remove(doc));
-        return el("li", { attrs: { "data-document-id": doc.id } }, [
-          el("span", { className: "doc-title", text: doc.title || doc.original_name || "Untitled", attrs: { title: doc.original_name || "" } }),
-          el("span", { className: "muted", text: details.join(" · ") }),
+        actions.push(remove);
+        return el("li", { attrs: { "data-document-id": doc.id, "data-status": status } }, [
+          main,
           el("span", { className: `doc-status ${status}`, text: label }),
-          remove,
+          ...actions,
         ]);
       }),
     );
     $("documents-empty").hidden = this.items.length > 0;
+  },
+  /** Process a failed document again (POST documents/{id}/reindex) and follow it. */
+  async retry(doc, button) {
+    showText($("documents-error"), "");
+    button.disabled = true;
+    try {
+      const updated = await request(`documents/${doc.id}/reindex`, { method: "POST" });
+      this.items = this.items.map((d) => (d.id === doc.id ? updated : d));
+      this.render();
+      this.poll();
+    } catch (error) {
+      button.disabled = false;
+      showText($("documents-error"), error.message);
+    }
   },
   poll() {
     const busy = this.items.some((doc) => !TERMINAL.has(doc.status));

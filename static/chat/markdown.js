@@ -1,199 +1,140 @@
-// A small, safe Markdown renderer for model answers.
+// Markdown of model answers: markdown-it (CommonMark + GFM tables and strikethrough),
+// highlight.js for code blocks, and DOMPurify as the last word on what reaches the page.
 //
-// It never parses HTML: the output is built with createElement/textContent only, so any "<tag>"
-// the model writes shows up as text. Links keep only http(s)/mailto targets and open in a new tab
-// without a referrer; images are never loaded (shown as a link to their address instead), so an
-// answer cannot make the browser fetch a remote resource on its own.
-//
-// Supported: paragraphs, headings (#..######), fenced code blocks (```), inline code, bold,
-// italic, strikethrough, links, bare URLs, bullet and numbered lists (one level), block quotes,
-// horizontal rules and hard line breaks inside paragraphs.
+// The guarantees (asserted by the end-to-end XSS test):
+// - raw HTML in an answer is never parsed as HTML: markdown-it runs with ``html: false``, so
+//   "<tag>" is escaped and shows up as text;
+// - links keep only http(s)/mailto targets and open in a new tab without a referrer;
+// - images are never loaded: an image becomes a link to its address, so an answer cannot make
+//   the browser fetch a remote resource on its own;
+// - the HTML markdown-it produces still goes through DOMPurify with a short allow-list of tags
+//   and attributes (no style, no event handler, no URL scheme but http(s)/mailto), parsed
+//   into an inert fragment before anything is attached to the page.
+
+import hljs from "./vendor/highlight.mjs";
+import MarkdownIt from "./vendor/markdown-it.mjs";
+import DOMPurify from "./vendor/purify.mjs";
 
 const SAFE_URL = /^(https?:\/\/|mailto:)/i;
+const LANG = /^[\w+#.-]{1,32}$/;
+// Highlighting is skipped for very long blocks (it runs again on every streamed frame).
+const HIGHLIGHT_MAX_CHARS = 20_000;
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function safeHref(url) {
-  const trimmed = url.trim();
-  return SAFE_URL.test(trimmed) ? trimmed : null;
-}
-
-function linkNode(label, url) {
-  const href = safeHref(url);
-  if (!href) return document.createTextNode(label);
-  const a = el("a", null);
-  a.href = href;
-  a.target = "_blank";
-  a.rel = "noopener noreferrer nofollow";
-  // No links inside links (and a bare URL's label is itself a URL).
-  renderInline(label, a, true);
-  return a;
-}
-
-// Inline patterns, tried at each position; the earliest match wins.
-const INLINE = [
-  { re: /`([^`\n]+)`/, make: (m) => el("code", null, m[1]) },
-  {
-    re: /!\[([^\]\n]*)\]\(([^)\s]+)\)/,
-    // Images are not loaded: a link (when the address is safe) labelled as an image.
-    make: (m) => linkNode(`image: ${m[1] || m[2]}`, m[2]),
-    link: true,
+const md = new MarkdownIt({
+  html: false,
+  linkify: true,
+  breaks: true,
+  typographer: false,
+  highlight(code, lang) {
+    const language = LANG.test(lang || "") && hljs.getLanguage(lang) ? lang : null;
+    let body = md.utils.escapeHtml(code);
+    if (language && code.length <= HIGHLIGHT_MAX_CHARS) {
+      body = hljs.highlight(code, { language, ignoreIllegals: true }).value;
+    }
+    const cls = language ? ` class="hljs language-${language}"` : ' class="hljs"';
+    return `<pre><code${cls}>${body}</code></pre>`;
   },
-  { re: /\[([^\]\n]+)\]\(([^)\s]+)\)/, make: (m) => linkNode(m[1], m[2]), link: true },
-  { re: /\*\*([^\n]+?)\*\*/, make: (m, noLinks) => wrap("strong", m[1], noLinks) },
-  { re: /(?<![\w])__([^\n]+?)__(?![\w])/, make: (m, noLinks) => wrap("strong", m[1], noLinks) },
-  { re: /~~([^\n]+?)~~/, make: (m, noLinks) => wrap("del", m[1], noLinks) },
-  { re: /\*([^*\s][^*\n]*?)\*/, make: (m, noLinks) => wrap("em", m[1], noLinks) },
-  { re: /(?<![\w])_([^_\s][^_\n]*?)_(?![\w])/, make: (m, noLinks) => wrap("em", m[1], noLinks) },
-  {
-    re: /\bhttps?:\/\/[^\s<>()]+[^\s<>().,;:!?'"]/,
-    make: (m) => linkNode(m[0], m[0]),
-    link: true,
-  },
+});
+md.validateLink = (url) => SAFE_URL.test(url.trim());
+
+// Answers sit under the page's own headings: "#" renders as h3.
+md.renderer.rules.heading_open = (tokens, idx, options, env, self) => {
+  const token = tokens[idx];
+  token.tag = `h${Math.min(6, Number(token.tag.slice(1)) + 2)}`;
+  return self.renderToken(tokens, idx, options);
+};
+md.renderer.rules.heading_close = (tokens, idx, options, env, self) => {
+  const token = tokens[idx];
+  token.tag = `h${Math.min(6, Number(token.tag.slice(1)) + 2)}`;
+  return self.renderToken(tokens, idx, options);
+};
+
+// Images are not loaded: a link (when the address is safe) labelled as an image.
+md.renderer.rules.image = (tokens, idx) => {
+  const token = tokens[idx];
+  const src = token.attrGet("src") || "";
+  const alt = token.content || src;
+  const label = md.utils.escapeHtml(`image: ${alt}`);
+  if (!SAFE_URL.test(src)) return label;
+  return `<a href="${md.utils.escapeHtml(src)}">${label}</a>`;
+};
+
+// Table alignment comes as an inline style, which the page's policy refuses: a class instead.
+for (const name of ["th_open", "td_open"]) {
+  md.renderer.rules[name] = (tokens, idx, options, env, self) => {
+    const token = tokens[idx];
+    const style = token.attrGet("style") || "";
+    if (token.attrs) token.attrs = token.attrs.filter(([key]) => key !== "style");
+    const align = /text-align:(left|center|right)/.exec(style);
+    if (align) token.attrJoin("class", `align-${align[1]}`);
+    return self.renderToken(tokens, idx, options);
+  };
+}
+
+const ALLOWED_TAGS = [
+  "a", "blockquote", "br", "code", "del", "em", "h3", "h4", "h5", "h6", "hr", "li", "ol", "p",
+  "pre", "s", "span", "strong", "table", "tbody", "td", "th", "thead", "tr", "ul",
 ];
+const ALLOWED_ATTR = ["href", "class", "start"];
 
-function wrap(tag, inner, noLinks) {
-  const node = el(tag, null);
-  renderInline(inner, node, noLinks);
-  return node;
-}
-
-function renderInline(text, parent, noLinks = false) {
-  let rest = text;
-  while (rest) {
-    let best = null;
-    let bestPattern = null;
-    for (const pattern of INLINE) {
-      if (noLinks && pattern.link) continue;
-      const m = pattern.re.exec(rest);
-      if (m && (best === null || m.index < best.index)) {
-        best = m;
-        bestPattern = pattern;
-      }
-    }
-    if (!best) {
-      parent.append(rest);
-      return;
-    }
-    if (best.index > 0) parent.append(rest.slice(0, best.index));
-    parent.append(bestPattern.make(best, noLinks));
-    rest = rest.slice(best.index + best[0].length);
+const purifier = DOMPurify(window);
+purifier.addHook("afterSanitizeAttributes", (node) => {
+  if (node.tagName === "A") {
+    const href = node.getAttribute("href") || "";
+    if (!SAFE_URL.test(href)) node.removeAttribute("href");
+    node.setAttribute("target", "_blank");
+    node.setAttribute("rel", "noopener noreferrer nofollow");
   }
-}
+  // Only our own classes: highlight.js token classes, table alignment, language labels.
+  const cls = node.getAttribute && node.getAttribute("class");
+  if (cls && !/^(hljs[\w-]*|language-[\w+#.-]+|align-(left|center|right))( [\w+#.-]+)*$/.test(cls)) {
+    node.removeAttribute("class");
+  }
+});
 
-function paragraph(lines) {
-  const p = el("p", null);
-  lines.forEach((line, i) => {
-    if (i > 0) p.append(el("br"));
-    renderInline(line, p);
+function copyButton(code) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "copy-code";
+  button.textContent = "Copy";
+  button.setAttribute("aria-label", "Copy code");
+  button.addEventListener("click", () => {
+    const done = (text) => {
+      button.textContent = text;
+      setTimeout(() => (button.textContent = "Copy"), 1500);
+    };
+    if (!navigator.clipboard) return done("Copy unavailable");
+    // The fence's closing newline is not part of the code.
+    navigator.clipboard.writeText(code.textContent.replace(/\n$/, "")).then(
+      () => done("Copied"),
+      () => done("Copy unavailable"),
+    );
   });
-  return p;
+  return button;
 }
 
-const FENCE = /^\s*(```|~~~)\s*([\w+#.-]*)\s*$/;
-const HEADING = /^(#{1,6})\s+(.*?)\s*#*\s*$/;
-const BULLET = /^\s*[-*+]\s+(.*)$/;
-const NUMBERED = /^\s*(\d{1,9})[.)]\s+(.*)$/;
-const QUOTE = /^\s*>\s?(.*)$/;
-const RULE = /^\s*([-*_])(\s*\1){2,}\s*$/;
-
-/** Render Markdown text into a DocumentFragment (no HTML parsing anywhere). */
+/** Render Markdown text into a sanitized DocumentFragment, code blocks with a copy button. */
 export function renderMarkdown(source) {
-  const out = document.createDocumentFragment();
-  const lines = String(source ?? "").replace(/\r\n?/g, "\n").split("\n");
-  let i = 0;
-  while (i < lines.length) {
-    const line = lines[i];
-    if (!line.trim()) {
-      i += 1;
-      continue;
-    }
-    const fence = FENCE.exec(line);
-    if (fence) {
-      const body = [];
-      i += 1;
-      while (i < lines.length && !new RegExp(`^\\s*${fence[1]}\\s*$`).test(lines[i])) {
-        body.push(lines[i]);
-        i += 1;
-      }
-      i += 1; // closing fence (or end of a still-streaming answer)
-      const pre = el("pre", null);
-      const code = el("code", null, body.join("\n"));
-      if (fence[2]) code.dataset.lang = fence[2];
-      pre.append(code);
-      out.append(pre);
-      continue;
-    }
-    const heading = HEADING.exec(line);
-    if (heading) {
-      // Answers sit under the page's own headings: start at h3.
-      const level = Math.min(6, heading[1].length + 2);
-      const h = el(`h${level}`, null);
-      renderInline(heading[2], h);
-      out.append(h);
-      i += 1;
-      continue;
-    }
-    if (RULE.test(line)) {
-      out.append(el("hr"));
-      i += 1;
-      continue;
-    }
-    if (QUOTE.test(line)) {
-      const body = [];
-      while (i < lines.length && QUOTE.test(lines[i])) {
-        body.push(QUOTE.exec(lines[i])[1]);
-        i += 1;
-      }
-      const quote = el("blockquote", null);
-      quote.append(renderMarkdown(body.join("\n")));
-      out.append(quote);
-      continue;
-    }
-    if (BULLET.test(line) || NUMBERED.test(line)) {
-      const ordered = !BULLET.test(line);
-      const list = el(ordered ? "ol" : "ul", null);
-      if (ordered) {
-        const start = Number(NUMBERED.exec(line)[1]);
-        if (start !== 1) list.start = start;
-      }
-      const itemRe = ordered ? NUMBERED : BULLET;
-      while (i < lines.length && itemRe.test(lines[i])) {
-        const m = itemRe.exec(lines[i]);
-        const item = el("li", null);
-        renderInline(ordered ? m[2] : m[1], item);
-        i += 1;
-        // Indented continuation lines belong to the item.
-        while (i < lines.length && /^\s{2,}\S/.test(lines[i]) && !itemRe.test(lines[i])) {
-          item.append(" ");
-          renderInline(lines[i].trim(), item);
-          i += 1;
-        }
-        list.append(item);
-      }
-      out.append(list);
-      continue;
-    }
-    const body = [];
-    while (
-      i < lines.length &&
-      lines[i].trim() &&
-      !FENCE.test(lines[i]) &&
-      !HEADING.test(lines[i]) &&
-      !QUOTE.test(lines[i]) &&
-      !BULLET.test(lines[i]) &&
-      !NUMBERED.test(lines[i]) &&
-      !RULE.test(lines[i])
-    ) {
-      body.push(lines[i]);
-      i += 1;
-    }
-    out.append(paragraph(body));
+  const html = md.render(String(source ?? ""));
+  const fragment = purifier.sanitize(html, {
+    ALLOWED_TAGS,
+    ALLOWED_ATTR,
+    ALLOWED_URI_REGEXP: /^(?:https?:|mailto:)/i,
+    RETURN_DOM_FRAGMENT: true,
+  });
+  for (const pre of [...fragment.querySelectorAll("pre")]) {
+    const code = pre.querySelector("code") || pre;
+    const lang = /language-([\w+#.-]+)/.exec(code.className || "");
+    const head = document.createElement("div");
+    head.className = "code-head";
+    const label = document.createElement("span");
+    label.className = "code-lang";
+    label.textContent = lang ? lang[1] : "code";
+    head.append(label, copyButton(code));
+    const block = document.createElement("div");
+    block.className = "code-block";
+    pre.replaceWith(block);
+    block.append(head, pre);
   }
-  return out;
+  return fragment;
 }

@@ -129,6 +129,38 @@ def test_ingest_command_loads_files_for_a_user(user, edge_store, tmp_path):
     assert Document.objects.filter(owner=user).count() == 2
 
 
+def test_ingest_command_walks_a_folder_recursively_with_a_summary(user, edge_store, tmp_path):
+    root = tmp_path / "handbook"
+    (root / "part-1" / "deep").mkdir(parents=True)
+    (root / ".git").mkdir()
+    (root / "intro.md").write_text("# Intro\n\nWelcome.\n")
+    (root / "part-1" / "guide.pdf").write_bytes(make_pdf(["Chapter one", "Chapter two"]))
+    (root / "part-1" / "deep" / "notes.txt").write_text("Deep notes about the harbour.\n")
+    (root / "part-1" / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # not a document: skipped
+    (root / ".git" / "HEAD.md").write_text("hidden: skipped")
+    broken = root / "part-1" / "broken.pdf"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 50)  # a .pdf that is not one: fails
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match="1 file"):
+        call_command("ingest", str(root), "--user", user.email, stdout=out, stderr=err)
+    titles = {d.title: d.status for d in Document.objects.filter(owner=user)}
+    assert titles == {
+        "intro": DocumentStatus.READY,
+        "guide": DocumentStatus.READY,
+        "notes": DocumentStatus.READY,
+    }
+    printed = out.getvalue()
+    # One progress line per file, numbered, then the summary.
+    assert "[1/4]" in printed + err.getvalue() and "[4/4]" in printed + err.getvalue()
+    assert "Summary: 4 file(s): 3 ingested, 0 already uploaded, 1 failed." in printed
+    assert "broken.pdf" in err.getvalue()
+
+    # Again: everything readable is already there.
+    broken.unlink()
+    call_command("ingest", str(root), "--user", user.email, stdout=(out := io.StringIO()))
+    assert "Summary: 3 file(s): 0 ingested, 3 already uploaded, 0 failed." in out.getvalue()
+
+
 def test_ingest_command_reports_bad_input(user, edge_store, tmp_path):
     png = tmp_path / "img.pdf"
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 50)

@@ -177,6 +177,8 @@ def e2e_server(fake_model: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory)
             "OPENAI_API_KEY": "e2e-test-key",
             "OPENAI_CHAT_MODEL": "fake-chat",
             "OPENAI_EMBEDDING_MODEL": "fake-embed",
+            # The chat page's model picker offers these (the fake answers for any name).
+            "AI_ALLOWED_MODELS": "fake-chat,fake-chat-large",
             # Several users sign up from 127.0.0.1 within a minute in this run.
             "THROTTLE_REGISTER": "1000/hour",
             "THROTTLE_LOGIN_IP": "1000/min",

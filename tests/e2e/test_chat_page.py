@@ -108,20 +108,42 @@ def test_register_login_chat_stream_and_persist(page, e2e_server):
     )
 
     # An access token the server refuses (as after expiry) is refreshed and the call retried:
-    # the reload below still lands in the chat, with rotated tokens.
-    stale = page.evaluate(
-        """() => {
-            const tokens = JSON.parse(sessionStorage.getItem('aichat.tokens'));
-            tokens.access = tokens.access.slice(0, -4) + 'AAAA';
-            sessionStorage.setItem('aichat.tokens', JSON.stringify(tokens));
-            return tokens;
-        }"""
+    # the reload below still lands in the chat, with a rotated refresh cookie. (The tokens live
+    # in the tab's memory and an HttpOnly cookie, so the refusal is staged on the wire.)
+    def refresh_cookie() -> str:
+        return next(c["value"] for c in page.context.cookies() if c["name"] == "aichat_refresh")
+
+    before = refresh_cookie()
+    refused: list[str] = []
+
+    def refuse_once(route) -> None:
+        if refused:
+            route.continue_()
+            return
+        refused.append(route.request.url)
+        route.fulfill(
+            status=401,
+            content_type="application/json",
+            body='{"success": false, "message": "Token expired.", "code": "TOKEN_EXPIRED"}',
+        )
+
+    refreshes: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            refreshes.append(r.url)
+            if r.method == "POST" and r.url.endswith("/auth/refresh")
+            else None
+        ),
     )
+    page.route("**/api/v1/users/me", refuse_once)
     page.reload()
     expect(page.locator("#app-view")).to_be_visible()
-    fresh = page.evaluate("() => JSON.parse(sessionStorage.getItem('aichat.tokens'))")
-    assert fresh["access"] != stale["access"]
-    assert fresh["refresh"] != stale["refresh"]
+    expect(page.locator(".turn .bubble-user")).to_have_text(["Say hello, please"])
+    page.unroute("**/api/v1/users/me")
+    assert refused
+    assert len(refreshes) >= 2  # the reload's own, then the one after the refused call
+    assert refresh_cookie() != before
     answer = page.locator(".turn .answer").last
     expect(page.locator(".turn .bubble-user")).to_have_text(["Say hello, please"])
     expect(answer.locator("strong")).to_have_text("Streaming")
@@ -420,15 +442,21 @@ def test_markdown_renderer_never_creates_active_content(page, e2e_server):
         }""",
         MARKDOWN_ATTACKS,
     )
+    # Elements of Markdown, highlight.js spans and the code block's copy button: nothing that
+    # runs, loads or embeds (no img, iframe, script, svg, style, form, input).
     assert set(result["tags"]) <= {
         "a",
         "blockquote",
+        "button",
         "code",
+        "div",
         "em",
         "p",
         "pre",
+        "span",
         "strong",
     }, result["tags"]
+    assert "pre" in result["tags"] and "button" in result["tags"]  # the code block, copyable
     assert result["handlers"] == []
     assert result["hrefs"] == [
         "https://evil.example/",  # a bare URL in the text becomes a link; nothing loads it

@@ -36,3 +36,13 @@ def test_chat_page_has_no_inline_script_and_loads_its_own_assets(client):
 
 def test_chat_page_only_answers_safe_methods(client):
     assert client.post("/").status_code == 405
+
+
+def test_favicon_is_served_and_named_by_the_page(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/x-icon"
+    assert response.content[:4] == b"\x00\x00\x01\x00"  # an ICO header
+    html = client.get("/").content.decode()
+    assert re.search(r'<link rel="icon" href="/static/chat/favicon.svg"', html)
+    assert "<title>AI Chat</title>" in html

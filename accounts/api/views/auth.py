@@ -1,5 +1,6 @@
 """Auth endpoints (register, login, tokens, MFA): thin doors over the services."""
 
+import contextlib
 from typing import Any
 
 from drf_spectacular.utils import (
@@ -15,6 +16,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import mfa, services
+from accounts.api.refresh_cookie import (
+    RefreshCookieMixin,
+    clear_cookie,
+    cookie_token,
+    enforce_csrf,
+)
 from accounts.api.serializers import (
     BackupCodesSerializer,
     LoginJsonSerializer,
@@ -33,7 +40,7 @@ from accounts.api.serializers import (
     UserSerializer,
 )
 from accounts.api.views.common import AUTH_TAG, ERROR, user_data
-from accounts.authentication import ENROLLMENT_SCOPE, SCOPE_CLAIM
+from accounts.authentication import ENROLLMENT_SCOPE, SCOPE_CLAIM, AccessTokenAuthentication
 from accounts.throttles import LOGIN_THROTTLES, MFA_THROTTLES, REGISTER_THROTTLES
 from config.parsers import JSONParser
 
@@ -76,7 +83,7 @@ LOGIN_RESPONSE = PolymorphicProxySerializer(
 )
 
 
-class LoginView(APIView):
+class LoginView(RefreshCookieMixin, APIView):
     """Password login: a session, an MFA challenge, or (forced MFA roles) enrolment only."""
 
     permission_classes = [AllowAny]
@@ -133,7 +140,7 @@ def login_outcome_response(outcome: services.LoginOutcome) -> Response:
     return Response({**outcome.tokens, "user": user_data(outcome.user)})
 
 
-class MfaVerifyView(APIView):
+class MfaVerifyView(RefreshCookieMixin, APIView):
     """Second login step: ``mfa_token`` + a TOTP or backup code."""
 
     permission_classes = [AllowAny]
@@ -152,21 +159,63 @@ class MfaVerifyView(APIView):
         return Response({**tokens, "user": user_data(user)})
 
 
-class RefreshView(APIView):
-    """Rotate a refresh token."""
+class RefreshView(RefreshCookieMixin, APIView):
+    """Rotate a refresh token: from the JSON body, or the browser's refresh cookie."""
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
     @extend_schema(
         tags=AUTH_TAG,
+        description="API clients post `{refresh}` and get a new pair. A browser page that "
+        "logged in with the header `X-Refresh-Cookie: 1` holds its refresh token in an "
+        "HttpOnly, SameSite=Strict cookie scoped to this path: it posts no body (or `{}`) with "
+        "`X-CSRFToken` (the `csrftoken` cookie) and gets the new access token, the rotated "
+        "refresh token going back into the cookie.",
         request=RefreshSerializer,
-        responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR},
+        responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 403: ERROR},
     )
     def post(self, request: Request) -> Response:
+        body = request.data if hasattr(request.data, "get") else {}
+        from_cookie = cookie_token(request)
+        if not (body.get("refresh") or body.get("refresh_token")) and from_cookie:
+            enforce_csrf(request)
+            tokens = services.auth_token_refresh(refresh=from_cookie, request=request)
+            # The rotated token goes back into the cookie, whatever the header said.
+            request._request.META["HTTP_X_REFRESH_COOKIE"] = "1"
+            return Response(tokens)
         serializer = RefreshSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return Response(services.auth_token_refresh(**serializer.validated_data, request=request))
+
+    @extend_schema(
+        tags=AUTH_TAG,
+        summary="Log out the browser session of the refresh cookie",
+        description="Ends the session whose refresh token is in the cookie (and the access "
+        "token sent as Bearer, if any) and clears the cookie. Needs `X-CSRFToken`. API "
+        "clients use `POST auth/logout` with their refresh token instead.",
+        request=None,
+        responses={204: None, 401: ERROR, 403: ERROR},
+    )
+    def delete(self, request: Request) -> Response:
+        from_cookie = cookie_token(request)
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        if from_cookie:
+            enforce_csrf(request)
+            access = None
+            try:
+                authenticated = AccessTokenAuthentication().authenticate(request)
+            except Exception:  # noqa: BLE001 - an expired bearer does not keep the session
+                authenticated = None
+            if authenticated is not None:
+                access = authenticated[1]
+            # Already ended or expired: clearing the cookie is all that is left to do.
+            with contextlib.suppress(services.InvalidTokenError):
+                services.auth_refresh_revoke(
+                    refresh=from_cookie, access_token=access, request=request
+                )
+        clear_cookie(response)
+        return response
 
 
 class LogoutView(APIView):
@@ -224,7 +273,7 @@ class MfaEnableView(APIView):
         )
 
 
-class MfaConfirmView(APIView):
+class MfaConfirmView(RefreshCookieMixin, APIView):
     """Finish enrolment with a first code and the password; returns the backup codes once."""
 
     allow_enrollment_token = True

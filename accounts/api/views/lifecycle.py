@@ -15,6 +15,7 @@ from accounts.api.lifecycle_serializers import (
     PasswordResetSerializer,
     VerifyEmailSerializer,
 )
+from accounts.api.refresh_cookie import RefreshCookieMixin
 from accounts.api.serializers import UserSerializer
 from accounts.api.views.auth import LOGIN_RESPONSE, login_outcome_response
 from accounts.api.views.common import AUTH_TAG, ERROR, user_data
@@ -129,7 +130,7 @@ class CodeRequestView(AfterResponseMixin, APIView):
         return Response(CODE_ACCEPTED, status=status.HTTP_202_ACCEPTED)
 
 
-class CodeVerifyView(APIView):
+class CodeVerifyView(RefreshCookieMixin, APIView):
     """Exchange the mailed code for a session, or the MFA challenge when MFA is on."""
 
     permission_classes = [AllowAny]

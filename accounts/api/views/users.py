@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from accounts.api.refresh_cookie import RefreshCookieMixin
 from accounts.api.serializers import (
     AdminUserUpdateSerializer,
     PasswordChangeSerializer,
@@ -58,7 +59,7 @@ class MeView(APIView):
         return self._update(request, partial=True)
 
 
-class PasswordChangeView(APIView):
+class PasswordChangeView(RefreshCookieMixin, APIView):
     """Change the password; every other session ends, this one gets a fresh token pair."""
 
     throttle_classes = MFA_THROTTLES

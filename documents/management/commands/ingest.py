@@ -1,4 +1,5 @@
-"""``manage.py ingest PATH... --user EMAIL``: load files from the terminal with a progress bar;
+"""``manage.py ingest PATH... --user EMAIL``: load files, or every PDF/text/Markdown file of a
+folder (recursively), from the terminal with a progress bar per file and a summary;
 ``manage.py ingest --resume``: finish documents a crash left half-processed."""
 
 from pathlib import Path
@@ -16,12 +17,47 @@ from documents.models import Document, DocumentStatus
 from documents.pipeline import document_ingest, documents_stalled
 from documents.services import document_create
 
+# What a folder contributes (other files in it are skipped silently: a folder of reports often
+# holds spreadsheets and images too); a file named explicitly is always tried.
+FOLDER_SUFFIXES = {".pdf", ".txt", ".md", ".markdown"}
+# One command run handles at most this many files (a typo'd "/" must not walk the disk).
+MAX_FILES = 10_000
+
+
+def expand_paths(raw_paths: list[str]) -> tuple[list[Path], list[Path]]:
+    """Files to ingest (folders walked recursively, hidden entries skipped, sorted) and the
+    paths that exist as neither file nor folder."""
+    files: list[Path] = []
+    missing: list[Path] = []
+    for raw in raw_paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in FOLDER_SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            missing.append(path)
+        if len(files) > MAX_FILES:
+            raise CommandError(f"More than {MAX_FILES} files; ingest fewer folders at a time.")
+    return list(dict.fromkeys(files)), missing
+
 
 class Command(BaseCommand):
     help = "Upload and index files for a user, or resume interrupted ingestions (--resume)."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("paths", nargs="*", help="PDF, text or Markdown files.")
+        parser.add_argument(
+            "paths",
+            nargs="*",
+            help="PDF, text or Markdown files, or folders (searched recursively for them).",
+        )
         parser.add_argument("--user", help="Email of the owner of the new documents.")
         parser.add_argument("--title", help="Title (single file only; default: file name).")
         parser.add_argument(
@@ -50,44 +86,50 @@ class Command(BaseCommand):
             raise CommandError("Give one or more files, or --resume.")
         if not options["user"]:
             raise CommandError("--user EMAIL is required to upload files.")
-        if options["title"] and len(options["paths"]) > 1:
+        files, missing = expand_paths(options["paths"])
+        if options["title"] and len(files) > 1:
             raise CommandError("--title works with a single file only.")
         user = get_user_model().objects.filter(email__iexact=options["user"]).first()
         if user is None:
             raise CommandError(f"No user with email {options['user']}.")
-        failures = 0
-        for raw in options["paths"]:
-            path = Path(raw)
-            if not path.is_file():
-                self.stderr.write(f"{path}: not a file")
-                failures += 1
-                continue
-            if path.stat().st_size > settings.DOCUMENT_MAX_UPLOAD_BYTES:
-                self.stderr.write(f"{path}: larger than DOCUMENT_MAX_UPLOAD_BYTES")
-                failures += 1
-                continue
-            upload = SimpleUploadedFile(path.name, path.read_bytes())
-            try:
-                document, created = self._create(user, upload, options["title"] or "")
-            except ApplicationError as exc:
-                self.stderr.write(f"{path}: {exc.message}")
-                failures += 1
-                continue
-            if not created and document.status == DocumentStatus.READY:
-                self.stdout.write(f"{path}: already uploaded as {document.pk}")
-                continue
-            document = self._run(document)
-            if document.status != DocumentStatus.READY:
-                failures += 1
-        if failures:
-            raise CommandError(f"{failures} file(s) were not ingested.")
+        counts = {"ready": 0, "already": 0, "failed": 0}
+        for path in missing:
+            self.stderr.write(f"{path}: no such file or folder")
+            counts["failed"] += 1
+        total = len(files)
+        for index, path in enumerate(files, start=1):
+            counts[self._ingest_one(path, user, options["title"] or "", f"[{index}/{total}]")] += 1
+        self.stdout.write(
+            f"Summary: {total + len(missing)} file(s): {counts['ready']} ingested, "
+            f"{counts['already']} already uploaded, {counts['failed']} failed."
+        )
+        if counts["failed"]:
+            raise CommandError(f"{counts['failed']} file(s) were not ingested.")
+
+    def _ingest_one(self, path: Path, user: Any, title: str, position: str) -> str:
+        """One file: ``ready``, ``already`` (same bytes uploaded before) or ``failed``."""
+        if path.stat().st_size > settings.DOCUMENT_MAX_UPLOAD_BYTES:
+            self.stderr.write(f"{position} {path}: larger than DOCUMENT_MAX_UPLOAD_BYTES")
+            return "failed"
+        upload = SimpleUploadedFile(path.name, path.read_bytes())
+        try:
+            document, created = self._create(user, upload, title)
+        except ApplicationError as exc:
+            self.stderr.write(f"{position} {path}: {exc.message}")
+            return "failed"
+        if not created and document.status == DocumentStatus.READY:
+            self.stdout.write(f"{position} {path}: already uploaded as {document.pk}")
+            return "already"
+        document = self._run(document, label=f"{position} {path.name}")
+        return "ready" if document.status == DocumentStatus.READY else "failed"
 
     def _create(self, user: Any, upload: SimpleUploadedFile, title: str) -> tuple[Document, bool]:
         # No task: this command runs the pipeline itself, with a progress bar.
         return document_create(owner=user, uploaded_file=upload, title=title, dispatch=False)
 
-    def _run(self, document: Document) -> Document:
-        bar = tqdm(total=1, desc=document.title[:40], unit="step", file=self.stdout._out)
+    def _run(self, document: Document, label: str = "") -> Document:
+        desc = (label or document.title)[:60]
+        bar = tqdm(total=1, desc=desc, unit="step", file=self.stdout._out)
 
         def progress(stage: str, done: int, total: int) -> None:
             bar.set_postfix_str(stage)
