@@ -12,14 +12,22 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework import exceptions as drf_exceptions
+from rest_framework_simplejwt.token_blacklist.admin import BlacklistedTokenAdmin
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
-from accounts import apikeys, mfa, mfa_state, services
-from accounts.models import ApiKey, RevokedAccessToken, Role, User
+from accounts import apikeys, deletion, mfa, mfa_state, services
+from accounts.models import ApiKey, RevokedAccessToken, Role, User, UserDeletion, UserDeletionStatus
 from accounts.stepup import PASSWORD_INCORRECT, user_password_verify
+from config.admin_mixins import ReadOnlyAdminMixin, form_errors_from
 from config.exceptions import ApplicationError
 
 # django-otp's device admins show TOTP secrets (and let anyone with the console copy a user's
@@ -28,6 +36,21 @@ from config.exceptions import ApplicationError
 for _device_model in (TOTPDevice, StaticDevice):
     if admin.site.is_registered(_device_model):
         admin.site.unregister(_device_model)
+
+# Permission groups mean nothing here (the role decides; admins are superusers), and editing
+# them would be a console change outside every service and the audit trail.
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
+
+# simplejwt's blacklist admin lets anyone add or edit blacklist rows by hand, unaudited:
+# sessions end through the services (suspension, "log out everywhere"); here they are records.
+if admin.site.is_registered(BlacklistedToken):
+    admin.site.unregister(BlacklistedToken)
+
+
+@admin.register(BlacklistedToken)
+class BlacklistedTokenRecordAdmin(ReadOnlyAdminMixin, BlacklistedTokenAdmin):
+    """Ended refresh tokens, read-only."""
 
 
 class MfaFilter(admin.SimpleListFilter):
@@ -75,6 +98,21 @@ class UserChangeForm(DjangoUserChangeForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         request = self.console_request
+        if request is not None and self.instance.pk is not None:
+            # The API's rules (own role, own suspension) before anything is saved: a refused
+            # change is one error on the form, never a save followed by "changed successfully".
+            try:
+                services.user_update_check(
+                    actor=request.user,  # type: ignore[arg-type]
+                    user=User.objects.get(pk=self.instance.pk),
+                    data={f: cleaned[f] for f in ("role", "is_active") if f in self.changed_data},
+                )
+            except ApplicationError as exc:
+                form_errors_from(self, exc)
+                return cleaned
+            except drf_exceptions.ValidationError as exc:
+                form_errors_from(self, exc)
+                return cleaned
         if "email" in self.changed_data and request is not None:
             try:
                 valid = user_password_verify(
@@ -108,11 +146,14 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ("role", "is_active", "is_verified", MfaFilter)
     search_fields = ("email", "username", "full_name")
     ordering = ("-created_at",)
-    readonly_fields = ("last_login", "created_at", "mfa_on")
+    readonly_fields = ("last_login", "created_at", "mfa_on", "deactivation_reason")
     list_per_page = 50
     fieldsets = (
         (None, {"fields": ("email", "current_password", "username", "full_name", "password")}),
-        ("Access", {"fields": ("role", "is_active", "is_verified", "mfa_on")}),
+        (
+            "Access",
+            {"fields": ("role", "is_active", "deactivation_reason", "is_verified", "mfa_on")},
+        ),
         ("Dates", {"fields": ("last_login", "created_at")}),
     )
     add_fieldsets = (
@@ -163,26 +204,114 @@ class UserAdmin(DjangoUserAdmin):
         return response
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        # Through the services, as the API does: checks, audit lines, sessions ended on a role
+        # change or a suspension. The form already ran the same checks (user_update_check).
         if not change:
-            super().save_model(request, obj, form, change)
+            password = form.cleaned_data.get("password1") or None
+            if form.cleaned_data.get("usable_password") is False:
+                password = None
+            created = services.user_create_by_admin(
+                actor=request.user,  # type: ignore[arg-type]
+                email=obj.email,
+                username=obj.username,
+                full_name=obj.full_name,
+                role=obj.role,
+                password=password,
+                request=request,
+            )
+            obj.pk = created.pk
+            obj._state.adding = False
+            obj._state.db = created._state.db
             return
-        # Role and active flag go through the services (sessions end, audit lines).
-        changed = set(form.changed_data)
-        role = obj.role
-        is_active = obj.is_active
-        original = User.objects.get(pk=obj.pk)
-        obj.role, obj.is_active = original.role, original.is_active
-        super().save_model(request, obj, form, change)
+        data = {
+            field: form.cleaned_data[field]
+            for field in ("email", "username", "full_name", "is_verified", "role", "is_active")
+            if field in form.changed_data
+        }
+        if not data:
+            return
+        services.user_update(
+            actor=request.user,  # type: ignore[arg-type]
+            user=User.objects.get(pk=obj.pk),
+            data=data,
+            current_password=form.cleaned_data.get("current_password"),
+            request=request,
+        )
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        # Deleting a user erases their data in a background job after a preview (delete_view);
+        # Django's bulk delete would do it blindly in one request.
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict | None = None
+    ) -> HttpResponse:
+        """The preview of what deleting the user removes and keeps, with the two choices: delete
+        (a background job) or deactivate with a reason."""
+        user = self.get_object(request, unquote(object_id))
+        if user is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_delete_permission(request, user):
+            raise PermissionDenied
+        refusal = ""
         try:
-            if "role" in changed:
-                services.user_role_change(actor=request.user, user=obj, role=role, request=request)
-            if "is_active" in changed:
-                if is_active:
-                    services.user_reactivate(actor=request.user, user=obj, request=request)
+            deletion.user_deletion_check(actor=request.user, user=user)  # type: ignore[arg-type]
+        except ApplicationError as exc:
+            refusal = exc.message
+        self_refused = bool(refusal)
+        if request.method == "POST" and not self_refused:
+            choice = request.POST.get("choice")
+            if choice == "delete":
+                job = deletion.user_deletion_request(
+                    actor=request.user,  # type: ignore[arg-type]
+                    user=user,
+                    request=request,
+                )
+                self.message_user(
+                    request,
+                    f"{user.email} is deactivated; their data is being deleted by job "
+                    f"#{job.pk} (follow it here).",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:accounts_userdeletion_change", args=[job.pk])
+                )
+            if choice == "deactivate":
+                reason = request.POST.get("reason", "").strip()
+                if not reason:
+                    refusal = "Say why the account is deactivated (the reason is kept)."
                 else:
-                    services.user_suspend(actor=request.user, user=obj, request=request)
-        except Exception as exc:  # noqa: BLE001 - shown to the admin instead of a 500
-            self.message_user(request, getattr(exc, "message", str(exc)), messages.ERROR)
+                    services.user_suspend(
+                        actor=request.user,  # type: ignore[arg-type]
+                        user=user,
+                        reason=reason,
+                        request=request,
+                    )
+                    self.message_user(
+                        request, f"{user.email} is deactivated: {reason}", messages.SUCCESS
+                    )
+                    return HttpResponseRedirect(
+                        reverse("admin:accounts_user_change", args=[user.pk])
+                    )
+        preview = deletion.user_deletion_preview(user=user)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Delete {user.email}?",
+            "subtitle": None,
+            "object": user,
+            "opts": self.opts,
+            "app_label": self.opts.app_label,
+            "preview": preview,
+            "refusal": refusal,
+            "self_refused": self_refused,
+            "open_job": deletion.user_deletion_open(user=user),
+            "max_reason": services.MAX_DEACTIVATION_REASON_CHARS,
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/accounts/user/delete_preview.html", context)
 
     def _each(self, request: HttpRequest, queryset: QuerySet, action: Any, done: str) -> None:
         count = 0
@@ -256,6 +385,9 @@ class RevokedAccessTokenAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a record of a logout: viewable, never edited
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
@@ -291,3 +423,51 @@ class ApiKeyAdmin(admin.ModelAdmin):
             apikeys.api_key_revoke(key=key, actor=request.user, request=request)
             count += 1
         self.message_user(request, f"Revoked {count} API key(s).", messages.SUCCESS)
+
+
+@admin.register(UserDeletion)
+class UserDeletionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Deletion jobs (``accounts.deletion``): what the preview promised and what is gone so far.
+
+    Started from a user's "Delete" page; a failed job is retried from where it stopped."""
+
+    list_display = ["created_at", "user_label", "status", "step", "requested_by", "finished_at"]
+    list_filter = ["status"]
+    search_fields = ["user_label"]
+    list_select_related = ["requested_by"]
+    ordering = ["-created_at"]
+    actions = ["retry_jobs"]
+    fields = [
+        "user_label",
+        "status",
+        "step",
+        "preview_table",
+        "removed_table",
+        "attempts",
+        "error",
+        "requested_by",
+        "created_at",
+        "heartbeat_at",
+        "finished_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="Preview (at request)")
+    def preview_table(self, job: UserDeletion) -> str:
+        removed = job.preview.get("removed", {})
+        kept = job.preview.get("kept", {})
+        lines = [f"{label}: {count}" for label, count in removed.items()]
+        lines += [f"kept - {label}: {count}" for label, count in kept.items()]
+        return "; ".join(lines) or "-"
+
+    @admin.display(description="Done so far")
+    def removed_table(self, job: UserDeletion) -> str:
+        return "; ".join(f"{key}: {count}" for key, count in job.removed.items()) or "-"
+
+    @admin.action(description="Retry selected failed deletions")
+    def retry_jobs(self, request: HttpRequest, queryset: QuerySet) -> None:
+        retried = 0
+        for job in queryset.filter(status=UserDeletionStatus.FAILED):
+            deletion.user_deletion_retry(actor=request.user, job=job, request=request)  # type: ignore[arg-type]
+            retried += 1
+        self.message_user(request, f"Queued {retried} deletion(s) again.", messages.SUCCESS)

@@ -14,7 +14,38 @@ outage belongs here.
 import contextlib
 import time
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
+
+
+def _redis_window_hit(key: str, *, window: int, now: float) -> int | None:
+    """``window_hit`` on Redis in one round trip when the window is open and current.
+
+    The steady state of a throttle (the window exists) took four round trips: read the start,
+    ``SET NX``, ``EXISTS`` and ``INCR`` (Django's ``incr``). Here the read, the ``SET NX`` and the
+    ``INCR`` go in one ``MULTI``; the ``INCR`` cannot miss the key, which the ``SET NX`` of the
+    same transaction guarantees. A new window still records its start (a second round trip,
+    once per window); a window that is over by our clock returns None and the general path
+    below closes it, exactly as before. None as well when the cache is not Redis.
+    """
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return None
+    counter = backend.make_and_validate_key(key)
+    start_key = backend.make_and_validate_key(f"{key}:start")
+    client = backend._cache.get_client(counter, write=True)
+    with client.pipeline(transaction=True) as pipe:
+        pipe.get(start_key)
+        pipe.set(counter, 0, ex=window, nx=True)
+        pipe.incr(counter)
+        raw_start, created, count = pipe.execute()
+    if created:
+        cache.set(f"{key}:start", now, timeout=window)
+        return int(count)
+    start = None if raw_start is None else backend._cache._serializer.loads(raw_start)
+    if start is not None and start + window <= now:
+        return None  # counted into a window that is over: the general path starts a new one
+    return int(count)
 
 
 def window_hit(key: str, *, window: int) -> int:
@@ -22,6 +53,9 @@ def window_hit(key: str, *, window: int) -> int:
     how many the window holds now, this one included."""
     window = max(1, int(window))
     now = time.time()
+    fast = _redis_window_hit(key, window=window, now=now)
+    if fast is not None:
+        return fast
     start = cache.get(f"{key}:start")
     if start is not None and start + window <= now:
         # Past its end by our clock though the cache still holds it (Redis TTLs are whole

@@ -66,6 +66,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Bumped to revoke every access and refresh token of the user at once (suspension,
     # password change, logout-all); checked by the authentication class on each request.
     token_version = models.PositiveIntegerField(default=0, editable=False)
+    # Why an admin deactivated the account (shown in the console; cleared on reactivation).
+    # db_default: rows written by code that predates the column (a rolling deploy, a rollback
+    # test's historical models) still insert.
+    deactivation_reason = models.CharField(max_length=255, blank=True, default="", db_default="")
 
     objects = UserManager()
 
@@ -153,3 +157,57 @@ class ApiKey(models.Model):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
+
+
+class UserDeletionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class UserDeletion(models.Model):
+    """A background job erasing one user and their data, part by part, in small batches.
+
+    Outlives the user (``user`` becomes NULL at the end): it is the record of what was removed.
+    Resumable: every batch is its own transaction, ``removed`` counts what is gone, and a job
+    whose worker died (no heartbeat) is claimed again by the periodic maintenance.
+    """
+
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="deletions"
+    )
+    # Who the job was for, kept after the account is gone (the job is the record of it).
+    user_label = models.CharField(max_length=300)
+    requested_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(
+        max_length=16,
+        choices=UserDeletionStatus.choices,
+        default=UserDeletionStatus.PENDING,
+        db_index=True,
+    )
+    # What the preview showed when the deletion was asked for, and what is gone so far.
+    preview = models.JSONField(default=dict, blank=True)
+    removed = models.JSONField(default=dict, blank=True)
+    step = models.CharField(max_length=64, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One open job per user: asking twice returns the running one.
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(status__in=["pending", "running"]),
+                name="one_open_deletion_per_user",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Deletion of {self.user_label} ({self.status})"

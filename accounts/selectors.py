@@ -54,7 +54,13 @@ def user_get(*, actor: User, user_id: Any) -> User:
 
 
 def user_me(*, user: User) -> User:
-    """The caller, annotated like the admin list."""
+    """The caller, annotated like the admin list.
+
+    The authentication class loads the caller with ``mfa_enabled`` already (one query per
+    request); only a user loaded some other way (registration, login) is fetched again.
+    """
+    if isinstance(getattr(user, "mfa_enabled", None), bool):
+        return user
     return users_with_mfa_state().get(pk=user.pk)
 
 

@@ -34,6 +34,7 @@ from ops.audit import audit_log, client_ip
 from ops.flags import flag_enabled
 
 MAX_PREFERENCES_BYTES = 16 * 1024
+MAX_DEACTIVATION_REASON_CHARS = 255
 
 
 class InvalidCredentialsError(ApplicationError):
@@ -341,13 +342,71 @@ def _not_self(*, actor: User | None, user: User, what: str) -> None:
         raise ApplicationError(f"You cannot {what} your own account.", code="SELF_CHANGE_FORBIDDEN")
 
 
-def user_role_change(*, actor: User | None, user: User, role: str, request: Any = None) -> User:
-    """Give ``user`` another role; their current tokens (carrying the old role) end."""
+def _role_change_check(*, actor: User | None, user: User, role: str) -> None:
     if role not in Role.values:
         raise drf_exceptions.ValidationError({"role": [f'"{role}" is not a valid role.']})
+    if role != user.role:
+        _not_self(actor=actor, user=user, what="change the role of")
+
+
+def user_update_check(*, actor: User | None, user: User, data: dict[str, Any]) -> None:
+    """Raise the error :func:`user_update` would raise for a rule on ``data`` (own role, own
+    suspension, an invalid role), before anything is written.
+
+    Forms call it in their validation (the console), so a refused change is shown as one error
+    and never half-saved or reported as done; ``user_update`` runs it again itself.
+    """
+    if "role" in data:
+        _role_change_check(actor=actor, user=user, role=data["role"])
+    if "is_active" in data and not data["is_active"] and user.is_active:
+        _not_self(actor=actor, user=user, what="suspend")
+
+
+def user_create_by_admin(
+    *,
+    actor: User | None,
+    email: str,
+    username: str,
+    full_name: str = "",
+    role: str = Role.USER,
+    password: str | None,
+    request: Any = None,
+) -> User:
+    """An admin creates an account (console): unique email and username, the password policy,
+    a valid role; audited as ``user_created``."""
+    email = User.objects.normalize_email(email).strip().lower()
+    username = username.strip()
+    errors: dict[str, list[str]] = {}
+    if User.objects.filter(email__iexact=email).exists():
+        errors["email"] = ["A user with this email address already exists."]
+    if User.objects.filter(username__iexact=username).exists():
+        errors["username"] = ["This username is taken."]
+    if role not in Role.values:
+        errors["role"] = [f'"{role}" is not a valid role.']
+    if errors:
+        raise drf_exceptions.ValidationError(errors)
+    user = User(email=email, username=username, full_name=full_name.strip(), role=role)
+    if password is None:
+        user.set_unusable_password()  # signs in by emailed code or after a reset
+    else:
+        _password_check(password, user)
+        user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:
+        raise drf_exceptions.ValidationError(
+            {"email": ["A user with this email address or username already exists."]}
+        ) from exc
+    audit_log(action="user_created", actor=actor, target=user, request=request, role=role)
+    return user
+
+
+def user_role_change(*, actor: User | None, user: User, role: str, request: Any = None) -> User:
+    """Give ``user`` another role; their current tokens (carrying the old role) end."""
+    _role_change_check(actor=actor, user=user, role=role)
     if role == user.role:
         return user
-    _not_self(actor=actor, user=user, what="change the role of")
     previous = user.role
     with transaction.atomic():
         user.role = role
@@ -364,15 +423,25 @@ def user_role_change(*, actor: User | None, user: User, role: str, request: Any 
     return user
 
 
-def user_suspend(*, actor: User | None, user: User, request: Any = None) -> User:
-    """Deactivate ``user`` and end every session of theirs at once (REST and WebSocket)."""
+def user_suspend(*, actor: User | None, user: User, reason: str = "", request: Any = None) -> User:
+    """Deactivate ``user`` and end every session of theirs at once (REST and WebSocket).
+
+    ``reason`` (why, in a sentence) is kept on the account and in the audit event, so the next
+    admin who opens the account sees it."""
     _not_self(actor=actor, user=user, what="suspend")
+    reason = " ".join(str(reason or "").split())[:MAX_DEACTIVATION_REASON_CHARS]
     with transaction.atomic():
+        fields = []
         if user.is_active:
             user.is_active = False
-            user.save(update_fields=["is_active"])
+            fields.append("is_active")
+        if reason and reason != user.deactivation_reason:
+            user.deactivation_reason = reason
+            fields.append("deactivation_reason")
+        if fields:
+            user.save(update_fields=fields)
         user_sessions_revoke(user=user, reason="suspended")
-    audit_log(action="user_suspended", actor=actor, target=user, request=request)
+    audit_log(action="user_suspended", actor=actor, target=user, request=request, reason=reason)
     return user
 
 
@@ -380,7 +449,8 @@ def user_reactivate(*, actor: User | None, user: User, request: Any = None) -> U
     """Let a suspended user log in again (old tokens stay revoked)."""
     if not user.is_active:
         user.is_active = True
-        user.save(update_fields=["is_active"])
+        user.deactivation_reason = ""
+        user.save(update_fields=["is_active", "deactivation_reason"])
         audit_log(action="user_reactivated", actor=actor, target=user, request=request)
     return user
 
@@ -399,6 +469,7 @@ def user_update(
     address is where password resets and sign-in codes go, so a stolen admin token must not
     be able to redirect them.
     """
+    user_update_check(actor=actor, user=user, data=data)
     email = data.get("email")
     if isinstance(email, str) and email.strip().lower() != user.email:
         user_password_confirm(
@@ -418,7 +489,12 @@ def user_update(
             if data["is_active"]:
                 user_reactivate(actor=actor, user=user, request=request)
             else:
-                user_suspend(actor=actor, user=user, request=request)
+                user_suspend(
+                    actor=actor,
+                    user=user,
+                    reason=str(data.get("deactivation_reason") or ""),
+                    request=request,
+                )
     if changed:
         audit_log(action="user_updated", actor=actor, target=user, request=request, fields=changed)
     return user

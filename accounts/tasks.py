@@ -48,3 +48,19 @@ def email_deliver(self, *, to: str, subject: str, text: str, html: str, kind: st
         )
         raise
     logger.info("email_sent", kind=kind)
+
+
+@shared_task(name="accounts.user_deletion", acks_late=True, ignore_result=True)
+def user_deletion_task(*, job_id: int) -> None:
+    """Run one user-deletion job (``accounts.deletion``); a job another worker holds is left."""
+    from accounts.deletion import user_deletion_run
+
+    user_deletion_run(job_id=job_id)
+
+
+@shared_task(name="accounts.user_deletions_resume", ignore_result=True)
+def user_deletions_resume_task() -> int:
+    """Periodic: resume deletion jobs whose worker died."""
+    from accounts.deletion import user_deletions_resume
+
+    return user_deletions_resume()

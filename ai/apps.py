@@ -9,8 +9,10 @@ class AiConfig(AppConfig):
     verbose_name = "AI providers and generations"
 
     def ready(self) -> None:
+        from ai import user_data
         from ai.health import provider_health, qdrant_health
 
         # /health/detailed reports what this app integrates (config.health imports no app).
         health_check_register("qdrant", sync_to_async(qdrant_health, thread_sensitive=False))
         health_check_register("ai_provider", provider_health)
+        user_data.register()  # what deleting a user removes (or keeps) here: accounts.deletion

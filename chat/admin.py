@@ -1,10 +1,13 @@
 """Management console for chat: sessions with read-only transcripts."""
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from chat.models import ChatMessage, ChatSession
+from chat.services import chat_session_delete, chat_session_update
 
 
 class ChatMessageInline(admin.TabularInline):
@@ -43,6 +46,27 @@ class ChatSessionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def save_model(self, request: HttpRequest, obj: ChatSession, form: Any, change: bool) -> None:
+        # Through the service, as the API renames and archives: audited (someone else's chat).
+        chat_session_update(
+            session=ChatSession.objects.get(pk=obj.pk),
+            user=request.user,
+            title=obj.title,
+            is_active=obj.is_active,
+            request=request,
+        )
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        # The transcript inline is read-only: nothing of it is ever written from here.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+    def delete_model(self, request: HttpRequest, obj: ChatSession) -> None:
+        chat_session_delete(session=obj, user=request.user, request=request)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ChatSession]) -> None:
+        for session in queryset:
+            self.delete_model(request, session)
 
 
 @admin.register(ChatMessage)

@@ -8,6 +8,8 @@ class ChatConfig(AppConfig):
     verbose_name = "Chat"
 
     def ready(self) -> None:
+        from chat import user_data
         from chat.selectors import chat_stats
 
         platform_stats_register("chat", chat_stats)
+        user_data.register()  # what deleting a user removes here (accounts.deletion)

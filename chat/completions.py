@@ -55,6 +55,9 @@ from ops.flags import flag_enabled
 
 logger = structlog.get_logger(__name__)
 
+# Longest end-user label (OpenAI's ``user``) kept in an audit event.
+END_USER_MAX = 256
+
 # Strong references to settlements still running after their stream was cancelled.
 _SETTLING: set[asyncio.Task] = set()
 
@@ -154,6 +157,9 @@ class GenerationCall:
     reservation_id: int | None = None
     request: Any = None
     request_id: str = ""
+    # OpenAI's ``user``: the caller's own label for its end user. Recorded for the operator
+    # (audit event ``end_user``), never used for authentication or authorization.
+    end_user: str = ""
     # Called with the answer and its status once metered (``store``, the generation history).
     on_finish: Callable[..., None] | None = None
 
@@ -181,11 +187,13 @@ def generation_plan(
     sampling: Sampling | None = None,
     retrieval_top_k: int | None = None,
     request: Any = None,
+    end_user: str = "",
 ) -> GenerationCall:
     """Check the caller and the model, ground the prompt if asked, and reserve the quota.
 
     ``retrieval_top_k``: add the caller's best-matching document passages to the prompt (the
-    same retrieval as chat) and return them as the call's ``sources``.
+    same retrieval as chat) and return them as the call's ``sources``. ``end_user``: the
+    client's label of its end user (OpenAI's ``user``), recorded in the audit event.
     """
     generation_require_writer(user)
     if streaming and not flag_enabled("streaming_enabled"):
@@ -213,7 +221,15 @@ def generation_plan(
         reservation_id=reservation_id,
         request=request,
         request_id=current_request_id(),
+        end_user=end_user_label(end_user),
     )
+
+
+def end_user_label(value: str | None) -> str:
+    """OpenAI's ``user`` as recorded: printable characters only, at most ``END_USER_MAX``."""
+    if not value:
+        return ""
+    return "".join(ch for ch in value if ch.isprintable())[:END_USER_MAX]
 
 
 def _finish(
@@ -253,9 +269,10 @@ def _finish(
         door=call.door,
         model=model,
         status=status,
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
+        # Nested: the audit log drops top-level keys that look like secrets ("token").
+        usage={"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens},
         error=error.kind if error else None,
+        **({"end_user": call.end_user} if call.end_user else {}),
     )
     if call.on_finish is not None:
         call.on_finish(text=text, model=model, usage=usage, sources=call.sources, status=status)
@@ -369,7 +386,13 @@ def embedding_model_resolve(*, model: str | None) -> str:
 
 
 def embedding_create(
-    *, user: Any, texts: list[str], model: str | None, dimensions: int | None, request: Any
+    *,
+    user: Any,
+    texts: list[str],
+    model: str | None,
+    dimensions: int | None,
+    request: Any,
+    end_user: str = "",
 ) -> tuple[list[list[float]], str, Usage]:
     """Embed ``texts`` for an API caller: reserved, metered and audited like a chat call."""
     generation_require_writer(user)
@@ -390,7 +413,8 @@ def embedding_create(
         door="openai_api",
         model=result.model,
         inputs=len(texts),
-        prompt_tokens=result.usage.prompt_tokens,
+        usage={"prompt_tokens": result.usage.prompt_tokens},
+        **({"end_user": label} if (label := end_user_label(end_user)) else {}),
     )
     return result.vectors, result.model, result.usage
 

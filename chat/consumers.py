@@ -23,6 +23,7 @@ from django.conf import settings
 from accounts.authentication import user_from_access_token
 from accounts.services import user_require_verified
 from accounts.sessions import user_group_name
+from chat.db import chat_db
 from chat.generation import Generation, generation_cancel, generation_local, generation_start
 from chat.models import ACTIVE_STATUSES, ChatMessage
 from chat.recovery import chat_messages_recover_orphans
@@ -343,7 +344,7 @@ class ChatConsumer(ChannelLayerOutageMixin, AsyncWebsocketConsumer):
             session_id = self._int_field(frame, "session_id", required=False)
             # Logout, suspension and expiry take effect here; the quota is reserved and the
             # message stored before any model call.
-            user, turn = await database_sync_to_async(_prepare_turn)(
+            user, turn = await chat_db(_prepare_turn)(
                 token=self.raw_token or "",
                 content=content,
                 session_id=session_id,

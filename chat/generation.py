@@ -36,6 +36,7 @@ from django.core.cache import cache
 
 from ai.providers import ProviderError, StreamDelta, StreamEnd, Usage
 from ai.providers.tokens import count_message_tokens, count_tokens
+from chat.db import chat_db
 from chat.models import MessageStatus
 from chat.recovery import cancel_key, chat_messages_recover_orphans, heartbeats_refresh
 from chat.services import Turn, chat_message_checkpoint, chat_message_finish
@@ -177,7 +178,7 @@ class Generation:
 
     async def _checkpoint(self) -> None:
         try:
-            cancel = await database_sync_to_async(_checkpoint_and_poll)(
+            cancel = await chat_db(_checkpoint_and_poll)(
                 message_id=self.message_id,
                 response="".join(self.parts),
                 token_ends=list(self.ends),
@@ -284,7 +285,7 @@ class Generation:
         latency_ms = int((time.perf_counter() - self.started) * 1000)
         for attempt in range(_FINISH_ATTEMPTS):
             try:
-                await database_sync_to_async(chat_message_finish)(
+                await chat_db(chat_message_finish)(
                     message_id=self.message_id,
                     user_id=self.user_id,
                     status=status,
@@ -328,8 +329,9 @@ class Generation:
 async def _heartbeat_loop() -> None:
     """Beat for every generation of this process; stop those cancelled from other workers.
 
-    The first beat of a process also sweeps: answers left by a worker that died (this one,
-    before a restart) are closed without waiting for anyone to look at them.
+    Under a server without the ASGI lifespan (Daphne), the first beat of a process also
+    sweeps: answers left by a worker that died (this one, before a restart) are closed
+    without waiting for anyone to look at them. uvicorn sweeps at start (``config.startup``).
     """
     global _SWEPT
     interval = max(0.05, float(settings.CHAT_HEARTBEAT_INTERVAL))
@@ -350,6 +352,12 @@ async def _heartbeat_loop() -> None:
                 if generation is not None:
                     generation.cancel()
         await asyncio.sleep(interval)
+
+
+def mark_swept() -> None:
+    """The process start swept already (``config.startup``): the first beat need not."""
+    global _SWEPT
+    _SWEPT = True
 
 
 def _ensure_heartbeat() -> None:

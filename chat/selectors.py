@@ -18,12 +18,15 @@ _HISTORY_STATUSES = (MessageStatus.COMPLETE, MessageStatus.INCOMPLETE, MessageSt
 SESSION_SEARCH_MAX_CHARS = 200
 
 
-def chat_session_list(*, user: Any, search: str | None = None) -> QuerySet[ChatSession]:
+def chat_session_list(
+    *, user: Any, search: str | None = None, prefetch_documents: bool = True
+) -> QuerySet[ChatSession]:
     """The user's sessions, newest first, with their document ids in one extra query.
 
     ``search`` keeps the sessions whose title, or one of whose questions or answers, contains
     it (case-insensitive); an ``EXISTS`` subquery so a session matching in many messages is
-    listed once and pagination counts stay right.
+    listed once and pagination counts stay right. ``prefetch_documents=False`` for a list that
+    is paginated first and then given its ids with :func:`chat_session_document_ids_attach`.
     """
     queryset = ChatSession.objects.filter(user=user)
     term = " ".join((search or "").split())
@@ -38,9 +41,36 @@ def chat_session_list(*, user: Any, search: str | None = None) -> QuerySet[ChatS
             Q(message__icontains=term) | Q(response__icontains=term)
         )
         queryset = queryset.filter(Q(title__icontains=term) | Exists(in_messages))
-    return queryset.prefetch_related(
-        Prefetch("documents", queryset=Document.objects.only("id"))
-    ).order_by("-created_at", "-id")
+    queryset = queryset.order_by("-created_at", "-id")
+    if prefetch_documents:
+        queryset = queryset.prefetch_related(
+            Prefetch("documents", queryset=Document.objects.only("id"))
+        )
+    return queryset
+
+
+def chat_session_document_ids_attach(sessions: list[ChatSession]) -> list[ChatSession]:
+    """Set ``document_ids`` (strings, newest document first as ``Document``'s ordering) on each
+    session, in one query.
+
+    Reads the many-to-many table's id pairs: a ``prefetch_related`` builds a related manager
+    and a ``Document`` per row, which the profile of the sessions list showed costing more
+    than the rest of the page.
+    """
+    if not sessions:
+        return sessions
+    through = ChatSession.documents.through
+    by_session: dict[int, list[str]] = {session.pk: [] for session in sessions}
+    pairs = (
+        through.objects.filter(chatsession_id__in=list(by_session))
+        .order_by("-document__created_at", "document_id")
+        .values_list("chatsession_id", "document_id")
+    )
+    for session_id, document_id in pairs:
+        by_session[session_id].append(str(document_id))
+    for session in sessions:
+        session.document_ids = by_session[session.pk]  # type: ignore[attr-defined]  # read by the serializer
+    return sessions
 
 
 def chat_session_get(*, session_id: Any, user: Any) -> ChatSession:

@@ -27,6 +27,7 @@ from documents.models import Document
 from documents.retrieval import retrieve_for_chat
 from metering.models import UsageKind
 from metering.quotas import quota_release
+from ops.audit import audit_log
 from ops.flags import flag_enabled
 
 logger = structlog.get_logger(__name__)
@@ -82,8 +83,12 @@ def chat_session_update(
     title: str | None = None,
     is_active: bool | None = None,
     document_ids: list | None = None,
+    request: Any = None,
 ) -> ChatSession:
+    """Rename, archive or re-scope a session. ``user`` is who acts: the owner (the API) or an
+    admin (the console), whose change to someone else's chat is audited."""
     _require_writer(user)
+    before = {"title": session.title, "is_active": session.is_active}
     fields = ["updated_at"]
     if title is not None:
         session.title = title.strip()[:200] or session.title
@@ -95,12 +100,33 @@ def chat_session_update(
     session.save(update_fields=fields)
     if document_ids is not None:
         session.documents.set(_own_documents(user=user, document_ids=document_ids))
+    changed = [f for f in ("title", "is_active") if getattr(session, f) != before[f]]
+    if getattr(user, "pk", None) != session.user_id and changed:
+        audit_log(
+            action="chat_session_updated",
+            actor=user,
+            target=session,
+            request=request,
+            owner_id=session.user_id,
+            fields=changed,
+        )
     return session
 
 
-def chat_session_delete(*, session: ChatSession, user: Any) -> None:
+def chat_session_delete(*, session: ChatSession, user: Any, request: Any = None) -> None:
+    """Delete a session with its messages; an admin deleting someone else's is audited."""
     _require_writer(user)
+    session_id, owner_id, title = session.pk, session.user_id, session.title
     session.delete()
+    if getattr(user, "pk", None) != owner_id:
+        audit_log(
+            action="chat_session_deleted",
+            actor=user,
+            request=request,
+            session_id=session_id,
+            owner_id=owner_id,
+            title=title,
+        )
 
 
 def chat_message_feedback_set(

@@ -162,9 +162,77 @@ def document_cleanup(*, document_id: str, file_name: str) -> None:
         logger.exception("document_vectors_delete_failed", document_id=document_id)
 
 
-def document_reindex(*, document: Document, force: bool = False, dispatch: bool = True) -> Document:
+def document_update(*, document: Document, actor: Any, title: str, request: Any = None) -> Document:
+    """Rename a document (the console's change form); audited."""
+    from ops.audit import audit_log
+
+    title = _clean_name(title) or document.title
+    if title == document.title:
+        return document
+    previous = document.title
+    document.title = title
+    document.save(update_fields=["title", "updated_at"])
+    audit_log(
+        action="document_updated",
+        actor=actor,
+        target=document,
+        request=request,
+        old_title=previous,
+        new_title=title,
+        owner_id=document.owner_id,
+    )
+    return document
+
+
+class DocumentFileMissingError(ApplicationError):
+    status_code = 404
+    default_code = "DOCUMENT_FILE_MISSING"
+    default_detail = "The original file of this document is no longer stored."
+
+
+def document_file_open(*, document: Document, actor: Any, request: Any = None) -> Any:
+    """Open the stored original for ``actor`` (an admin; the console's download): returns an
+    open file. Every download is audited - it is someone else's file."""
+    from config.exceptions import PermissionDeniedError
+    from ops.audit import audit_log
+
+    if not getattr(actor, "is_admin", False):
+        raise PermissionDeniedError("Only administrators may download other users' files.")
+    if not document.file:
+        raise DocumentFileMissingError()
+    try:
+        handle = document.file.storage.open(document.file.name or "", "rb")  # set: checked above
+    except (FileNotFoundError, OSError) as exc:
+        raise DocumentFileMissingError() from exc
+    audit_log(
+        action="document_downloaded",
+        actor=actor,
+        target=document,
+        request=request,
+        owner_id=document.owner_id,
+        size_bytes=document.size_bytes,
+    )
+    return handle
+
+
+def document_download_name(document: Document) -> str:
+    """The name a download is saved under: the uploaded name, else the title with its type."""
+    suffix = {"pdf": ".pdf", "text": ".txt", "markdown": ".md"}.get(document.file_type, "")
+    name = _clean_name(document.original_name) or _clean_name(document.title) or "document"
+    return name if os.path.splitext(name)[1] else f"{name}{suffix}"
+
+
+def document_reindex(
+    *,
+    document: Document,
+    force: bool = False,
+    dispatch: bool = True,
+    actor: Any = None,
+    request: Any = None,
+) -> Document:
     """Run the whole pipeline again from the stored file (``dispatch=False``: the caller runs
-    it, as ``manage.py reindex`` does)."""
+    it, as ``manage.py reindex`` does). Audited when an ``actor`` other than the owner asks
+    (the console)."""
     stale_before = timezone.now() - timedelta(seconds=int(settings.INGEST_STALL_SECONDS))
     if (
         not force
@@ -186,4 +254,14 @@ def document_reindex(*, document: Document, force: bool = False, dispatch: bool 
         if dispatch:
             transaction.on_commit(lambda: document_dispatch(document_id=document.pk))
     document.refresh_from_db()
+    if actor is not None and getattr(actor, "pk", None) != document.owner_id:
+        from ops.audit import audit_log
+
+        audit_log(
+            action="document_reindexed",
+            actor=actor,
+            target=document,
+            request=request,
+            owner_id=document.owner_id,
+        )
     return document

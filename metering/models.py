@@ -17,8 +17,13 @@ class UsageKind(models.TextChoices):
 class UsageRecord(models.Model):
     """One call to a model provider: who, which model, how many tokens, how long."""
 
+    # NULL once the user is deleted: the record stays, anonymised, for accounting.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_records"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="usage_records",
     )
     kind = models.CharField(max_length=16, choices=UsageKind.choices)
     provider = models.CharField(max_length=32)

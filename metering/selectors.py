@@ -100,7 +100,8 @@ def usage_stats(now: dt.datetime) -> dict[str, Any]:
         return UsageRecord.objects.filter(created_at__gte=since).aggregate(**_SUMS)
 
     top = list(
-        UsageRecord.objects.filter(created_at__gte=week_ago)
+        # Deleted users' records are anonymised (user NULL): counted in the totals, not here.
+        UsageRecord.objects.filter(created_at__gte=week_ago, user__isnull=False)
         .values("user_id", "user__email")
         .annotate(total_tokens=Coalesce(Sum("total_tokens"), 0), requests=Count("id"))
         .order_by("-total_tokens", "user_id")[:TOP_USERS]

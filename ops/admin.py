@@ -2,20 +2,37 @@
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from config.admin_mixins import ReadOnlyAdminMixin
-from ops.audit import audit_log
-from ops.flags import feature_flag_set, flag_cache_clear
+from config.admin_mixins import ReadOnlyAdminMixin, form_errors_from
+from ops.flags import feature_flag_delete, feature_flag_name_validate, feature_flag_set
 from ops.models import AuditEvent, FeatureFlag
+
+
+class FeatureFlagAdminForm(forms.ModelForm):
+    class Meta:
+        model = FeatureFlag
+        fields = ["name", "enabled", "description"]
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        try:
+            return feature_flag_name_validate(name)
+        except Exception as exc:  # noqa: BLE001 - the service's 400, shown on the field
+            form_errors_from(self, exc)
+            return name
 
 
 @admin.register(FeatureFlag)
 class FeatureFlagAdmin(admin.ModelAdmin):
-    """Flags the code reads through ``ops.flags.flag_enabled`` (changes are cached and audited)."""
+    """Flags the code reads through ``ops.flags.flag_enabled`` (changes are cached and audited).
 
+    Names are checked by the same service as ``POST /api/v1/admin/feature-flags``."""
+
+    form = FeatureFlagAdminForm
     list_display = ["name", "enabled", "description", "updated_at", "updated_by"]
     list_editable = ["enabled"]
     list_select_related = ["updated_by"]
@@ -27,15 +44,18 @@ class FeatureFlagAdmin(admin.ModelAdmin):
         return [*self.readonly_fields, "name"] if obj is not None else list(self.readonly_fields)
 
     def save_model(self, request: HttpRequest, obj: FeatureFlag, form: Any, change: bool) -> None:
-        # Through the service: the cache is invalidated and the change audited.
-        feature_flag_set(name=obj.name, enabled=obj.enabled, actor=request.user, request=request)
-        FeatureFlag.objects.filter(name=obj.name).update(description=obj.description)
+        # Through the service: the name checked, the cache invalidated, the change audited.
+        feature_flag_set(
+            name=obj.name,
+            enabled=obj.enabled,
+            description=obj.description if "description" in form.fields else None,
+            actor=request.user,
+            request=request,
+        )
         obj.pk = FeatureFlag.objects.get(name=obj.name).pk
 
     def delete_model(self, request: HttpRequest, obj: FeatureFlag) -> None:
-        super().delete_model(request, obj)
-        flag_cache_clear(obj.name)
-        audit_log(action="feature_flag_deleted", actor=request.user, request=request, flag=obj.name)
+        feature_flag_delete(name=obj.name, actor=request.user, request=request)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         for flag in queryset:

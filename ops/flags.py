@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from rest_framework.exceptions import ValidationError
 
 from config.cache import cache_invalidate
 from ops.audit import audit_log
@@ -83,8 +84,32 @@ def feature_flag_list() -> list[dict[str, Any]]:
     return result
 
 
-def feature_flag_set(*, name: str, enabled: bool, actor: Any = None, request: Any = None) -> bool:
-    """Turn ``name`` on or off (audited); returns the new value."""
+def feature_flag_name_validate(name: str) -> str:
+    """``name`` if the code reads a flag of that name, else a 400 listing the known flags.
+
+    The one check of every door (API, console, commands): a misspelled flag would be stored,
+    shown as set, and never read - the feature would silently keep its default.
+    """
+    if name not in FLAG_DEFAULTS:
+        known = ", ".join(sorted(FLAG_DEFAULTS))
+        raise ValidationError(
+            {"name": [f'"{name}" is not a feature flag the code reads. Known flags: {known}.']},
+            code="UNKNOWN_FEATURE_FLAG",
+        )
+    return name
+
+
+def feature_flag_set(
+    *,
+    name: str,
+    enabled: bool,
+    description: str | None = None,
+    actor: Any = None,
+    request: Any = None,
+) -> bool:
+    """Turn ``name`` on or off (audited; ``description``, when given, replaces the note shown
+    in the console); returns the new value."""
+    feature_flag_name_validate(name)
     with transaction.atomic():
         flag, created = FeatureFlag.objects.select_for_update().get_or_create(
             name=name,
@@ -95,10 +120,13 @@ def feature_flag_set(*, name: str, enabled: bool, actor: Any = None, request: An
             },
         )
         previous = flag_default(name) if created else flag.enabled
-        if not created:
+        previous_description = "" if created else flag.description
+        if description is not None:
+            flag.description = description[:255]
+        if not created or description is not None:
             flag.enabled = enabled
             flag.updated_by = actor if getattr(actor, "pk", None) else None
-            flag.save(update_fields=["enabled", "updated_by", "updated_at"])
+            flag.save(update_fields=["enabled", "description", "updated_by", "updated_at"])
         flag_cache_clear(name)
     audit_log(
         action="feature_flag_changed",
@@ -108,5 +136,19 @@ def feature_flag_set(*, name: str, enabled: bool, actor: Any = None, request: An
         flag=name,
         old=previous,
         new=enabled,
+        **(
+            {"description": flag.description}
+            if description is not None and flag.description != previous_description
+            else {}
+        ),
     )
     return enabled
+
+
+def feature_flag_delete(*, name: str, actor: Any = None, request: Any = None) -> None:
+    """Remove the stored value of ``name`` (it falls back to its default); audited."""
+    with transaction.atomic():
+        deleted, _ = FeatureFlag.objects.filter(name=name).delete()
+        flag_cache_clear(name)
+    if deleted:
+        audit_log(action="feature_flag_deleted", actor=actor, request=request, flag=name)

@@ -41,6 +41,7 @@ class UserSerializer(serializers.ModelSerializer):
             "full_name",
             "role",
             "is_active",
+            "deactivation_reason",
             "is_verified",
             "mfa_enabled",
             "preferences",

@@ -3,7 +3,7 @@
 from django.urls import path
 
 from accounts.api import views
-from accounts.api.views import apikeys, lifecycle
+from accounts.api.views import apikeys, deletion, lifecycle
 
 urlpatterns = [
     path("auth/register", views.RegisterView.as_view(), name="auth-register"),
@@ -40,6 +40,11 @@ urlpatterns = [
     path("users/me/password", views.PasswordChangeView.as_view(), name="user-password"),
     path("users/<int:user_id>", views.UserDetailView.as_view(), name="user-detail"),
     path("users/<int:user_id>/suspend", views.UserSuspendView.as_view(), name="user-suspend"),
+    path(
+        "users/<int:user_id>/deletion",
+        deletion.UserDeletionView.as_view(),
+        name="user-deletion",
+    ),
     path(
         "users/<int:user_id>/reactivate",
         views.UserReactivateView.as_view(),

@@ -113,6 +113,44 @@ async def with_retries(call: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable")
 
 
+class _IdleWatchdog:
+    """Cancels the reading task when it has waited ``idle`` seconds for one line.
+
+    ``asyncio.timeout`` per line scheduled (and cancelled) a timer for every token: with a
+    thousand streams, a fifth of the event loop's time (profiled). This arms one timer per
+    idle period: each line only stamps ``last``; when the timer fires early it re-arms.
+    """
+
+    __slots__ = ("fired", "handle", "idle", "last", "loop", "task", "waiting")
+
+    def __init__(self, idle: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        self.idle = idle
+        self.last = self.loop.time()
+        self.waiting = False
+        self.fired = False
+        self.handle = self.loop.call_at(self.last + idle, self._check)
+
+    def _check(self) -> None:
+        now = self.loop.time()
+        if self.waiting and now - self.last >= self.idle and self.task is not None:
+            self.fired = True
+            self.task.cancel()
+            return
+        # Not waiting (the consumer holds the stream) or a line came since: look again later.
+        start = self.last if self.waiting else now
+        self.handle = self.loop.call_at(start + self.idle, self._check)
+
+    def absorb(self) -> None:
+        """The cancellation was this watchdog's own: the task is not being cancelled."""
+        if self.task is not None:
+            self.task.uncancel()
+
+    def close(self) -> None:
+        self.handle.cancel()
+
+
 class OpenAICompatibleProvider(ModelProvider):
     """OpenAI itself or any server speaking its API (Ollama, vLLM, LM Studio)."""
 
@@ -245,16 +283,22 @@ class OpenAICompatibleProvider(ModelProvider):
         finish_reason: str | None = None
         reported_model = chosen
         iterator = response.iter_lines().__aiter__()
+        # The idle watchdog: a server that stops sending without closing would otherwise
+        # hold the generation (and the user's socket) forever.
+        watchdog = _IdleWatchdog(idle)
         try:
             while True:
                 try:
-                    # The idle watchdog: a server that stops sending without closing would
-                    # otherwise hold the generation (and the user's socket) forever.
-                    async with asyncio.timeout(idle):
-                        line = await iterator.__anext__()
+                    watchdog.waiting = True
+                    watchdog.last = watchdog.loop.time()
+                    line = await iterator.__anext__()
+                    watchdog.waiting = False
                 except StopAsyncIteration:
                     break
-                except TimeoutError as exc:
+                except asyncio.CancelledError as exc:
+                    if not watchdog.fired:
+                        raise
+                    watchdog.absorb()
                     raise ProviderError(
                         f"The model stream was idle for more than {idle:g} s.", kind="timeout"
                     ) from exc
@@ -298,6 +342,7 @@ class OpenAICompatibleProvider(ModelProvider):
                     if choice.get("finish_reason"):
                         finish_reason = choice["finish_reason"]
         finally:
+            watchdog.close()
             # Closing the response releases the upstream request (cancel, disconnect, error).
             with contextlib.suppress(Exception):
                 await response.close()

@@ -307,6 +307,7 @@ class ChatCompletionsView(OpenAIView):
             ),
             retrieval_top_k=retrieval.get("top_k") if retrieval.get("enabled") else None,
             request=request,
+            end_user=data.get("user") or "",
         )
         if data["store"]:
             call.on_finish = _store_exchange(user=request.user, data=data)
@@ -388,6 +389,7 @@ class EmbeddingsView(OpenAIView):
             model=data["model"],
             dimensions=data.get("dimensions"),
             request=request,
+            end_user=data.get("user") or "",
         )
         encode = embedding_base64 if data["encoding_format"] == "base64" else list
         return Response(

@@ -75,7 +75,13 @@ class ChatCompletionRequestSerializer(serializers.Serializer):
     top_p = serializers.FloatField(required=False, allow_null=True, min_value=0.0, max_value=1.0)
     stop = serializers.JSONField(required=False, allow_null=True)
     n = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=1)
-    user = serializers.CharField(required=False, allow_blank=True, max_length=256)
+    user = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=256,
+        help_text="Your label of the end user: recorded in the call's audit event "
+        "(`end_user`), never used for access.",
+    )
     # Extensions (the SDKs send them with ``extra_body``).
     retrieval = RetrievalSerializer(
         required=False,
@@ -126,7 +132,13 @@ class EmbeddingRequestSerializer(serializers.Serializer):
     dimensions = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=8192
     )
-    user = serializers.CharField(required=False, allow_blank=True, max_length=256)
+    user = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=256,
+        help_text="Your label of the end user: recorded in the call's audit event "
+        "(`end_user`), never used for access.",
+    )
 
     def validate_input(self, value: Any) -> list[str]:
         texts = [value] if isinstance(value, str) else value

@@ -26,8 +26,15 @@ class ChatSessionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_document_ids(self, session: ChatSession) -> list[str]:
-        # Served from the selector's prefetch: no query per session.
-        return [str(document.pk) for document in session.documents.all()]
+        # Served by the selectors (chat_session_document_ids_attach, or the prefetch): no query
+        # per session. The prefetch cache is read directly: ``session.documents`` builds a
+        # related manager per row, which cost more than the rest of the row's rendering.
+        attached = getattr(session, "document_ids", None)
+        if attached is not None:
+            return attached
+        prefetched = getattr(session, "_prefetched_objects_cache", {}).get("documents")
+        documents = session.documents.all() if prefetched is None else prefetched
+        return [str(document.pk) for document in documents]
 
 
 class ChatSessionCreateSerializer(serializers.Serializer):

@@ -23,6 +23,7 @@ from chat.selectors import (
     SESSION_SEARCH_MAX_CHARS,
     chat_message_get,
     chat_message_list,
+    chat_session_document_ids_attach,
     chat_session_get,
     chat_session_list,
 )
@@ -33,6 +34,7 @@ from chat.services import (
     chat_session_delete,
     chat_session_update,
 )
+from config.representation import Representer
 
 _ERRORS = {
     401: OpenApiResponse(description="Not authenticated (error envelope)."),
@@ -72,6 +74,10 @@ _MESSAGE_EXAMPLE = OpenApiExample(
 )
 
 
+# The list's rows rendered by one serializer instance (config.representation).
+_session_rows = Representer(ChatSessionSerializer)
+
+
 class SessionListCreateView(ListAPIView):
     """Your chat sessions, newest first; create one."""
 
@@ -79,7 +85,11 @@ class SessionListCreateView(ListAPIView):
     serializer_class = ChatSessionSerializer
 
     def get_queryset(self):
-        return chat_session_list(user=self.request.user, search=self.request.query_params.get("q"))
+        return chat_session_list(
+            user=self.request.user,
+            search=self.request.query_params.get("q"),
+            prefetch_documents=False,
+        )
 
     @extend_schema(
         tags=["chat"],
@@ -98,7 +108,8 @@ class SessionListCreateView(ListAPIView):
         },
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
-        return super().get(request, *args, **kwargs)
+        page = chat_session_document_ids_attach(list(self.paginate_queryset(self.get_queryset())))
+        return self.get_paginated_response(_session_rows.many(page))
 
     @extend_schema(
         tags=["chat"],

@@ -121,6 +121,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 
+# Threads that run the sync middleware chain and views under the ASGI server (config.asgi_handler):
+# each keeps its database connection; a slow sync request holds one of them.
+ASGI_SYNC_THREADS = env.int("ASGI_SYNC_THREADS", default=8)
+
 # --- Redis: cache, channel layer, Celery ----------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 # A command that meets a connection Redis closed (a restart, a failover, an outage that ended)
@@ -131,12 +135,19 @@ REDIS_RETRY_ON_ERROR = [redis.exceptions.ConnectionError]
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.redis_cache.SharedPoolRedisCache",  # one pool and client per process
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="aichat"),
             "TIMEOUT": 300,
-            # Fail fast when Redis is down instead of hanging a request.
+            # Fail fast when Redis is down instead of hanging a request. The pool is bounded:
+            # a process that needs more connections than REDIS_CACHE_MAX_CONNECTIONS waits up
+            # to REDIS_CACHE_POOL_TIMEOUT seconds for one, then answers 503
+            # SERVICE_UNAVAILABLE (an error frame on a socket), never an unbounded pile of
+            # connections or a hang. Each thread that touches the cache holds at most one.
             "OPTIONS": {
+                "pool_class": "redis.BlockingConnectionPool",
+                "max_connections": env.int("REDIS_CACHE_MAX_CONNECTIONS", default=50),
+                "timeout": env.float("REDIS_CACHE_POOL_TIMEOUT", default=2.0),
                 "socket_connect_timeout": 2,
                 "socket_timeout": 2,
                 "retry_on_error": REDIS_RETRY_ON_ERROR,
@@ -304,11 +315,6 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.schema.error_responses_hook",
     ],
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "jwtAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-        }
-    },
 }
 
 # --- CORS and security headers --------------------------------------------------------------
@@ -462,6 +468,19 @@ CHAT_STREAM_REDIS_MAX_CONNECTIONS = env.int("CHAT_STREAM_REDIS_MAX_CONNECTIONS",
 CHAT_STREAM_REDIS_POOL_TIMEOUT = env.float("CHAT_STREAM_REDIS_POOL_TIMEOUT", default=2.0)
 CHAT_HEARTBEAT_INTERVAL = env.float("CHAT_HEARTBEAT_INTERVAL", default=2.0)
 CHAT_HEARTBEAT_TTL = env.int("CHAT_HEARTBEAT_TTL", default=8)  # whole seconds (cache TTL)
+# Threads of an ASGI process for the answers' database work (storing a turn, checkpoints, the
+# end), beside the one shared thread of every other database call. 0: that shared thread (the
+# only sensible choice on SQLite, which has one writer). On PostgreSQL the turns of many users
+# then wait on network round trips side by side instead of in one queue (profiled: at 500
+# streams the queue made time to first token a minute); keep it below DATABASE_POOL_MAX.
+CHAT_DB_THREADS = env.int(
+    "CHAT_DB_THREADS",
+    default=(
+        max(1, min(8, DATABASES["default"]["OPTIONS"]["pool"]["max_size"] - 2))
+        if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+        else 0
+    ),
+)
 CHAT_WS_MAX_FRAME_BYTES = env.int("CHAT_WS_MAX_FRAME_BYTES", default=65536)
 CHAT_WS_AUTH_TIMEOUT = env.float("CHAT_WS_AUTH_TIMEOUT", default=10.0)
 CHAT_WS_MAX_FRAMES_PER_MINUTE = env.int("CHAT_WS_MAX_FRAMES_PER_MINUTE", default=120)
@@ -566,9 +585,23 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
 # --- Periodic maintenance: Celery beat in scaled mode, an in-process timer in embedded mode ----
 # Both run this one schedule (config.periodic runs it in the server process without a broker).
 MAINTENANCE_INTERVAL = env.int("MAINTENANCE_INTERVAL", default=15)  # seconds; 0 = off
+# Deleting a user (accounts.deletion): where the job runs, like INGEST_RUNNER; a job untouched
+# for USER_DELETION_STALL_SECONDS lost its worker and is resumed by the periodic maintenance.
+USER_DELETION_RUNNER = env.str(
+    "USER_DELETION_RUNNER", default="thread" if CELERY_TASK_ALWAYS_EAGER else "celery"
+)
+if USER_DELETION_RUNNER not in ("thread", "celery", "inline"):
+    raise ImproperlyConfigured("USER_DELETION_RUNNER must be thread, celery or inline.")
+USER_DELETION_STALL_SECONDS = env.int("USER_DELETION_STALL_SECONDS", default=60)
+USER_DELETION_MAX_ATTEMPTS = env.int("USER_DELETION_MAX_ATTEMPTS", default=5)
 CELERY_BEAT_SCHEDULE = {
     name: {"task": name, "schedule": float(MAINTENANCE_INTERVAL)}
-    for name in ("chat.recover_orphans", "ai.documents_sweep", "ai.quota_reservations_expire")
+    for name in (
+        "chat.recover_orphans",
+        "ai.documents_sweep",
+        "ai.quota_reservations_expire",
+        "accounts.user_deletions_resume",
+    )
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # The default throttles, indexed so GET /api/v1/admin/rate-limits can list who is blocked.

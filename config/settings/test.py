@@ -23,6 +23,8 @@ CELERY_BROKER_URL = "memory://"
 # Ingestion runs in the caller so tests see its result; tests of the background runner and
 # the maintenance timer switch them on themselves.
 INGEST_RUNNER = "inline"
+# The same for user deletion; the end-to-end server runs it on its background thread.
+USER_DELETION_RUNNER = os.environ.get("USER_DELETION_RUNNER", "inline")
 MAINTENANCE_INTERVAL = 0
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 # Throttles stay on (tests assert them) but generous enough for ordinary tests.

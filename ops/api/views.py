@@ -5,7 +5,12 @@ Thin views over ``accounts.throttles``, ``ops.selectors`` and ``ops.flags``.
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -63,8 +68,14 @@ class FeatureFlagSerializer(serializers.Serializer):
     updated_by = serializers.EmailField(allow_null=True)
 
 
+@extend_schema_field({"type": "string", "enum": sorted(FLAG_DEFAULTS)})
+class FeatureFlagNameField(serializers.CharField):
+    """A flag name; documented as the known flags, validated by the service
+    (``feature_flag_name_validate``), so the API and the console refuse the same names."""
+
+
 class FeatureFlagSetSerializer(serializers.Serializer):
-    name = serializers.ChoiceField(choices=sorted(FLAG_DEFAULTS))
+    name = FeatureFlagNameField(max_length=64)
     enabled = serializers.BooleanField()
 
 

@@ -1,10 +1,12 @@
 """users/me, the admin users API, suspension and mass assignment."""
 
 import asyncio
+import json
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Role, User
 from accounts.sessions import user_group_name
@@ -27,6 +29,24 @@ def test_me_get(user_client, user):
     body = user_client.get(ME).json()
     assert body["id"] == user.pk and body["email"] == user.email
     assert not {"password", "token_version", "is_superuser"} & set(body)
+
+
+def test_me_is_one_query_with_the_mfa_state(user_client, user, django_assert_num_queries):
+    """The authentication query loads the caller with its MFA state: no second fetch."""
+    with django_assert_num_queries(1):
+        body = user_client.get(ME).json()
+    assert body["mfa_enabled"] is False
+    TOTPDevice.objects.create(user=user, name="app", confirmed=True)
+    with django_assert_num_queries(1):
+        assert user_client.get(ME).json()["mfa_enabled"] is True
+
+
+def test_me_renders_as_the_user_serializer(user_client, user):
+    from accounts.api.serializers import UserSerializer
+    from accounts.mfa import users_with_mfa_state
+
+    expected = UserSerializer(users_with_mfa_state().get(pk=user.pk)).data
+    assert user_client.get(ME).json() == json.loads(json.dumps(expected, default=str))
 
 
 def test_me_patch_changes_profile(user_client, user):

@@ -196,6 +196,18 @@ def test_model_load_asks_ollama_to_keep_the_model(user_client, fake, settings):
     assert [r.body for r in load] == [{"model": "fake-chat", "keep_alive": "10m"}]
 
 
+def test_model_load_failures_are_said_not_hidden(user_client, fake, settings):
+    fake.ollama = True
+    fake.ollama_load_status = 404  # Ollama has not pulled the model
+    refused = user_client.post("/api/v1/ai/models/fake-chat/load")
+    assert refused.status_code == 502
+    assert "fake-chat" in refused.json()["message"]
+    settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"  # nothing listens there
+    unreachable = user_client.post("/api/v1/ai/models/fake-chat/load")
+    assert unreachable.status_code == 502
+    assert unreachable.json()["code"] == "AI_PROVIDER_ERROR"
+
+
 def test_viewer_cannot_generate(viewer_client, fake):
     response = viewer_client.post("/api/v1/ai/generate", {"prompt": "x"}, format="json")
     assert response.status_code == 403

@@ -16,7 +16,7 @@ def _ref(content: dict) -> str:
 def test_chat_completions_documents_json_and_event_stream(schema):
     operation = schema["paths"]["/v1/chat/completions"]["post"]
     assert operation["tags"] == ["openai"]
-    assert {"bearerApiKeyAuth": []} in operation["security"]
+    assert {"openaiApiKey": []} in operation["security"]
     assert _ref(operation["requestBody"]["content"]["application/json"]) == (
         "ChatCompletionRequestRequest"
     )

@@ -19,6 +19,7 @@ import httpx
 import openai
 import pytest
 
+from ai.providers.tokens import count_tokens
 from tests.fakes import FakeOpenAI
 
 REPO = Path(__file__).resolve().parents[2]
@@ -235,6 +236,12 @@ def test_chat_completion_sync_reserves_settles_meters_and_audits(live):
         "complete",
         "fake-chat-large",
     )
+    # OpenAI's ``user`` is what the operator sees of the client's end user.
+    assert details["end_user"] == "end-user-1"
+    assert details["usage"] == {
+        "prompt_tokens": completion.usage.prompt_tokens,
+        "completion_tokens": 4,
+    }
 
 
 def test_chat_stream_sync_with_usage(live):
@@ -392,8 +399,11 @@ def test_disconnect_mid_stream_stops_upstream_and_charges_produced(live):
     deadline = time.monotonic() + 20
     while True:
         after = live.records()
-        if len(after["reservations"]) > len(before["reservations"]) and (
-            after["reservations"][-1]["status"] != "active"
+        # The audit event is written just after the settlement: wait for both.
+        if (
+            len(after["reservations"]) > len(before["reservations"])
+            and after["reservations"][-1]["status"] != "active"
+            and len(after["audit"]) > len(before["audit"])
         ):
             break
         assert time.monotonic() < deadline, after["reservations"][-1]
@@ -421,8 +431,102 @@ def test_store_saves_a_chat_session(live):
     assert all(r["message"] != "forget this" for r in live.records()["stored"])
 
 
+def test_stream_with_raw_response_and_max_completion_tokens(live):
+    live.fake.script(text="raw stream")
+    with live.client().chat.completions.with_streaming_response.create(
+        model="fake-chat",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+        max_completion_tokens=7,
+    ) as raw:
+        assert raw.status_code == 200
+        assert raw.headers["content-type"].startswith("text/event-stream")
+        assert raw.headers["cache-control"] == "no-cache"
+        parts = [c.choices[0].delta.content or "" for c in raw.parse() if c.choices]
+    assert "".join(parts) == "raw stream"
+    assert live.fake.chat_requests()[-1]["max_tokens"] == 7
+
+
+async def test_async_client_errors_are_the_sdk_exceptions(live):
+    def client(key: str) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(base_url=live.base_url, api_key=key, max_retries=0)
+
+    calls = len(live.fake.chat_requests())
+    messages = [{"role": "user", "content": "hi"}]
+    main, revoked, poor = (client(live.secrets[k]) for k in ("key", "revoked", "poor"))
+    try:
+        with pytest.raises(openai.NotFoundError) as missing:
+            await main.chat.completions.create(model="gpt-unknown", messages=messages, stream=True)
+        assert missing.value.code == "model_not_found"
+        with pytest.raises(openai.AuthenticationError):
+            await revoked.chat.completions.create(model="fake-chat", messages=messages)
+        with pytest.raises(openai.RateLimitError) as spent:
+            await poor.chat.completions.with_raw_response.create(
+                model="fake-chat", messages=messages
+            )
+        assert spent.value.code == "insufficient_quota"
+        assert int(spent.value.response.headers["retry-after"]) >= 1
+        assert len(live.fake.chat_requests()) == calls
+    finally:
+        for each in (main, revoked, poor):
+            await each.close()
+
+
+def test_provider_failure_mid_stream_is_an_sdk_error_and_charges_what_was_produced(live):
+    live.fake.script(tokens=40, cut_after=5)
+    before = live.records()
+    parts = []
+    with pytest.raises(openai.APIError) as caught:
+        for chunk in live.client().chat.completions.create(
+            model="fake-chat", messages=[{"role": "user", "content": "hi"}], stream=True
+        ):
+            if chunk.choices and chunk.choices[0].delta.content:
+                parts.append(chunk.choices[0].delta.content)
+    assert "interrupted" in caught.value.message
+    assert len(parts) == 5
+    after = live.records()
+    assert len(after["usage"]) == len(before["usage"]) + 1
+    # The upstream sent no usage: the produced text is counted.
+    assert after["usage"][-1]["completion_tokens"] == count_tokens("".join(parts))
+    assert after["reservations"][-1]["status"] == "settled"
+    action, details = after["audit"][-1]
+    assert (action, details["status"], details["error"]) == (
+        "ai_generation",
+        "incomplete",
+        "stream_interrupted",
+    )
+
+
+def test_store_saves_a_streamed_exchange_too(live):
+    live.fake.script(text="streamed and kept")
+    stream = live.client().chat.completions.create(
+        model="fake-chat",
+        messages=[{"role": "user", "content": "keep the stream"}],
+        stream=True,
+        extra_body={"store": True},
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    deadline = time.monotonic() + 10
+    while {"message": "keep the stream", "response": "streamed and kept"} not in (
+        live.records()["stored"]
+    ):
+        assert time.monotonic() < deadline, live.records()["stored"]
+        time.sleep(0.1)  # the exchange is stored as the stream is settled
+
+
+def test_embeddings_write_usage_and_audit(live):
+    before = live.records()
+    live.client().embeddings.create(model="fake-embed", input=["one", "two"], user="batch-job")
+    after = live.records()
+    new_usage = after["usage"][len(before["usage"]) :]
+    assert [row["kind"] for row in new_usage] == ["embedding"]
+    action, details = after["audit"][-1]
+    assert (action, details["inputs"], details["end_user"]) == ("ai_embedding", 2, "batch-job")
+
+
 def test_langchain_chat_openai(live):
-    langchain_openai = pytest.importorskip("langchain_openai")
+    import langchain_openai  # a dev requirement: a missing package must fail, not skip
+
     llm = langchain_openai.ChatOpenAI(
         model="fake-chat", base_url=live.base_url, api_key=live.secrets["key"], max_retries=0
     )
@@ -430,3 +534,21 @@ def test_langchain_chat_openai(live):
     assert llm.invoke("hello").content == "from langchain"
     live.fake.script(text="streamed chain")
     assert "".join(chunk.content for chunk in llm.stream("hello")) == "streamed chain"
+    with pytest.raises(openai.NotFoundError):
+        langchain_openai.ChatOpenAI(
+            model="gpt-unknown", base_url=live.base_url, api_key=live.secrets["key"], max_retries=0
+        ).invoke("hello")
+    with pytest.raises(openai.RateLimitError):
+        langchain_openai.ChatOpenAI(
+            model="fake-chat", base_url=live.base_url, api_key=live.secrets["poor"], max_retries=0
+        ).invoke("hello")
+    embeddings = langchain_openai.OpenAIEmbeddings(
+        model="fake-embed",
+        base_url=live.base_url,
+        api_key=live.secrets["key"],
+        max_retries=0,
+        # No tiktoken download: the inputs are sent as text, which is what this server takes.
+        check_embedding_ctx_length=False,
+    )
+    vectors = embeddings.embed_documents(["alpha", "beta"])
+    assert len(vectors) == 2 and len(vectors[0]) == 1536

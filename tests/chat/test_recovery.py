@@ -1,5 +1,6 @@
 """Answers whose generating worker died are closed, not left streaming forever."""
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -66,3 +67,38 @@ async def test_resume_of_an_orphan_replays_and_ends(user):
     tokens = [f for f in frames if f["type"] == "token"]
     assert [(f["seq"], f["content"]) for f in tokens] == [(2, " an a"), (3, "ns")]
     assert frames[-1]["status"] == "incomplete"
+
+
+@pytest.mark.django_db
+def test_a_celery_worker_start_closes_lost_answers(user, settings):
+    from chat.tasks import _recover_on_worker_start
+
+    lost = _orphan(user, age_seconds=settings.CHAT_HEARTBEAT_TTL + 5)
+    _recover_on_worker_start()  # the worker_ready signal's handler (tasks run eagerly here)
+    lost.refresh_from_db()
+    assert lost.status == MessageStatus.INCOMPLETE
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_asgi_lifespan_startup_closes_lost_answers(user, settings):
+    """What uvicorn (``config.serve``) runs before its first request."""
+    from asgiref.sync import sync_to_async
+
+    from config.asgi import application
+
+    lost = await sync_to_async(_orphan)(user, age_seconds=settings.CHAT_HEARTBEAT_TTL + 5)
+    inbox: asyncio.Queue = asyncio.Queue()
+    sent: list[dict] = []
+    await inbox.put({"type": "lifespan.startup"})
+    await inbox.put({"type": "lifespan.shutdown"})
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await asyncio.wait_for(application({"type": "lifespan"}, inbox.get, send), timeout=60)
+    assert [m["type"] for m in sent] == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete",
+    ]
+    await sync_to_async(lost.refresh_from_db)()
+    assert lost.status == MessageStatus.INCOMPLETE

@@ -115,6 +115,20 @@ def test_session_list_query_count_is_constant(
     assert response.data["results"][0]["document_ids"] == [str(document.pk)]
 
 
+def test_session_list_document_ids_match_the_detail(user_client, user):
+    """The list reads the id pairs itself; the detail prefetches: same ids, same order."""
+    older, newer = _document(user, "Older"), _document(user, "Newer")
+    Document.objects.filter(pk=older.pk).update(created_at=timezone.now() - timedelta(days=1))
+    with_two, without = ChatSessionFactory(user=user), ChatSessionFactory(user=user)
+    with_two.documents.add(older, newer)
+    rows = {row["id"]: row for row in user_client.get(SESSIONS).json()["results"]}
+    assert rows[with_two.pk]["document_ids"] == [str(newer.pk), str(older.pk)]
+    assert rows[without.pk]["document_ids"] == []
+    for session in (with_two, without):
+        detail = user_client.get(f"{SESSIONS}/{session.pk}").json()
+        assert detail == rows[session.pk]
+
+
 @pytest.mark.parametrize("page_size", [5, 50])
 def test_message_list_query_count_is_constant(
     user_client, user, page_size, django_assert_num_queries

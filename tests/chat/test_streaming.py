@@ -1,6 +1,7 @@
 """Lossless streaming: coalesced frames, per-message logs, heartbeats and lost generations."""
 
 import asyncio
+import copy
 import json
 import os
 from datetime import timedelta
@@ -17,6 +18,7 @@ from chat.models import ChatMessage, ChatSession, MessageStatus
 from chat.recovery import (
     cancel_key,
     chat_messages_recover_orphans,
+    heartbeat_key,
     heartbeats_alive,
     heartbeats_refresh,
 )
@@ -297,3 +299,120 @@ async def test_frames_of_a_generation_land_in_the_shared_log(
     entries = await log.read(start["message_id"], "0-0", block_seconds=0.1)
     assert [json.loads(text) for _, text in entries] == frames
     await log.writer.delete(log.key(start["message_id"]))
+
+
+# --- overload: bounded Redis pools answer an error frame, never a hang ---------------------
+
+
+def _bound_cache_pool(settings) -> None:
+    """The shared cache's pool bounded to one connection, waited for 0.2 s."""
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["OPTIONS"].update(max_connections=1, timeout=0.2)
+    settings.CACHES = caches  # Django rebuilds its cache handlers on this change
+
+
+def _take_cache_connections() -> list:
+    pool = cache._cache._get_connection_pool(True)
+    return [pool.get_connection() for _ in range(pool.max_connections)]
+
+
+def _give_back(connections: list) -> None:
+    pool = cache._cache._get_connection_pool(True)
+    for connection in connections:
+        pool.release(connection)
+
+
+@needs_redis
+async def test_an_exhausted_cache_pool_is_an_error_frame_and_stores_nothing_streaming(
+    openai_settings, settings, user
+):
+    openai_settings.script(tokens=5)
+    _bound_cache_pool(settings)
+    token = (await database_sync_to_async(issue_tokens)(user=user))["access"]
+    ws = await open_socket(token)
+    held = await database_sync_to_async(_take_cache_connections)()
+    try:
+        await ws.send_json_to({"type": "message", "content": "go"})
+        frame = await ws.receive_json_from(timeout=10)
+        assert frame["type"] == "error", frame
+        assert frame["code"] == "SERVICE_UNAVAILABLE", frame
+        closed = await ws.receive_output(timeout=5)
+        assert closed == {"type": "websocket.close", "code": 4503}
+    finally:
+        await database_sync_to_async(_give_back)(held)
+    # Refused before anything was stored or reserved: no answer is left streaming.
+    statuses = await database_sync_to_async(
+        lambda: list(ChatMessage.objects.filter(user=user).values_list("status", flat=True))
+    )()
+    assert MessageStatus.STREAMING not in statuses and MessageStatus.PENDING not in statuses
+    assert not await database_sync_to_async(
+        QuotaReservation.objects.filter(user=user, status=ReservationStatus.ACTIVE).exists
+    )()
+    # The pool has room again: the next socket streams normally.
+    ws = await open_socket(token)
+    await _start(ws)
+    frames = await until_end(ws)
+    await ws.disconnect()
+    assert frames[-1]["status"] == "complete"
+
+
+@needs_redis
+async def test_a_cache_pool_exhausted_mid_answer_still_ends_the_answer(
+    openai_settings, settings, user
+):
+    """Heartbeats and cancel polls fail while the pool is taken; the answer still ends, is
+    saved and its reservation settled: nothing is left streaming."""
+    settings.CHAT_HEARTBEAT_INTERVAL = 0.05
+    openai_settings.script(tokens=40, delay=0.01)
+    _bound_cache_pool(settings)
+    token = (await database_sync_to_async(issue_tokens)(user=user))["access"]
+    ws = await open_socket(token)
+    start = await _start(ws)
+    await ws.receive_json_from(timeout=5)  # the first token: the generation runs
+    held = await database_sync_to_async(_take_cache_connections)()
+    try:
+        frames = await until_end(ws, timeout=20)
+    finally:
+        await database_sync_to_async(_give_back)(held)
+    await ws.disconnect()
+    assert frames[-1]["status"] in ("complete", "incomplete", "failed"), frames[-1]
+    message = await database_sync_to_async(ChatMessage.objects.get)(pk=start["message_id"])
+    assert message.status == frames[-1]["status"]
+    assert not await database_sync_to_async(
+        QuotaReservation.objects.filter(user=user, status=ReservationStatus.ACTIVE).exists
+    )()
+
+
+@needs_redis
+async def test_an_exhausted_frame_log_pool_is_an_error_frame_for_a_follower(user, settings):
+    """A resume of an answer generated on another worker, while every connection of the
+    followers' pool is busy: a clear error frame at once, and once the pool has room (and the
+    generation has died) the next resume ends the answer as incomplete."""
+    settings.CHAT_STREAM_REDIS_MAX_CONNECTIONS = 1
+    settings.CHAT_STREAM_REDIS_POOL_TIMEOUT = 0.2
+    settings.CHAT_HEARTBEAT_TTL = 1
+    message = await database_sync_to_async(_active_message)(user, response="t1 ", ends=[3])
+    await database_sync_to_async(heartbeats_refresh)([message.pk])  # "another worker" runs it
+    log = frame_log()
+    held = await log.readers.connection_pool.get_connection()
+    token = (await database_sync_to_async(issue_tokens)(user=user))["access"]
+    ws = await open_socket(token)
+    try:
+        await ws.send_json_to({"type": "resume", "message_id": message.pk, "after_seq": 0})
+        frames = [await ws.receive_json_from(timeout=5) for _ in range(4)]
+        assert [f["type"] for f in frames] == ["start", "sources", "token", "error"], frames
+        assert frames[-1]["code"] == "SERVICE_UNAVAILABLE"
+        assert frames[-1]["message_id"] == message.pk
+    finally:
+        await log.readers.connection_pool.release(held)
+    # The "other worker" is gone (its heartbeat lapses): the next resume closes the answer.
+    await database_sync_to_async(cache.delete)(heartbeat_key(message.pk))
+    await database_sync_to_async(ChatMessage.objects.filter(pk=message.pk).update)(
+        updated_at=timezone.now() - timedelta(seconds=5)
+    )
+    await ws.send_json_to({"type": "resume", "message_id": message.pk, "after_seq": 1})
+    frames = await until_end(ws, timeout=10)
+    await ws.disconnect()
+    assert frames[-1]["status"] == "incomplete"
+    refreshed = await database_sync_to_async(ChatMessage.objects.get)(pk=message.pk)
+    assert refreshed.status == MessageStatus.INCOMPLETE

@@ -19,7 +19,12 @@ from metering.quotas import quota_reserve
 from tests.ai.factories import edge_store_fixture, make_pdf, upload  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
-MAINTENANCE = {"chat.recover_orphans", "ai.documents_sweep", "ai.quota_reservations_expire"}
+MAINTENANCE = {
+    "chat.recover_orphans",
+    "ai.documents_sweep",
+    "ai.quota_reservations_expire",
+    "accounts.user_deletions_resume",
+}
 
 
 def test_beat_schedules_every_maintenance_task_and_workers_know_them(settings):
@@ -108,3 +113,62 @@ def test_the_embedded_server_starts_the_timer(tmp_path):
     assert result.returncode == 0, result.stderr
     threads = json.loads(result.stdout.strip().splitlines()[-1])
     assert "embedded-periodic" in threads
+
+
+_LOST_ANSWER = """
+import datetime
+from django.utils import timezone
+from accounts.models import User
+from metering.quotas import quota_reserve
+from chat.models import ChatMessage, ChatSession
+user = User.objects.create_user("lost@example.com", "pw-123456789", is_verified=True)
+session = ChatSession.objects.create(user=user, title="t")
+reservation = quota_reserve(user=user, estimate=500)
+message = ChatMessage.objects.create(
+    session=session, user=user, message="hi", response="Half an ans", token_ends=[4, 11],
+    status="streaming", metadata={"reservation_id": reservation, "prompt_tokens": 9},
+)
+ChatMessage.objects.filter(pk=message.pk).update(
+    updated_at=timezone.now() - datetime.timedelta(minutes=5)
+)
+print(message.pk, reservation)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_the_server_start_closes_what_a_killed_server_left(tmp_path):
+    """``python -m config.serve`` (uvicorn, the ASGI lifespan) closes a lost answer as it
+    starts: no request, no socket, no periodic timer (off in these settings)."""
+    import sqlite3
+    import time
+
+    from tests.multiprocess.procs import manage, start_uvicorn
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_", "REDIS_", "CELERY_", "QDRANT_", "PYTEST_", "DJANGO_"))
+    }
+    env.update(DJANGO_SETTINGS_MODULE="config.settings.test", DATA_DIR=str(tmp_path))
+    manage(env, "migrate", "--noinput", timeout=300)
+    message_id, reservation_id = manage(env, "shell", "-c", _LOST_ANSWER).split()[-2:]
+
+    def row(sql: str, *params: object) -> tuple:
+        with sqlite3.connect(tmp_path / "db.sqlite3", timeout=10) as db:
+            return db.execute(sql, params).fetchone()
+
+    assert row("SELECT status FROM chat_chatmessage WHERE id = ?", message_id) == ("streaming",)
+    server = start_uvicorn(env, name="restarted", own_data_dir=False)
+    try:
+        deadline = time.monotonic() + 20
+        while row("SELECT status FROM chat_chatmessage WHERE id = ?", message_id) != (
+            "incomplete",
+        ):
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.2)
+    finally:
+        server.stop()
+    assert row("SELECT status FROM metering_quotareservation WHERE id = ?", reservation_id) == (
+        "settled",
+    )

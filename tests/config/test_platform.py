@@ -187,7 +187,7 @@ def test_scaled_mode_is_switched_by_environment_only(tmp_path):
     assert config == {
         "engine": "django.db.backends.postgresql",
         "pool": True,
-        "cache": "django.core.cache.backends.redis.RedisCache",
+        "cache": "config.redis_cache.SharedPoolRedisCache",
         "layer": "channels_redis.core.RedisChannelLayer",
         "eager": False,
         "broker": "redis://cache.internal:6379/2",

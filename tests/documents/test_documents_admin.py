@@ -54,3 +54,52 @@ def test_reindex_action_and_delete_from_admin(staff_client, user, edge_store):
     assert response.status_code == 302
     assert not Document.objects.filter(pk=document.pk).exists()
     assert async_to_sync(edge_store.count)(name, document_id=str(document.pk)) == 0
+
+
+def test_the_file_link_downloads_the_original_for_admins_and_is_audited(
+    staff_client, admin_user, user, edge_store
+):
+    from ops.models import AuditEvent
+
+    document, _ = document_create(
+        owner=user, uploaded_file=upload("Quarterly notes.md", b"# Notes\n\norchard lantern")
+    )
+    page = staff_client.get(f"/admin/documents/document/{document.pk}/change/").content.decode()
+    url = f"/admin/documents/document/{document.pk}/download/"
+    # The link goes through the console's view, not MEDIA_URL (which is not served).
+    assert f'href="{url}"' in page and "/media/" not in page
+
+    response = staff_client.get(url)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b"# Notes\n\norchard lantern"
+    assert response["Content-Disposition"] == 'attachment; filename="Quarterly notes.md"'
+    assert response["Content-Type"].startswith("text/markdown")
+    assert response["X-Content-Type-Options"] == "nosniff"
+    event = AuditEvent.objects.get(action="document_downloaded")
+    assert event.actor == admin_user and event.target_id == str(document.pk)
+    assert event.details["owner_id"] == user.pk
+
+
+def test_only_admins_download_and_a_missing_file_is_a_404(staff_client, user, edge_store):
+    from django.test import Client
+
+    from ops.models import AuditEvent
+
+    client = Client()
+    document, _ = document_create(owner=user, uploaded_file=upload("a.txt", b"private words"))
+    url = f"/admin/documents/document/{document.pk}/download/"
+    client.force_login(user)  # the owner, but not an admin: the console is not theirs
+    response = client.get(url)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    client.logout()
+    assert client.get(url).status_code == 302
+
+    document.file.storage.delete(document.file.name)
+    assert staff_client.get(url).status_code == 404
+    assert (
+        staff_client.get(
+            "/admin/documents/document/00000000-0000-0000-0000-000000000000/download/"
+        ).status_code
+        == 404
+    )
+    assert not AuditEvent.objects.filter(action="document_downloaded").exists()

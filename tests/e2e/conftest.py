@@ -184,6 +184,8 @@ def e2e_server(fake_model: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory)
             "THROTTLE_LOGIN_IP": "1000/min",
             "THROTTLE_MFA_IP": "1000/min",
             "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
+            # User deletion runs on the server's background thread, as in embedded mode.
+            "USER_DELETION_RUNNER": "thread",
             "LOG_LEVEL": "INFO",
             # Mails land as files the tests read (password reset and friends).
             "TEST_EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",

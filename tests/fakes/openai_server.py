@@ -73,6 +73,7 @@ class FakeOpenAI:
         self.embedding_delay = 0.0  # seconds before each embeddings answer (a slow provider)
         # Also answer like Ollama's native API (``/api/version``, ``/api/generate``).
         self.ollama = False
+        self.ollama_load_status = 200  # Ollama's answer to /api/generate (404: model not pulled)
         self._scripts: deque[Script] = deque()
         self._lock = threading.Lock()
         self.closed_early = threading.Event()  # set when a client hung up mid-stream
@@ -184,6 +185,9 @@ class FakeOpenAI:
                 )
                 fake.requests.append(body)
                 if fake.ollama and parts.path == "/api/generate":
+                    if fake.ollama_load_status != 200:
+                        self._json(fake.ollama_load_status, {"error": "model not found"})
+                        return
                     self._json(200, {"model": body.get("model"), "response": "", "done": True})
                     return
                 azure = _AZURE_PATH.match(parts.path)

@@ -163,9 +163,36 @@ def start_daphne(
     return proc
 
 
-def start_daphnes(env: dict[str, str], count: int, *, name: str = "asgi") -> list[Proc]:
-    """``count`` Daphne workers started side by side (start-up is seconds each), all ready."""
-    procs = [start_daphne(env, name=f"{name}-{i}", wait=False) for i in range(count)]
+def start_uvicorn(
+    env: dict[str, str],
+    port: int | None = None,
+    *,
+    name: str = "uvicorn",
+    wait: bool = True,
+    own_data_dir: bool = True,
+) -> Proc:
+    """The embedded server as deployed (``python -m config.serve``: uvicorn with the ASGI
+    lifespan) on 127.0.0.1; otherwise as :func:`start_daphne`."""
+    port = port or free_port()
+    args = [sys.executable, "-m", "config.serve", "--host", "127.0.0.1", "--port", str(port)]
+    proc = Proc(f"{name}-{port}", args, _own_data_dir(env, name) if own_data_dir else env)
+    proc.port = port
+    if wait:
+        try:
+            wait_http(f"{proc.url}/health", proc)
+        except BaseException:
+            proc.stop()
+            raise
+    return proc
+
+
+def start_daphnes(
+    env: dict[str, str], count: int, *, name: str = "asgi", server: str = "daphne"
+) -> list[Proc]:
+    """``count`` ASGI workers (``server``: ``daphne`` or ``uvicorn``) started side by side
+    (start-up is seconds each), all ready."""
+    start = start_uvicorn if server == "uvicorn" else start_daphne
+    procs = [start(env, name=f"{name}-{i}", wait=False) for i in range(count)]
     try:
         for proc in procs:
             wait_http(f"{proc.url}/health", proc)
@@ -265,6 +292,33 @@ def create_user(env: dict[str, str], *, concurrent: int = 50) -> dict[str, Any]:
 
     email = f"mp-{uuid.uuid4().hex[:10]}@example.com"
     out = manage(env, "shell", "-c", _NEW_USER.format(email=email, concurrent=concurrent))
+    return json.loads(out.strip().splitlines()[-1])
+
+
+_NEW_USERS = """
+import json
+from accounts.models import User
+from accounts.tokens import issue_tokens
+from metering.models import Quota
+out = []
+for email in {emails!r}:
+    # No password: these users only use the token (hashing 1,000 passwords takes minutes).
+    user = User.objects.create_user(email, None, is_verified=True)
+    Quota.objects.create(
+        user=user, max_concurrent={concurrent}, daily_tokens=10**9, monthly_tokens=10**10
+    )
+    out.append({{"id": user.pk, "token": issue_tokens(user=user)["access"]}})
+print(json.dumps(out))
+"""
+
+
+def create_users(env: dict[str, str], count: int, *, concurrent: int = 50) -> list[dict[str, Any]]:
+    """``count`` users as :func:`create_user` makes them, in one ``manage.py`` run."""
+    import json
+
+    emails = [f"mp-{uuid.uuid4().hex[:10]}@example.com" for _ in range(count)]
+    script = _NEW_USERS.format(emails=emails, concurrent=concurrent)
+    out = manage(env, "shell", "-c", script, timeout=600)
     return json.loads(out.strip().splitlines()[-1])
 
 

@@ -6,6 +6,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
 )
+from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -155,17 +156,35 @@ class UserDetailView(APIView):
         return self._update(request, user_id, partial=True)
 
 
+class SuspendSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=services.MAX_DEACTIVATION_REASON_CHARS,
+        required=False,
+        allow_blank=True,
+        help_text="Why the account is deactivated (shown to admins, kept in the audit trail).",
+    )
+
+
 class UserSuspendView(APIView):
     """Admin: suspend a user; every session of theirs ends at once."""
 
     permission_classes = [IsAuthenticated, IsAdminRole]
 
     @extend_schema(
-        tags=USERS_TAG, request=None, responses={200: UserSerializer, 403: ERROR, 404: ERROR}
+        tags=USERS_TAG,
+        request=SuspendSerializer,
+        responses={200: UserSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
     )
     def post(self, request: Request, user_id: int) -> Response:
         user = selectors.user_get(actor=request.user, user_id=user_id)
-        services.user_suspend(actor=request.user, user=user, request=request)
+        serializer = SuspendSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.user_suspend(
+            actor=request.user,
+            user=user,
+            reason=serializer.validated_data.get("reason", ""),
+            request=request,
+        )
         return Response(UserSerializer(user).data)
 
 
