@@ -50,6 +50,8 @@ beat: install
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/mypy
 
 format: install-dev
 	$(BIN)/ruff check --fix .

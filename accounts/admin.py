@@ -24,7 +24,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework_simplejwt.token_blacklist.admin import BlacklistedTokenAdmin
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
-from accounts import apikeys, deletion, mfa, services
+from accounts import apikeys, deletion, mfa, mfa_state, services
 from accounts.models import ApiKey, RevokedAccessToken, Role, User, UserDeletion, UserDeletionStatus
 from accounts.stepup import PASSWORD_INCORRECT, user_password_verify
 from config.admin_mixins import ReadOnlyAdminMixin, form_errors_from
@@ -190,11 +190,11 @@ class UserAdmin(DjangoUserAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # MFA state comes from one EXISTS subquery, not a query per row.
-        return mfa.users_with_mfa_state(super().get_queryset(request))
+        return mfa_state.users_with_mfa_state(super().get_queryset(request))
 
     @admin.display(boolean=True, description="MFA", ordering="mfa_enabled")
     def mfa_on(self, user: User) -> bool:
-        return mfa.user_has_mfa(user=user)
+        return mfa_state.user_has_mfa(user=user)
 
     def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:
         response = super().user_change_password(request, id, form_url)

@@ -188,7 +188,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked API key.")
         if not key.user.is_active:
             raise exceptions.AuthenticationFailed("User is inactive.", code="user_inactive")
-        if not api_key_allows(key=key, method=request.method, path=request.path_info):
+        if not api_key_allows(key=key, method=request.method or "GET", path=request.path_info):
             raise ApiKeyScopeError()
         self._touch(key)
         return key.user, key

@@ -13,7 +13,8 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.lockout import credential_attempt, lockout_reset
-from accounts.mfa import InvalidMfaCodeError, mfa_code_verify, user_has_mfa
+from accounts.mfa import InvalidMfaCodeError, mfa_code_verify
+from accounts.mfa_state import user_has_mfa
 from accounts.models import User
 from accounts.services import AccountDisabledError, InvalidCredentialsError, _user_by_identifier
 from accounts.throttles import _digest, rate_limit_check

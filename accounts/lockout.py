@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from accounts import counters
-from accounts.throttles import LOCKOUT_KEY_PREFIX, _digest, throttle_index_record
+from accounts.blocked import LOCKOUT_KEY_PREFIX, _digest, throttle_index_record
 from config.exceptions import RateLimitedError
 
 # Caps the doubling of the per-IP delay (2**16 s is far past any sane maximum).

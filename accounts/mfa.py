@@ -17,7 +17,6 @@ from typing import Any
 import segno
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.crypto import salted_hmac
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -30,6 +29,7 @@ from accounts.authentication import (
     token_still_valid,
 )
 from accounts.lockout import credential_attempt
+from accounts.mfa_state import user_has_mfa
 from accounts.models import User
 from accounts.services import InvalidTokenError, user_login_complete
 from accounts.stepup import user_password_confirm
@@ -49,27 +49,6 @@ class InvalidMfaCodeError(ApplicationError):
     status_code = 401
     default_code = "INVALID_MFA_CODE"
     default_detail = "The code is not valid (wrong, expired or already used)."
-
-
-# --- Queries --------------------------------------------------------------------------------
-
-
-def mfa_enabled_subquery() -> Exists:
-    """``Exists`` that annotates users with their MFA state in the same query."""
-    return Exists(TOTPDevice.objects.filter(user_id=OuterRef("pk"), confirmed=True))
-
-
-def users_with_mfa_state(queryset: QuerySet[User] | None = None) -> QuerySet[User]:
-    return (queryset if queryset is not None else User.objects.all()).annotate(
-        mfa_enabled=mfa_enabled_subquery()
-    )
-
-
-def user_has_mfa(*, user: User) -> bool:
-    annotated = getattr(user, "mfa_enabled", None)
-    if isinstance(annotated, bool):
-        return annotated
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
 # --- Codes ----------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """Account reads. Only admins list or open other users; everybody else sees themself."""
 
+import datetime as dt
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
-from accounts.mfa import users_with_mfa_state
+from accounts.mfa_state import users_with_mfa_state
 from accounts.models import User
 from config.exceptions import NotFoundError, PermissionDeniedError
 from core import policies
@@ -63,3 +64,15 @@ def user_me(*, user: User) -> User:
     if isinstance(getattr(user, "mfa_enabled", None), bool):
         return user
     return users_with_mfa_state().get(pk=user.pk)
+
+
+def user_stats(now: dt.datetime) -> dict[str, Any]:
+    """The users part of the platform statistics: totals by state and by role."""
+    users = User.objects.aggregate(
+        total=Count("id"),
+        active=Count("id", filter=Q(is_active=True)),
+        suspended=Count("id", filter=Q(is_active=False)),
+        verified=Count("id", filter=Q(is_verified=True)),
+    )
+    by_role = {row["role"]: row["n"] for row in User.objects.values("role").annotate(n=Count("id"))}
+    return {"users": {**users, "by_role": by_role}}

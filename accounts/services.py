@@ -22,6 +22,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.apikeys import api_keys_revoke_all
 from accounts.authentication import token_still_valid
+from accounts.emails import email_send
 from accounts.lockout import credential_attempt, lockout_reset
 from accounts.models import RevokedAccessToken, Role, User
 from accounts.sessions import user_sessions_revoke
@@ -31,6 +32,7 @@ from config.exceptions import ApplicationError, PermissionDeniedError
 from core import policies
 from core.actor import Actor
 from ops.audit import audit_log
+from ops.flags import flag_enabled
 
 MAX_PREFERENCES_BYTES = 16 * 1024
 MAX_DEACTIVATION_REASON_CHARS = 255
@@ -59,8 +61,6 @@ class AccountDisabledError(ApplicationError):
 def registration_is_open() -> bool:
     """Whether anyone may sign up: the ``registration_open`` feature flag (default from
     the ``REGISTRATION_OPEN`` setting)."""
-    from ops.flags import flag_enabled
-
     return flag_enabled("registration_open")
 
 
@@ -207,6 +207,8 @@ def auth_login(*, identifier: str, password: str, actor: Actor) -> LoginOutcome:
                 actor=actor,
             )
             raise InvalidCredentialsError()
+    # An unknown identifier never validates, so it raised above (this tells the type checker).
+    assert user is not None
     if not user.is_active:
         audit_log(action="login_failed", target=user, reason="suspended", actor=actor)
         raise AccountDisabledError()
@@ -241,7 +243,8 @@ def auth_token_refresh(*, refresh: str, actor: Actor) -> dict[str, Any]:
     of two parallel refreshes of one token exactly one wins.
     """
     try:
-        token = RefreshToken(refresh)
+        # simplejwt's annotation says Token, but it takes (and documents) the encoded string.
+        token = RefreshToken(refresh)  # type: ignore[arg-type]
     except TokenError as exc:
         raise InvalidTokenError() from exc
     jti = token.get(jwt_settings.JTI_CLAIM)
@@ -282,7 +285,7 @@ def access_token_revoke(*, user: User, access_token: Any) -> None:
 def auth_logout(*, refresh: str, access_token: Any, actor: Actor) -> None:
     """Blacklist the caller's refresh token and end the access token of this request."""
     try:
-        payload = token_backend.decode(refresh, verify=True)
+        payload = token_backend.decode(refresh, verify=True)  # type: ignore[arg-type]  # a str
     except TokenBackendError as exc:
         raise InvalidTokenError() from exc
     if payload.get(jwt_settings.TOKEN_TYPE_CLAIM) != "refresh" or str(
@@ -306,12 +309,13 @@ def auth_refresh_revoke(*, refresh: str, actor: Actor, access_token: Any = None)
     The token names its user; an invalid or foreign token is refused like a bad refresh, and
     an already ended one is fine (logging out twice)."""
     try:
-        payload = token_backend.decode(refresh, verify=True)
+        payload = token_backend.decode(refresh, verify=True)  # type: ignore[arg-type]  # a str
     except TokenBackendError as exc:
         raise InvalidTokenError() from exc
-    if payload.get(jwt_settings.TOKEN_TYPE_CLAIM) != "refresh":
+    user_id = payload.get(jwt_settings.USER_ID_CLAIM)
+    if payload.get(jwt_settings.TOKEN_TYPE_CLAIM) != "refresh" or user_id is None:
         raise InvalidTokenError()
-    user = User.objects.filter(pk=payload.get(jwt_settings.USER_ID_CLAIM)).first()
+    user = User.objects.filter(pk=user_id).first()
     if user is None:
         raise InvalidTokenError()
     auth_logout(refresh=refresh, access_token=access_token, actor=actor.as_user(user))
@@ -348,8 +352,6 @@ def user_password_change(
     actor.user.save(update_fields=["password"])
     user_sessions_revoke(user=actor.user, reason="password_changed")
     audit_log(action="password_changed", actor=actor, target=actor.user)
-    from accounts.emails import email_send  # imported late: emails imports tasks (Celery)
-
     email_send(to=actor.user.email, kind="password_changed", context={"user": actor.user})
     return issue_tokens(user=actor.user)
 

@@ -14,7 +14,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.request import Request
 
-from accounts.mfa import user_has_mfa
+from accounts.mfa_state import user_has_mfa
 
 
 class BrowsableApiSessionAuthentication(SessionAuthentication):

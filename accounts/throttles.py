@@ -7,11 +7,9 @@ read on each request. A window is fixed: it opens with its first request and ref
 rest once full, with ``Retry-After`` until it closes.
 
 The failure lock-out of password and code checks is :mod:`accounts.lockout`; refused keys of
-both are listed in one index for ``GET /api/v1/admin/rate-limits``.
+both are listed in one index (:mod:`accounts.blocked`) for ``GET /api/v1/admin/rate-limits``.
 """
 
-import hashlib
-import time
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -21,6 +19,9 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
 from accounts import counters
+from accounts.blocked import LOCKOUT_KEY_PREFIX, THROTTLE_INDEX_KEY, _digest, throttle_index_record
+from accounts.lockout import lockout_clear
+from accounts.tokens import mfa_token_user_id
 from config.exceptions import RateLimitedError
 from config.outage import CacheOutageThrottleMixin
 from core.actor import Actor
@@ -29,69 +30,10 @@ if TYPE_CHECKING:
     from accounts.models import User
 
 
-def _digest(value: str) -> str:
-    # Cache keys never carry an email address in clear.
-    return hashlib.sha256(value.strip().lower().encode()).hexdigest()[:32]
-
-
-# --- The index of blocked keys (for GET /api/v1/admin/rate-limits) --------------------------
-# The cache has no "list keys" that works on both locmem and Redis, so every throttle that
-# refuses a request (and every lock-out) records its key here: one small dict under one key,
-# entries dropped once their window has passed. A lost update under a race only hides an
-# entry from the listing; the throttle itself is unaffected.
-THROTTLE_INDEX_KEY = "throttle:index"
-# Keys of accounts.lockout (listed here too, lifted by lockout_clear).
-LOCKOUT_KEY_PREFIX = "lockout:"
-_THROTTLE_INDEX_MAX = 1000
-
-
-def throttle_index_record(
-    *, key: str, scope: str, ident: str, window: int, lock: bool = False, count: int = 0
-) -> None:
-    """Remember that ``key`` (scope + ident) is refusing requests until its window passes.
-
-    ``lock`` marks a lock-out flag (listed while it is up, with ``count``); otherwise ``key``
-    is a counter, listed with its current count.
-    """
-    now = time.time()
-    index = cache.get(THROTTLE_INDEX_KEY) or {}
-    index = {k: v for k, v in index.items() if v["until"] > now}
-    index[key] = {"scope": scope, "ident": ident, "until": now + window, "lock": lock}
-    if lock:
-        index[key]["count"] = count
-    if len(index) > _THROTTLE_INDEX_MAX:
-        newest = sorted(index.items(), key=lambda item: item[1]["until"])[-_THROTTLE_INDEX_MAX:]
-        index = dict(newest)
-    cache.set(THROTTLE_INDEX_KEY, index, timeout=max(window, 3600))
-
-
-def throttle_index_entries() -> list[dict[str, Any]]:
-    """Blocked keys whose window has not passed, with the requests (or failures) counted."""
-    now = time.time()
-    index = cache.get(THROTTLE_INDEX_KEY) or {}
-    entries = []
-    for key, meta in index.items():
-        if meta["until"] <= now:
-            continue
-        if meta.get("lock"):
-            if not counters.flag_retry_after(key):
-                continue  # unblocked, or the lock ended
-            count = int(meta.get("count", 0))
-        else:
-            count = counters.window_count(key)
-            if not count:
-                continue  # unblocked, or the window passed
-        entry = {k: v for k, v in meta.items() if k in ("scope", "ident", "until")}
-        entries.append({"key": key, **entry, "count": count})
-    return sorted(entries, key=lambda e: (e["scope"], e["ident"]))
-
-
 def throttle_unblock(
     *, user_id: int | None = None, email: str | None = None, ip: str | None = None
 ) -> int:
     """Clear every throttle counter and lock-out of a user or an IP; returns how many."""
-    from accounts.lockout import lockout_clear
-
     wanted: set[str] = set()
     if user_id is not None:
         wanted |= {str(user_id), f"user-{user_id}"}
@@ -282,8 +224,6 @@ class MfaAccountThrottle(_SettingsRateThrottle):
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             return self.ident_key(f"user-{user.pk}")
-        from accounts.tokens import mfa_token_user_id
-
         try:
             raw = request.data.get("mfa_token")
         except Exception:  # noqa: BLE001

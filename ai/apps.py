@@ -1,4 +1,7 @@
+from asgiref.sync import sync_to_async
 from django.apps import AppConfig
+
+from config.health import health_check_register
 
 
 class AiConfig(AppConfig):
@@ -7,5 +10,9 @@ class AiConfig(AppConfig):
 
     def ready(self) -> None:
         from ai import user_data
+        from ai.health import provider_health, qdrant_health
 
+        # /health/detailed reports what this app integrates (config.health imports no app).
+        health_check_register("qdrant", sync_to_async(qdrant_health, thread_sensitive=False))
+        health_check_register("ai_provider", provider_health)
         user_data.register()  # what deleting a user removes (or keeps) here: accounts.deletion

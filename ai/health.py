@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 
+from ai import providers, vectorstore
 from ai.providers import ProviderError
 
 # Below config.health's per-check timeout, so a slow provider is cached as down, not retried
@@ -22,15 +23,13 @@ def qdrant_health() -> dict[str, Any]:
     """Server mode: Qdrant's ``/readyz``, then the store's own query. Embedded mode: the store
     (which holds the index folder's lock, or fails naming ``QDRANT_URL``) opens and counts
     every shard."""
-    from ai.vectorstore import get_vector_store, selected_backend
-
-    if settings.QDRANT_URL and selected_backend() == "client":
+    if settings.QDRANT_URL and vectorstore.selected_backend() == "client":
         headers = {"api-key": settings.QDRANT_API_KEY} if settings.QDRANT_API_KEY else {}
         response = httpx.get(
             settings.QDRANT_URL.rstrip("/") + "/readyz", headers=headers, timeout=2.0
         )
         response.raise_for_status()
-    return get_vector_store().health()
+    return vectorstore.get_vector_store().health()
 
 
 def _provider_settings_missing(provider: str) -> list[str]:
@@ -60,9 +59,7 @@ def _provider_identity() -> tuple:
 async def _probe_provider() -> dict[str, Any] | ProviderError:
     """One embedding of a short text through the configured provider (the call retrieval and
     ingestion depend on); no usage is recorded, it belongs to no user."""
-    from ai.providers import get_provider
-
-    provider = get_provider()
+    provider = providers.get_provider()
     started = time.perf_counter()
     try:
         result = await asyncio.wait_for(

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from ops.selectors import platform_stats_register
+
 
 class ChatConfig(AppConfig):
     name = "chat"
@@ -7,5 +9,7 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat import user_data
+        from chat.selectors import chat_stats
 
+        platform_stats_register("chat", chat_stats)
         user_data.register()  # what deleting a user removes here (accounts.deletion)

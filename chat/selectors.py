@@ -3,9 +3,10 @@
 ``chat_session_list`` and ``chat_message_get`` are the only places that say which
 sessions and messages an actor may see: tenancy changes them, and nothing else."""
 
+import datetime as dt
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from ai.providers.base import PromptMessage
 from ai.providers.tokens import count_tokens
@@ -72,7 +73,7 @@ def chat_session_document_ids_attach(sessions: list[ChatSession]) -> list[ChatSe
     for session_id, document_id in pairs:
         by_session[session_id].append(str(document_id))
     for session in sessions:
-        session.document_ids = by_session[session.pk]
+        session.document_ids = by_session[session.pk]  # type: ignore[attr-defined]  # read by the serializer
     return sessions
 
 
@@ -123,3 +124,20 @@ def chat_history_for_prompt(
         turns.append(PromptMessage("user", message.message))
     turns.reverse()
     return turns
+
+
+def chat_stats(now: dt.datetime) -> dict[str, Any]:
+    """The chat part of the platform statistics: sessions and messages."""
+    day_ago, week_ago = now - dt.timedelta(hours=24), now - dt.timedelta(days=7)
+    return {
+        "sessions": ChatSession.objects.aggregate(
+            total=Count("id"),
+            active=Count("id", filter=Q(is_active=True)),
+            created_last_24h=Count("id", filter=Q(created_at__gte=day_ago)),
+        ),
+        "messages": ChatMessage.objects.aggregate(
+            total=Count("id"),
+            last_24h=Count("id", filter=Q(timestamp__gte=day_ago)),
+            last_7d=Count("id", filter=Q(timestamp__gte=week_ago)),
+        ),
+    }

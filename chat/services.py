@@ -17,10 +17,10 @@ from django.utils import timezone
 from accounts.services import user_require_verified
 from accounts.throttles import rate_limit_check
 from ai.errors import provider_error_to_application
-from ai.generation import generation_meter, generation_model_resolve, generation_reserve
 from ai.providers import ModelProvider, PromptMessage, ProviderError, Usage
 from ai.providers.references import format_references
 from ai.providers.tokens import count_message_tokens
+from chat.completions import generation_meter, generation_model_resolve, generation_reserve
 from chat.models import ACTIVE_STATUSES, ChatMessage, ChatSession, MessageStatus
 from chat.selectors import chat_history_for_prompt, chat_session_get
 from config.exceptions import (

@@ -71,7 +71,7 @@ urlpatterns = [
     path("", include("accounts.api.urls")),
     # chat routes
     path("chat/", include("chat.api.urls")),
-    path("ai/", include("ai.api.urls")),
+    path("ai/", include("chat.api.ai_urls")),
     # documents routes
     path("", include("documents.api.urls")),
     # usage and quota routes

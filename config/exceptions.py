@@ -47,7 +47,7 @@ class ApplicationError(exceptions.APIException):
     WebSocket consumer.
     """
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
     default_code = "BAD_REQUEST"
     default_detail = "The request could not be processed."
 

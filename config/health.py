@@ -1,4 +1,11 @@
-"""Liveness (``/health``) and readiness (``/health/detailed``) endpoints."""
+"""Liveness (``/health``) and readiness (``/health/detailed``) endpoints, and the registry of
+readiness checks.
+
+This module sits at the bottom of the import order: it imports no app. The platform's own
+dependencies (database, cache, channel layer) are checked here; an app adds the checks of what
+it integrates (the vector store, the model provider) with ``health_check_register`` from its
+``AppConfig.ready``.
+"""
 
 import asyncio
 import time
@@ -58,16 +65,15 @@ async def _check_channel_layer() -> dict[str, Any]:
     return {"backend": type(layer).__name__}
 
 
-def _check_qdrant() -> dict[str, Any]:
-    from ai.health import qdrant_health
+HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
+# name -> check, in registration order (the order of ``checks`` in the response).
+_registered_checks: dict[str, HealthCheck] = {}
 
-    return qdrant_health()
 
-
-async def _check_ai_provider() -> dict[str, Any]:
-    from ai.health import provider_health
-
-    return await provider_health()
+def health_check_register(name: str, check: HealthCheck) -> None:
+    """Add a readiness check: an async callable returning details, raising when down. Called
+    from an app's ``ready``; registering a name again replaces the check."""
+    _registered_checks[name] = check
 
 
 async def _run(name: str, check: Callable[[], Awaitable[dict[str, Any]]]) -> tuple[str, dict]:
@@ -85,12 +91,11 @@ async def _run(name: str, check: Callable[[], Awaitable[dict[str, Any]]]) -> tup
 
 async def health_detailed(request: HttpRequest) -> JsonResponse:
     """Readiness: each dependency with status and latency; 503 naming the failing parts."""
-    checks: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
+    checks: dict[str, HealthCheck] = {
         "database": sync_to_async(_check_database, thread_sensitive=True),
         "cache": sync_to_async(_check_cache, thread_sensitive=False),
         "channel_layer": _check_channel_layer,
-        "qdrant": sync_to_async(_check_qdrant, thread_sensitive=False),
-        "ai_provider": _check_ai_provider,
+        **_registered_checks,
     }
     results = dict(await asyncio.gather(*(_run(name, fn) for name, fn in checks.items())))
     failing = sorted(name for name, result in results.items() if result["status"] != "up")

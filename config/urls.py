@@ -21,7 +21,7 @@ admin.site.index_title = "Management console"
 
 urlpatterns = [
     path("api/v1/", include("config.api_router")),
-    path("v1/", include("ai.api.openai_urls")),
+    path("v1/", include("chat.api.openai_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from ops.selectors import platform_stats_register
+
 
 class DocumentsConfig(AppConfig):
     name = "documents"
@@ -7,6 +9,8 @@ class DocumentsConfig(AppConfig):
 
     def ready(self) -> None:
         from documents import signals, user_data
+        from documents.selectors import document_stats
 
         signals.connect()
+        platform_stats_register("documents", document_stats)
         user_data.register()  # what deleting a user removes here: accounts.deletion

@@ -8,8 +8,9 @@ Where it runs (``INGEST_RUNNER``): a Celery worker per ticket (scaled mode), the
 ingestion thread (embedded mode, ``documents.runner``), or the caller (tests, commands).
 Every runner claims documents through the same fair queue (``document_claim_next``), keeps a
 heartbeat on the document while it works, and bounds each document by limits sized from its
-file. ``documents_sweep`` (periodic, and at every worker/server start) queues again what a
-killed worker left ``processing``; re-running a document replaces its chunks and points.
+file. ``documents.dispatch`` hands work to the runners; its ``documents_sweep`` (periodic,
+and at every worker/server start) queues again what a killed worker left ``processing``;
+re-running a document replaces its chunks and points.
 """
 
 import threading
@@ -29,6 +30,7 @@ from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from ai.metrics import AI_INGESTION_DURATION
 from ai.providers import ProviderError
 from ai.vectorstore import ChunkPoint, VectorStoreError, collection_name, get_vector_store
 from documents.chunking import chunk_pages
@@ -46,28 +48,9 @@ logger = structlog.get_logger(__name__)
 ProgressCallback = Callable[[str, int, int], None]
 
 
-def _stale_after_seconds() -> int:
+def ingest_stall_seconds() -> int:
     """A document ``processing`` whose heartbeat is older than this lost its worker."""
     return int(settings.INGEST_STALL_SECONDS)
-
-
-def document_dispatch(*, document_id: uuid.UUID | str | None = None) -> None:
-    """Hand pending work to the background runner (``INGEST_RUNNER``); never blocks the caller,
-    except ``inline``, which runs ``document_id`` right here (tests)."""
-    runner = settings.INGEST_RUNNER
-    if runner == "inline":
-        if document_id is not None:
-            document_ingest(document_id=document_id, optimize=True)
-    elif runner == "thread":
-        from documents.runner import embedded_ingest_worker
-
-        embedded_ingest_worker().wake()
-    else:
-        from documents.tasks import document_ingest_task
-
-        # A ticket, not a document: the worker that takes it claims the fairest pending
-        # document (document_claim_next), so one user's backlog cannot starve another user.
-        document_ingest_task.delay()
 
 
 def _fail(document_id: uuid.UUID, reason: str) -> None:
@@ -87,7 +70,7 @@ def _claim(document_id: uuid.UUID | str, *, takeover: bool = False) -> bool:
     if not takeover:
         claimable = Q(status=DocumentStatus.PENDING) | Q(
             status=DocumentStatus.PROCESSING,
-            updated_at__lt=now - timedelta(seconds=_stale_after_seconds()),
+            updated_at__lt=now - timedelta(seconds=ingest_stall_seconds()),
         )
     return bool(
         Document.objects.filter(claimable, pk=document_id).update(
@@ -252,8 +235,6 @@ def _limits_for(document: Document, *, started: float) -> ExtractionLimits:
 
 
 def _ingest_observe(document_id: uuid.UUID, started: float) -> None:
-    from ai.metrics import AI_INGESTION_DURATION
-
     status = Document.objects.filter(pk=document_id).values_list("status", flat=True).first()
     AI_INGESTION_DURATION.labels(outcome=status or "deleted").observe(time.monotonic() - started)
 
@@ -387,7 +368,7 @@ def _run_pipeline(
 
 def documents_stalled(*, older_than_seconds: int | None = None) -> list[uuid.UUID]:
     """Documents left ``pending`` or ``processing`` (a crash, a lost task) for too long."""
-    seconds = _stale_after_seconds() if older_than_seconds is None else older_than_seconds
+    seconds = ingest_stall_seconds() if older_than_seconds is None else older_than_seconds
     cutoff = timezone.now() - timedelta(seconds=seconds)
     return list(
         Document.objects.filter(
@@ -397,47 +378,6 @@ def documents_stalled(*, older_than_seconds: int | None = None) -> list[uuid.UUI
         .order_by("created_at")
         .values_list("pk", flat=True)
     )
-
-
-def _pending_redispatch_seconds() -> int:
-    # A queued ticket that a dying worker had taken comes back after the visibility timeout;
-    # only a pending document older than that can have lost its ticket (a broker restart).
-    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
-    return int(options.get("visibility_timeout", 3600)) + 60
-
-
-_SWEEP_BATCH = 500
-
-
-def documents_sweep() -> list[uuid.UUID]:
-    """The periodic sweep: a ``processing`` document without a heartbeat for
-    ``INGEST_STALL_SECONDS`` (its worker was killed) goes back to ``pending`` and is queued
-    again - it resumes from its last saved batch; a ``pending`` one nobody took for longer than
-    a lost ticket takes to come back gets one more ticket. Returns the documents queued."""
-    now = timezone.now()
-    stale = now - timedelta(seconds=_stale_after_seconds())
-    queued: list[uuid.UUID] = []
-    stalled = Document.objects.filter(status=DocumentStatus.PROCESSING, updated_at__lt=stale)
-    for document_id in list(stalled.values_list("pk", flat=True)[:_SWEEP_BATCH]):
-        # Conditional: a heartbeat that lands meanwhile keeps the document with its worker.
-        if stalled.filter(pk=document_id).update(status=DocumentStatus.PENDING, updated_at=now):
-            queued.append(document_id)
-    if settings.INGEST_RUNNER == "celery":
-        forgotten = Document.objects.filter(
-            status=DocumentStatus.PENDING,
-            updated_at__lt=now - timedelta(seconds=_pending_redispatch_seconds()),
-        )
-        for document_id in list(forgotten.values_list("pk", flat=True)[:_SWEEP_BATCH]):
-            if forgotten.filter(pk=document_id).update(updated_at=now):
-                queued.append(document_id)
-    if queued:
-        logger.warning("documents_requeued", document_ids=[str(pk) for pk in queued])
-    if settings.INGEST_RUNNER == "thread":
-        document_dispatch()  # the thread also picks up pending work it has not seen
-    else:
-        for document_id in queued:
-            document_dispatch(document_id=document_id)
-    return queued
 
 
 def collection_optimize(collection: str) -> None:

@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 
 from core.actor import Actor
+from documents import search
 from documents.models import DocumentStatus
 from documents.selectors import document_list
 
@@ -22,10 +23,8 @@ def retrieve_for_chat(
     )
     if not query.strip() or not ready.exists():
         return []
-    from documents.search import search_chunks  # written by the documents app; imported lazily
-
     return list(
-        search_chunks(
+        search.search_chunks(
             actor=actor,
             query=query,
             top_k=int(top_k or settings.RAG_TOP_K),

@@ -13,6 +13,8 @@ import threading
 import structlog
 from django.db import close_old_connections, connections
 
+from documents import pipeline
+
 logger = structlog.get_logger(__name__)
 
 # Also look for pending work this often without being woken (documents queued by another door).
@@ -48,8 +50,6 @@ class EmbeddedIngestWorker:
             thread.join(timeout)
 
     def _run(self) -> None:
-        from documents.pipeline import document_ingest_next
-
         try:
             while not self._stop.is_set():
                 self._wake.wait(IDLE_POLL_SECONDS)
@@ -57,7 +57,7 @@ class EmbeddedIngestWorker:
                 while not self._stop.is_set():
                     close_old_connections()
                     try:
-                        if document_ingest_next() is None:
+                        if pipeline.document_ingest_next() is None:
                             break
                     except Exception:
                         # The pipeline fails bad files itself; this is the database going away.

@@ -3,11 +3,14 @@
 ``document_list`` is the only place that says which documents an actor may see (every other
 read of documents starts from it), so tenancy changes this one function."""
 
+import datetime as dt
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from config.exceptions import NotFoundError
 from core.actor import Actor
@@ -29,17 +32,25 @@ def document_list(
 def document_get(*, actor: Actor, document_id: uuid.UUID | str) -> Document:
     try:
         return document_list(actor=actor).get(pk=document_id)
-    except (Document.DoesNotExist, ValidationError, ValueError, TypeError) as exc:
+    except (Document.DoesNotExist, ValidationError, KeyError, ValueError, TypeError) as exc:
         # A malformed id names no document of the user's: 404, like another user's.
         raise NotFoundError("Document not found.") from exc
 
 
 def document_ready_titles(
-    *, actor: Actor, document_ids: list[uuid.UUID | str] | None = None
+    *, actor: Actor, document_ids: Sequence[uuid.UUID | str] | None = None
 ) -> dict[str, str]:
     """``{document_id: title}`` of the actor's ready documents (optionally only some)."""
     documents = document_list(actor=actor, status=DocumentStatus.READY, document_ids=document_ids)
     return {str(pk): title for pk, title in documents.values_list("pk", "title")}
+
+
+def document_stats(now: dt.datetime) -> dict[str, Any]:
+    """The documents part of the platform statistics: how many, by status."""
+    by_status = dict.fromkeys(DocumentStatus.values, 0)
+    for row in Document.objects.values("status").annotate(n=Count("id")):
+        by_status[row["status"]] = row["n"]
+    return {"documents": {"total": sum(by_status.values()), "by_status": by_status}}
 
 
 # --- the file itself, for its owner -------------------------------------------------------------
@@ -74,7 +85,7 @@ def document_for_file_link(*, document_id: str, token: str) -> Document:
         raise NotFoundError("Document not found.")
     try:
         return Document.objects.select_related("owner").get(
-            pk=document_id, owner_id=int(payload.get("u")), owner__is_active=True
+            pk=document_id, owner_id=int(payload["u"]), owner__is_active=True
         )
     except (Document.DoesNotExist, ValidationError, ValueError, TypeError) as exc:
         raise NotFoundError("Document not found.") from exc

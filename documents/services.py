@@ -25,6 +25,7 @@ from config.exceptions import (
 )
 from core import policies
 from core.actor import Actor
+from documents.dispatch import document_dispatch
 from documents.extraction import (
     UnsupportedFileError,
     decode_text,
@@ -32,8 +33,8 @@ from documents.extraction import (
     pdf_page_count,
 )
 from documents.models import Document, DocumentChunk, DocumentStatus, DocumentType
-from documents.pipeline import document_dispatch
 from documents.selectors import document_list
+from ops.audit import audit_log
 
 logger = structlog.get_logger(__name__)
 
@@ -150,8 +151,6 @@ def document_delete(*, document: Document, actor: Actor) -> None:
     (see ``document_cleanup``, connected to ``post_delete`` so admin and cascades do it too).
     Audited, with ``actor`` (the owner or an admin)."""
     _require_writer(actor)
-    from ops.audit import audit_log
-
     document_id, title, owner_id = str(document.pk), document.title, document.owner_id
     with transaction.atomic():
         document.delete()
@@ -221,7 +220,7 @@ def document_file_open(*, document: Document, actor: Actor) -> Any:
     if not document.file:
         raise DocumentFileMissingError()
     try:
-        handle = document.file.storage.open(document.file.name, "rb")
+        handle = document.file.storage.open(document.file.name or "", "rb")  # set: checked above
     except (FileNotFoundError, OSError) as exc:
         raise DocumentFileMissingError() from exc
     audit_log(

@@ -11,13 +11,16 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
+from documents import pipeline
+from documents.dispatch import DOCUMENT_INGEST_TASK, documents_sweep
+
 logger = structlog.get_logger(__name__)
 
 _SOFT_LIMIT = int(getattr(settings, "INGEST_TIME_LIMIT", 600))
 
 
 @shared_task(
-    name="ai.document_ingest",
+    name=DOCUMENT_INGEST_TASK,
     soft_time_limit=_SOFT_LIMIT + 15,
     time_limit=_SOFT_LIMIT + 60,
     acks_late=True,
@@ -27,16 +30,12 @@ _SOFT_LIMIT = int(getattr(settings, "INGEST_TIME_LIMIT", 600))
 def document_ingest_task() -> None:
     """One ticket: claim the fairest pending document and ingest it (a no-op when none is
     left, e.g. a redelivered ticket whose document another worker finished)."""
-    from documents.pipeline import document_ingest_next
-
-    document_ingest_next()
+    pipeline.document_ingest_next()
 
 
 @shared_task(name="ai.documents_sweep", ignore_result=True)
 def documents_sweep_task() -> int:
     """Periodic: queue again documents whose worker died (no heartbeat)."""
-    from documents.pipeline import documents_sweep
-
     return len(documents_sweep())
 
 

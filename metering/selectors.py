@@ -3,13 +3,15 @@
 import datetime as dt
 from typing import Any
 
-from django.db.models import Count, Sum
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from accounts.models import User
 from core.actor import Actor
 from metering.models import UsageRecord
+from metering.quotas import quota_status
 
 _SUMS = {
     "prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),
@@ -36,8 +38,6 @@ def usage_window(*, user_id: int, since: dt.datetime, until: dt.datetime) -> dic
 
 def usage_summary(*, actor: Actor) -> dict[str, Any]:
     """Own usage: the current UTC day, the last 24 hours and the last 7 days, and the quota."""
-    from metering.quotas import quota_status
-
     user = actor.user
     now = timezone.now()
     midnight = dt.datetime.combine(now.astimezone(dt.UTC).date(), dt.time(), tzinfo=dt.UTC)
@@ -65,8 +65,6 @@ def usage_summary(*, actor: Actor) -> dict[str, Any]:
 
 def usage_for_admin(*, user: User, days: int) -> dict[str, Any]:
     """One user's usage over the last ``days`` days, with a per-day breakdown (UTC dates)."""
-    from metering.quotas import quota_status
-
     days = max(1, min(int(days), MAX_USAGE_DAYS))
     now = timezone.now()
     since = now - dt.timedelta(days=days)
@@ -85,4 +83,42 @@ def usage_for_admin(*, user: User, days: int) -> dict[str, Any]:
         "window": window,
         "daily": daily,
         "quota": quota_status(user=user),
+    }
+
+
+def usage_stats(now: dt.datetime) -> dict[str, Any]:
+    """The metering part of the platform statistics: active users, tokens, top users."""
+    User = get_user_model()
+    day_ago, week_ago = now - dt.timedelta(hours=24), now - dt.timedelta(days=7)
+
+    def active_since(since: dt.datetime) -> int:
+        # Active = logged in or called a model in the window.
+        return (
+            User.objects.filter(Q(last_login__gte=since) | Q(usage_records__created_at__gte=since))
+            .distinct()
+            .count()
+        )
+
+    def tokens_since(since: dt.datetime) -> dict[str, int]:
+        return UsageRecord.objects.filter(created_at__gte=since).aggregate(**_SUMS)
+
+    top = list(
+        # Deleted users' records are anonymised (user NULL): counted in the totals, not here.
+        UsageRecord.objects.filter(created_at__gte=week_ago, user__isnull=False)
+        .values("user_id", "user__email")
+        .annotate(total_tokens=Coalesce(Sum("total_tokens"), 0), requests=Count("id"))
+        .order_by("-total_tokens", "user_id")[:TOP_USERS]
+    )
+    return {
+        "active_users": {"last_24h": active_since(day_ago), "last_7d": active_since(week_ago)},
+        "tokens": {"last_24h": tokens_since(day_ago), "last_7d": tokens_since(week_ago)},
+        "top_users": [
+            {
+                "user_id": row["user_id"],
+                "email": row["user__email"],
+                "total_tokens": row["total_tokens"],
+                "requests": row["requests"],
+            }
+            for row in top
+        ],
     }

@@ -4,6 +4,8 @@ Everything that calls a model goes through :func:`usage_record_create`, so the q
 (a later issue) has a single place to wrap.
 """
 
+import uuid
+
 from django.contrib.auth.base_user import AbstractBaseUser
 
 from ai.providers.base import Usage
@@ -20,7 +22,7 @@ def usage_record_create(
     usage: Usage,
     latency_ms: int,
     message_id: int | None = None,
-    document_id: object | None = None,
+    document_id: uuid.UUID | str | None = None,
     request_id: str | None = None,
 ) -> UsageRecord:
     """Record one model call (tokens as reported, or estimated when the provider gave none)."""

@@ -11,6 +11,7 @@ import structlog
 from django.db import DatabaseError, transaction
 
 from core.actor import Actor
+from ops.models import AuditEvent
 
 logger = structlog.get_logger("audit")
 
@@ -54,8 +55,6 @@ def audit_log(
     """Record an audit event: who (``actor.user``) did ``action`` to whom (``target``), from
     where (``actor.ip``, ``actor.request_id``). An actor without a user is an anonymous or
     failed attempt (a wrong password), still recorded with its address."""
-    from ops.models import AuditEvent
-
     safe = {
         key: _json_safe(value)
         for key, value in details.items()

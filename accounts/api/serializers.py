@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from accounts.mfa import user_has_mfa
+from accounts.mfa_state import user_has_mfa
 from accounts.models import Role, User
 from accounts.selectors import USER_ORDERINGS
 from accounts.services import MAX_PREFERENCES_BYTES

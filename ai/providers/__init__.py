@@ -14,6 +14,7 @@ from ai.providers.base import (
     StreamEnd,
     Usage,
 )
+from ops.flags import flag_enabled
 
 __all__ = [
     "ChatResult",
@@ -37,8 +38,6 @@ def ensure_provider_allowed(provider: ModelProvider) -> None:
     Administrators may forbid the canned offline answers on a deployment that must only answer
     with a real model (e.g. while credentials are being fixed).
     """
-    from ops.flags import flag_enabled
-
     if provider.name == "offline" and not flag_enabled("offline_provider_allowed"):
         raise ProviderError(
             "The offline model provider is disabled on this server.", kind="provider_disabled"

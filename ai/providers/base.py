@@ -1,7 +1,7 @@
 """The one interface every model provider implements (Azure, OpenAI-compatible, offline)."""
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -114,7 +114,7 @@ class ModelProvider(ABC):
         model: str | None = None,
         max_tokens: int | None = None,
         sampling: Sampling | None = None,
-    ) -> AsyncIterator[StreamDelta | StreamEnd]:
+    ) -> AsyncGenerator[StreamDelta | StreamEnd, None]:
         """Text deltas in order, then exactly one ``StreamEnd``."""
 
     @abstractmethod

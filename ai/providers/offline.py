@@ -8,7 +8,7 @@ that no model is configured.
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 from django.conf import settings
 
@@ -166,7 +166,7 @@ class OfflineProvider(ModelProvider):
         model: str | None = None,
         max_tokens: int | None = None,
         sampling: Sampling | None = None,
-    ) -> AsyncIterator[StreamDelta | StreamEnd]:
+    ) -> AsyncGenerator[StreamDelta | StreamEnd, None]:
         pieces, finish = self._answer(messages, model, max_tokens)
         delay = float(settings.AI_OFFLINE_TOKEN_DELAY)
         for piece in pieces:

@@ -10,7 +10,7 @@ import contextlib
 import json
 import random
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -259,7 +259,7 @@ class OpenAICompatibleProvider(ModelProvider):
         model: str | None = None,
         max_tokens: int | None = None,
         sampling: Sampling | None = None,
-    ) -> AsyncIterator[StreamDelta | StreamEnd]:
+    ) -> AsyncGenerator[StreamDelta | StreamEnd, None]:
         chosen = self._model(model)
         idle = float(settings.AI_STREAM_IDLE_TIMEOUT)
 

@@ -17,9 +17,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.blocked import throttle_index_entries
 from accounts.permissions import IsAdminRole
 from accounts.selectors import user_get
-from accounts.throttles import rate_limit_unblock, throttle_index_entries
+from accounts.throttles import rate_limit_unblock
 from core.actor import actor_from_request
 from ops.flags import FLAG_DEFAULTS, feature_flag_list, feature_flag_set
 from ops.selectors import admin_stats

@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from ai.vectorstore import collection_name
 from core.actor import Actor
+from documents.dispatch import documents_sweep
 from documents.models import Document, DocumentChunk, DocumentStatus
-from documents.pipeline import document_ingest, documents_sweep
+from documents.pipeline import document_ingest
 from documents.services import document_create
 from metering.models import UsageRecord
 from tests.ai.factories import (  # noqa: F401

@@ -13,8 +13,9 @@ from django.utils import timezone
 from ai.vectorstore import collection_name
 from core.actor import Actor
 from documents import pipeline
+from documents.dispatch import documents_sweep
 from documents.models import Document, DocumentChunk, DocumentStatus
-from documents.pipeline import document_claim_next, documents_sweep
+from documents.pipeline import document_claim_next
 from documents.runner import embedded_ingest_worker
 from documents.services import document_create
 from tests.ai.factories import (  # noqa: F401

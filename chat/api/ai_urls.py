@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from ai.api.generate import (
+from ai.api.views import ModelsView
+from chat.api.generate import (
     GenerateBatchView,
     GenerateView,
     IdeaRateView,
@@ -10,7 +11,6 @@ from ai.api.generate import (
     ModelLoadView,
     StreamGenerateView,
 )
-from ai.api.views import ModelsView
 
 urlpatterns = [
     path("models", ModelsView.as_view(), name="ai-models"),

@@ -1,4 +1,4 @@
-"""Seed 003's generation routes under ``/api/v1/ai/``: thin doors onto ``ai.ideas``."""
+"""Seed 003's generation routes under ``/api/v1/ai/``: thin doors onto ``chat.ideas``."""
 
 import json
 from collections.abc import AsyncIterator
@@ -18,17 +18,17 @@ from rest_framework.views import APIView
 
 from accounts.permissions import VerifiedEmailRequired
 from accounts.throttles import DEFAULT_THROTTLES, ChatMessageThrottle
-from ai.generation import GenerationCall, generation_stream
-from ai.ideas import (
+from ai.models import Generation
+from ai.providers import ProviderError, StreamDelta, StreamEnd
+from ai.selectors import generation_get, generation_list
+from chat.completions import GenerationCall, generation_stream
+from chat.ideas import (
     idea_generate,
     idea_generate_batch,
     idea_rate,
     idea_stream_plan,
     model_load,
 )
-from ai.models import Generation
-from ai.providers import ProviderError, StreamDelta, StreamEnd
-from ai.selectors import generation_get, generation_list
 from config.exceptions import error_envelope
 from core.actor import actor_from_request
 

@@ -6,6 +6,7 @@ from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandError
 
 from ai.vectorstore import VectorStoreError, collection_name, get_vector_store
+from documents import embedding
 from documents.models import Document
 
 
@@ -44,7 +45,5 @@ class Command(BaseCommand):
     def _current_model() -> tuple[str, int]:
         # One probe embedding tells the model's real name and size (deployments and the
         # `dimensions` option make both configuration-dependent). Not metered: no user.
-        from documents.embedding import _embed
-
-        result, _ = async_to_sync(_embed)(["dimension probe"])
+        result, _ = async_to_sync(embedding._embed)(["dimension probe"])
         return result.model, result.dimensions

@@ -20,7 +20,7 @@ import base64
 import contextlib
 import struct
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,8 @@ from ai.providers.tokens import count_message_tokens, count_tokens
 from config.exceptions import ApplicationError, PermissionDeniedError, current_request_id
 from core import policies
 from core.actor import Actor
+from documents.embedding import embed_texts_metered
+from documents.retrieval import retrieve_for_chat
 from metering.models import UsageKind
 from metering.quotas import quota_release, quota_reserve, quota_settle
 from metering.usage import usage_record_create
@@ -201,8 +203,6 @@ def generation_plan(
     prompt = list(messages)
     sources: list[dict[str, Any]] = []
     if retrieval_top_k:
-        from documents.retrieval import retrieve_for_chat
-
         query = next((m.content for m in reversed(prompt) if m.role == "user"), "")
         passages = retrieve_for_chat(actor=actor, query=query, top_k=retrieval_top_k)
         if passages:
@@ -312,7 +312,7 @@ def generation_complete(call: GenerationCall) -> tuple[ChatResult, Usage]:
     return result, usage
 
 
-async def generation_stream(call: GenerationCall) -> AsyncIterator[StreamDelta | StreamEnd]:
+async def generation_stream(call: GenerationCall) -> AsyncGenerator[StreamDelta | StreamEnd, None]:
     """Stream a planned call: the provider's deltas, then its ``StreamEnd``.
 
     However the stream stops (the end, a provider error, the consumer closing it because its
@@ -387,8 +387,6 @@ def embedding_create(
     end_user: str = "",
 ) -> tuple[list[list[float]], str, Usage]:
     """Embed ``texts`` for an API caller: reserved, metered and audited like a chat call."""
-    from documents.embedding import embed_texts_metered
-
     generation_require_writer(actor)
     embedding_model_resolve(model=model)
     estimate = sum(count_tokens(text) for text in texts) or 1

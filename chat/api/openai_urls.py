@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from ai.api.openai import ChatCompletionsView, EmbeddingsView, ModelDetailView, ModelListView
+from chat.api.openai import ChatCompletionsView, EmbeddingsView, ModelDetailView, ModelListView
 
 urlpatterns = [
     path("chat/completions", ChatCompletionsView.as_view(), name="openai-chat-completions"),

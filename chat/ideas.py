@@ -1,5 +1,5 @@
 """The generation routes of ``/api/v1/ai/`` (seed 003): generate, batch, stream, history, rating
-and model loading. Every model call goes through ``ai.generation`` (quota, metering, audit)."""
+and model loading. Every model call goes through ``chat.completions`` (quota, metering, audit)."""
 
 import uuid
 from collections.abc import Iterator
@@ -13,7 +13,10 @@ from django.conf import settings
 from django.db import transaction
 
 from ai.errors import provider_error_to_application
-from ai.generation import (
+from ai.models import Generation, GenerationRating, GenerationStatus
+from ai.providers import PromptMessage, ProviderError, Sampling, Usage
+from ai.selectors import generation_get
+from chat.completions import (
     GenerationCall,
     generation_batch,
     generation_complete,
@@ -21,9 +24,6 @@ from ai.generation import (
     generation_plan,
     generation_require_writer,
 )
-from ai.models import Generation, GenerationRating, GenerationStatus
-from ai.providers import PromptMessage, ProviderError, Sampling, Usage
-from ai.selectors import generation_get
 from config.exceptions import ApplicationError, NotFoundError
 from core.actor import Actor
 

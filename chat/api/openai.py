@@ -3,7 +3,7 @@
 Clients built for OpenAI (the official SDKs, LangChain, IDE plugins) use the deployment's
 models through its accounts: a personal API key with the ``openai`` scope (sent as
 ``Authorization: Bearer ak_...``) or an access token. Every call is checked, reserved, metered
-and audited by ``ai.generation`` exactly like a chat turn; errors use OpenAI's shape
+and audited by ``chat.completions`` exactly like a chat turn; errors use OpenAI's shape
 (``{"error": {message, type, code, param}}``) because that is what these clients parse.
 """
 
@@ -27,8 +27,10 @@ from accounts.apikeys import ApiKeyAuthentication, BearerApiKeyAuthentication
 from accounts.authentication import AccessTokenAuthentication
 from accounts.permissions import VerifiedEmailRequired
 from accounts.throttles import DEFAULT_THROTTLES, ChatMessageThrottle
-from ai.api.generate import AnyAcceptNegotiation
-from ai.api.openai_serializers import (
+from ai.api.views import models_describe
+from ai.providers import ProviderError, Sampling, StreamDelta, StreamEnd, Usage
+from chat.api.generate import AnyAcceptNegotiation
+from chat.api.openai_serializers import (
     ChatCompletionChunkSerializer,
     ChatCompletionRequestSerializer,
     ChatCompletionSerializer,
@@ -38,8 +40,7 @@ from ai.api.openai_serializers import (
     ModelListSerializer,
     ModelSerializer,
 )
-from ai.api.views import models_describe
-from ai.generation import (
+from chat.completions import (
     GenerationCall,
     embedding_base64,
     embedding_create,
@@ -47,7 +48,7 @@ from ai.generation import (
     generation_plan,
     generation_stream,
 )
-from ai.providers import ProviderError, Sampling, StreamDelta, StreamEnd, Usage
+from chat.services import chat_exchange_store
 from config.exceptions import exception_to_envelope
 from core.actor import Actor, actor_from_request
 
@@ -348,8 +349,6 @@ class ChatCompletionsView(OpenAIView):
 
 def _store_exchange(*, actor: Actor, data: dict[str, Any]):
     """The callback that saves a finished exchange as a chat session (``store: true``)."""
-    from chat.services import chat_exchange_store
-
     question = next(m["content"] for m in reversed(data["messages"]) if m["role"] == "user")
 
     def store(
