@@ -43,7 +43,7 @@ def test_me_is_one_query_with_the_mfa_state(user_client, user, django_assert_num
 
 def test_me_renders_as_the_user_serializer(user_client, user):
     from accounts.api.serializers import UserSerializer
-    from accounts.mfa import users_with_mfa_state
+    from accounts.mfa_state import users_with_mfa_state
 
     expected = UserSerializer(users_with_mfa_state().get(pk=user.pk)).data
     assert user_client.get(ME).json() == json.loads(json.dumps(expected, default=str))
