@@ -24,11 +24,9 @@ from chat.completions import generation_meter, generation_model_resolve, generat
 from chat.models import ACTIVE_STATUSES, ChatMessage, ChatSession, MessageStatus
 from chat.selectors import chat_history_for_prompt, chat_session_get
 from config.exceptions import (
-    BACKEND_OUTAGE_ERRORS,
     ApplicationError,
     ConflictError,
     PermissionDeniedError,
-    backend_unavailable,
 )
 from core import policies
 from core.actor import Actor
@@ -56,12 +54,11 @@ def chat_message_rate_check(*, actor: Actor) -> None:
     """Count one chat message against the user's ``chat_message`` rate (429 ``RATE_LIMITED``).
 
     One counter per user in the cache, shared by every door that sends a message (REST,
-    WebSocket) and by the REST throttle of the model-calling API doors (same key)."""
-    try:
-        rate_limit_check(scope="chat_message", ident=str(actor.user_id))
-    except BACKEND_OUTAGE_ERRORS as exc:
-        # Not counted is not allowed: the cache (Redis) is down, 503 like the REST throttles.
-        raise backend_unavailable(exc) from exc
+    WebSocket) and by the REST throttle of the model-calling API doors (same key).
+
+    Not counted is not allowed: a cache (Redis) outage propagates as itself, so each door
+    answers it as an outage - 503 on REST, an error frame and close 4503 on the socket."""
+    rate_limit_check(scope="chat_message", ident=str(actor.user_id))
 
 
 def _title_from(text: str) -> str:
