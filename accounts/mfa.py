@@ -252,7 +252,7 @@ def auth_mfa_verify(*, mfa_token: str, code: str, actor: Actor) -> tuple[User, d
     except TokenError as exc:
         raise InvalidTokenError("The MFA token is invalid or expired. Log in again.") from exc
     user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM)).first()
-    if not token_still_valid(token, user):
+    if user is None or not token_still_valid(token, user):
         raise InvalidTokenError("The MFA token is invalid or expired. Log in again.")
     used_key = f"mfa-token-used:{token.get(jwt_settings.JTI_CLAIM)}"
     if cache.get(used_key):

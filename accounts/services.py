@@ -262,7 +262,7 @@ def auth_token_refresh(*, refresh: str, actor: Actor) -> dict[str, Any]:
             audit_log(action="refresh_reuse", target=outstanding.user, actor=actor)
             raise InvalidTokenError()
         user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM)).first()
-        if not token_still_valid(token, user):
+        if user is None or not token_still_valid(token, user):
             raise InvalidTokenError()
         return issue_tokens(user=user)
 

@@ -250,7 +250,7 @@ def _finish(
         model = call.model
     failed = status == "failed"
     generation_meter(
-        user_id=call.actor.user_id,
+        user_id=call.actor.required_user_id,
         reservation_id=call.reservation_id,
         charge=not failed,
         provider=call.provider.name,

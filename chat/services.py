@@ -562,7 +562,7 @@ def chat_message_send(
     latency = int((time.perf_counter() - started) * 1000)
     chat_message_finish(
         message_id=turn.message.pk,
-        user_id=actor.user_id,
+        user_id=actor.required_user_id,
         status=MessageStatus.COMPLETE,
         response=result.text,
         token_ends=[len(result.text)] if result.text else [],

@@ -40,6 +40,15 @@ class Actor:
     def is_authenticated(self) -> bool:
         return bool(self.user is not None and getattr(self.user, "is_authenticated", False))
 
+    @property
+    def required_user_id(self) -> int:
+        """The acting user's id where the door has already authenticated one (metering,
+        generations): a missing user there is a programming error, not a client's."""
+        user_id = self.user_id
+        if user_id is None:
+            raise RuntimeError("This operation needs an authenticated actor.")
+        return int(user_id)
+
     def as_user(self, user: Any) -> "Actor":
         """The same door (address, request id) acting as ``user``: the account a login or a
         sign-up has just identified."""

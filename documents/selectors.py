@@ -18,7 +18,10 @@ from documents.models import Document, DocumentStatus
 
 
 def document_list(
-    *, actor: Actor, status: str | None = None, document_ids: list | None = None
+    *,
+    actor: Actor,
+    status: str | None = None,
+    document_ids: Sequence[uuid.UUID | str] | None = None,
 ) -> QuerySet[Document]:
     """The actor's documents, newest first (optionally of one status, or only some ids)."""
     documents = Document.objects.filter(owner=actor.user)

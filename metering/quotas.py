@@ -384,7 +384,7 @@ def quota_override_set(*, user: User, actor: Actor, data: dict[str, int | None])
         for name in QUOTA_FIELDS:
             if name in data:
                 setattr(quota, name, data[name])
-        quota.updated_by = actor if getattr(actor, "pk", None) else None
+        quota.updated_by = actor.user if actor.user_id is not None else None
         quota.save()
         after = {name: getattr(quota, name) for name in QUOTA_FIELDS}
     if before != after:

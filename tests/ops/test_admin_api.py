@@ -11,7 +11,7 @@ from accounts.models import Role
 from accounts.tokens import issue_tokens
 from chat.models import ChatMessage, ChatSession
 from documents.models import Document, DocumentStatus
-from metering.models import UsageKind, UsageRecord
+from metering.models import Quota, UsageKind, UsageRecord
 from tests.accounts.helpers import assert_envelope
 from tests.factories import UserFactory
 
@@ -127,7 +127,7 @@ def test_admin_endpoints_refuse_non_admins(path, user_client, viewer_client, api
     assert_envelope(api_client.get(path), 401)
 
 
-def test_quota_override_get_and_put(settings, admin_client_api, user):
+def test_quota_override_get_and_put(settings, admin_client_api, admin_user, user):
     settings.QUOTA_DEFAULTS = {
         **settings.QUOTA_DEFAULTS,
         "user": {"daily_tokens": 1000, "monthly_tokens": 20000, "max_concurrent": 2},
@@ -142,6 +142,7 @@ def test_quota_override_get_and_put(settings, admin_client_api, user):
     ).json()
     assert (data["daily_tokens"], data["monthly_tokens"], data["max_concurrent"]) == (50, None, 1)
     assert data["effective"] == {"daily_tokens": 50, "monthly_tokens": 20000, "max_concurrent": 1}
+    assert Quota.objects.get(user=user).updated_by == admin_user  # who set it is kept
     # The new limit applies to the user's next message at once.
     settings.AI_MAX_TOKENS = 100
     body = assert_envelope(client_for(user).post("/api/v1/chat/message", {"message": "hi"}), 429)
