@@ -10,6 +10,7 @@ import uuid
 from tests.multiprocess.conftest import openai_env
 from tests.multiprocess.procs import create_user, start_celery_worker
 from tests.multiprocess.test_chat_streams import (
+    assert_settled,
     connect,
     eventually,
     expected,
@@ -74,13 +75,4 @@ async def test_two_asgi_workers_and_a_celery_worker(asgi_workers, mp_env, mp_ups
         assert "chat.recover_orphans" in worker.output(tail=10**6)
     finally:
         worker.stop()
-    assert (
-        mp_db.all(
-            "SELECT id FROM metering_quotareservation WHERE user_id = %s AND status = 'active'",
-            user["id"],
-        )
-        == []
-    )
-    assert mp_db.all(
-        "SELECT message_id FROM metering_usagerecord WHERE message_id = %s", lost_id
-    ) == [(lost_id,)]
+    assert_settled(mp_db, user["id"], lost_id)

@@ -82,6 +82,21 @@ def eventually(check, *, within: float, what: str) -> Any:
         time.sleep(0.2)
 
 
+def assert_settled(mp_db: Any, user_id: int, *message_ids: int) -> None:
+    """After a lost answer is closed: no reservation of the user is still active, and the
+    answers' produced tokens are charged (a usage record each)."""
+    active = mp_db.all(
+        "SELECT id FROM metering_quotareservation WHERE user_id = %s AND status = 'active'",
+        user_id,
+    )
+    assert active == []
+    charged = mp_db.all(
+        "SELECT message_id FROM metering_usagerecord WHERE message_id = ANY(%s)",
+        list(message_ids),
+    )
+    assert sorted(row[0] for row in charged) == sorted(message_ids)
+
+
 async def test_stream_on_one_worker_resume_on_the_other(asgi_pair, mp_user, mp_db):
     a, b = asgi_pair
     user = mp_user
@@ -178,21 +193,9 @@ async def test_killed_worker_answers_are_closed_and_their_quota_released(asgi_pa
     eventually(swept, within=20, what="the sweep closing the answer")
 
     # Both reservations are settled: nothing held, the tokens produced are charged.
-    assert (
-        mp_db.all(
-            "SELECT id FROM metering_quotareservation WHERE user_id = %s AND status = 'active'",
-            user["id"],
-        )
-        == []
-    )
+    assert_settled(mp_db, user["id"], resumed_id, swept_id)
     counters = mp_db.all(
         "SELECT reserved_tokens, used_tokens FROM metering_quotacounter WHERE user_id = %s",
         user["id"],
     )
     assert counters and all(reserved == 0 and used > 0 for reserved, used in counters)
-    usage = mp_db.all(
-        "SELECT message_id FROM metering_usagerecord WHERE message_id IN (%s, %s)",
-        resumed_id,
-        swept_id,
-    )
-    assert sorted(row[0] for row in usage) == sorted([resumed_id, swept_id])
