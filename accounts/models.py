@@ -125,6 +125,10 @@ class ApiKey(models.Model):
     """
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    # The organization the key acts in (issued for one; the user must still be a member).
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="api_keys"
+    )
     name = models.CharField(max_length=100)
     # The public part of the key (``ak_<prefix>_...``), shown in lists to tell keys apart.
     prefix = models.CharField(max_length=16, unique=True)

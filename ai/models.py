@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.tenancy import TenantOwnedModel
+
 
 class GenerationStatus(models.TextChoices):
     STREAMING = "streaming", "Streaming"
@@ -13,7 +15,7 @@ class GenerationStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class Generation(models.Model):
+class Generation(TenantOwnedModel):
     """One prompt and its answer from ``/api/v1/ai/generate*`` (the caller's "ideas" history)."""
 
     user = models.ForeignKey(
@@ -31,7 +33,7 @@ class Generation(models.Model):
     batch_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
+    class Meta(TenantOwnedModel.Meta):
         indexes = [models.Index(fields=["user", "-created_at"], name="ai_generation_user_created")]
 
     def __str__(self) -> str:

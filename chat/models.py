@@ -4,9 +4,12 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.tenancy import TenantOwnedModel
 
-class ChatSession(models.Model):
-    """A conversation of one user, optionally limited to some of their documents."""
+
+class ChatSession(TenantOwnedModel):
+    """A conversation of one user in one organization (private to its creator), optionally
+    limited to some of the documents they may read there."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_sessions"
@@ -21,9 +24,14 @@ class ChatSession(models.Model):
         "documents.Document", blank=True, related_name="chat_sessions"
     )
 
-    class Meta:
+    class Meta(TenantOwnedModel.Meta):
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["user", "-created_at"], name="chat_session_user_created")]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="chat_session_user_created"),
+            models.Index(
+                fields=["organization", "user", "-created_at"], name="chat_session_org_user"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -41,7 +49,7 @@ class MessageStatus(models.TextChoices):
 ACTIVE_STATUSES = (MessageStatus.PENDING, MessageStatus.STREAMING)
 
 
-class ChatMessage(models.Model):
+class ChatMessage(TenantOwnedModel):
     """The user's ``message`` and the model's ``response`` (partial while streaming)."""
 
     session = models.ForeignKey(ChatSession, on_delete=models.CASCADE, related_name="messages")
@@ -62,7 +70,7 @@ class ChatMessage(models.Model):
     token_ends = models.JSONField(default=list, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
-    class Meta:
+    class Meta(TenantOwnedModel.Meta):
         ordering = ["timestamp", "id"]
         indexes = [models.Index(fields=["session", "timestamp"], name="chat_message_session_ts")]
 

@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from config.asgi_middleware import request_body_limit, sane_request_id
 from config.exceptions import json_error_response
 from config.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from core.tenancy import activate as tenancy_activate
+from core.tenancy import restore as tenancy_restore
 
 logger = structlog.get_logger("access")
 
@@ -55,14 +57,24 @@ class RequestContextMiddleware:
     def __call__(self, request: HttpRequest):
         if iscoroutinefunction(self):
             return self.__acall__(request)
-        started = self._start(request)
-        response = self._early_response(request) or self.get_response(request)
-        return self._finish(request, response, started)
+        # No organization and no platform scope until this request's door resolves one: a
+        # WSGI thread must not carry the previous request's (nor a test's) into this one.
+        tenancy = tenancy_activate(None)
+        try:
+            started = self._start(request)
+            response = self._early_response(request) or self.get_response(request)
+            return self._finish(request, response, started)
+        finally:
+            tenancy_restore(tenancy)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        started = self._start(request)
-        response = self._early_response(request) or await self.get_response(request)
-        return self._finish(request, response, started)
+        tenancy = tenancy_activate(None)
+        try:
+            started = self._start(request)
+            response = self._early_response(request) or await self.get_response(request)
+            return self._finish(request, response, started)
+        finally:
+            tenancy_restore(tenancy)
 
     @staticmethod
     def _start(request: HttpRequest) -> float:

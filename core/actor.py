@@ -18,9 +18,10 @@ import structlog
 class Actor:
     """A user (or nobody: a sign-up, a login, the system) acting from an address.
 
-    ``organization`` and ``membership_role`` stay ``None`` until organizations exist; the
-    policies then read the membership role instead of the user's. ``system`` marks the
-    platform itself (a management command an operator runs, a maintenance task): the named
+    ``organization`` and ``membership_role`` are the organization the door resolved and the
+    user's role in it (``owner``, ``admin``, ``member``, ``viewer``); the user's own ``role``
+    stays the platform role (a platform ``admin``, a read-only ``viewer`` account). ``system``
+    marks the platform itself (a management command an operator runs, a maintenance task): the named
     escape hatch that may act on any user's data (see :mod:`core.policies`).
     """
 
@@ -35,6 +36,10 @@ class Actor:
     @property
     def user_id(self) -> int | None:
         return getattr(self.user, "pk", None)
+
+    @property
+    def organization_id(self) -> Any:
+        return getattr(self.organization, "pk", None)
 
     @property
     def is_authenticated(self) -> bool:
@@ -75,28 +80,43 @@ def actor_from_request(request: Any) -> Actor:
         ip = None
     request_id = getattr(http, "request_id", None) or _current_request_id()
     meta = getattr(http, "META", {}) or {}
+    # Set by the authentication that resolved the organization (tenants.authentication).
+    membership = getattr(http, "tenant_membership", None) if user is not None else None
     return Actor(
         user=user,
+        organization=getattr(membership, "organization", None),
+        membership_role=getattr(membership, "role", None),
         ip=ip,
         request_id=str(request_id or "")[:128],
         user_agent=str(meta.get("HTTP_USER_AGENT", ""))[:256],
     )
 
 
-def actor_from_scope(scope: dict[str, Any], user: Any) -> Actor:
-    """The actor of a WebSocket frame: the user its token names now, the socket's address."""
+def actor_from_scope(scope: dict[str, Any], user: Any, membership: Any = None) -> Actor:
+    """The actor of a WebSocket frame: the user its token names now, in the organization its
+    ``auth`` frame selected (``membership``), from the socket's address."""
     client = scope.get("client") or (None, None)
     headers = dict(scope.get("headers") or [])
     agent = headers.get(b"user-agent", b"").decode("latin-1")
     return Actor(
         user=user,
+        organization=getattr(membership, "organization", None),
+        membership_role=getattr(membership, "role", None),
         ip=client[0] if client else None,
         request_id=_current_request_id(),
         user_agent=agent[:256],
     )
 
 
-def actor_for_system(user: Any = None, *, request_id: str | None = None) -> Actor:
+def actor_for_system(
+    user: Any = None, *, request_id: str | None = None, organization: Any = None
+) -> Actor:
     """The platform acting (a management command, a maintenance task): no address; ``user``
-    is whose data the work is about (the owner of ingested files), when there is one."""
-    return Actor(user=user, request_id=request_id or _current_request_id(), system=True)
+    is whose data the work is about (the owner of ingested files), ``organization`` the
+    organization it belongs to, when there is one."""
+    return Actor(
+        user=user,
+        organization=organization,
+        request_id=request_id or _current_request_id(),
+        system=True,
+    )

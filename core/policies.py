@@ -2,8 +2,8 @@
 
 DRF permission classes, services, selectors, the admin console and the WebSocket consumer
 all ask these functions, so a rule changes here once. They read the role of the user row that
-authentication loaded for this request or frame (the current role), never a role claim inside
-a token; once organizations exist they read the actor's membership role instead.
+authentication loaded for this request or frame and the membership the door resolved (the
+current roles), never a role claim inside a token.
 
 It lives in ``core`` rather than ``tenants`` because every app asks it, ``accounts`` included
 (user management, the console login, the MFA requirement), and ``accounts`` sits below
@@ -17,30 +17,60 @@ from core.actor import Actor
 ADMIN = "admin"
 USER = "user"
 VIEWER = "viewer"
-# Roles that may create, change and delete (viewers only read).
+# Platform roles that may create, change and delete (a ``viewer`` account only reads).
 WRITER_ROLES = frozenset({ADMIN, USER})
 
+# Roles inside an organization (tenants.models.MemberRole, compared by value).
+ORG_OWNER = "owner"
+ORG_ADMIN = "admin"
+ORG_MEMBER = "member"
+ORG_VIEWER = "viewer"
+ORG_ADMIN_ROLES = frozenset({ORG_OWNER, ORG_ADMIN})
+ORG_WRITER_ROLES = frozenset({ORG_OWNER, ORG_ADMIN, ORG_MEMBER})
 
-def role_of(actor: Actor) -> str | None:
-    """The actor's current role: the membership's when there is one, else the user's."""
-    if actor.membership_role is not None:
-        return actor.membership_role
+
+def platform_role_of(actor: Actor) -> str | None:
+    """The user's platform role (``admin``, ``user``, ``viewer``), read from the row that
+    authentication loaded now."""
     user = actor.user
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     return getattr(user, "role", None)
 
 
+def role_of(actor: Actor) -> str | None:
+    """The actor's role where they act: the membership's in an organization, else the
+    platform role."""
+    if actor.membership_role is not None:
+        return actor.membership_role
+    return platform_role_of(actor)
+
+
 def is_admin(actor: Actor) -> bool:
-    """Administrators of the installation: users, quotas, flags, rate limits, the console."""
-    return role_of(actor) == ADMIN
+    """Administrators of the installation (platform): users, organizations, the console."""
+    return platform_role_of(actor) == ADMIN
+
+
+def is_org_admin(actor: Actor) -> bool:
+    """Owners and admins of the current organization: members, invitations, quotas, flags,
+    settings, shared documents, the organization's usage and audit."""
+    return actor.organization is not None and actor.membership_role in ORG_ADMIN_ROLES
+
+
+def is_org_owner(actor: Actor) -> bool:
+    return actor.organization is not None and actor.membership_role == ORG_OWNER
 
 
 def can_write(actor: Actor) -> bool:
     """Whether the actor may create, change or delete (chats, documents, generations).
 
-    The platform (``actor.system``: an operator's command) may."""
-    return actor.system or role_of(actor) in WRITER_ROLES
+    Both the account (a platform ``viewer`` only reads) and the membership (an organization
+    ``viewer`` only reads) must allow it. The platform (``actor.system``) may."""
+    if actor.system:
+        return True
+    if platform_role_of(actor) not in WRITER_ROLES:
+        return False
+    return actor.membership_role is None or actor.membership_role in ORG_WRITER_ROLES
 
 
 def can_manage_users(actor: Actor) -> bool:
@@ -59,4 +89,4 @@ def role_requires_mfa(role: str | None) -> bool:
 
 
 def requires_mfa(actor: Actor) -> bool:
-    return role_requires_mfa(role_of(actor))
+    return role_requires_mfa(platform_role_of(actor))

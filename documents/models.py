@@ -6,12 +6,21 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.tenancy import TenantOwnedModel
+
 
 class DocumentStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     PROCESSING = "processing", "Processing"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
+
+
+class DocumentVisibility(models.TextChoices):
+    # Only its owner reads it (and retrieval grounds only the owner's answers in it).
+    PRIVATE = "private", "Private"
+    # The organization's knowledge base: every member reads it and is grounded in it.
+    SHARED = "shared", "Shared with the organization"
 
 
 class DocumentType(models.TextChoices):
@@ -26,12 +35,18 @@ def document_upload_to(instance: "Document", filename: str) -> str:
     return f"documents/{instance.owner_id}/{instance.id}{suffix}"
 
 
-class Document(models.Model):
-    """An uploaded file and the state of its ingestion into the vector store."""
+class Document(TenantOwnedModel):
+    """An uploaded file in one organization and the state of its ingestion into the vector
+    store."""
+
+    tenant_owner_field = "owner"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="documents"
+    )
+    visibility = models.CharField(
+        max_length=16, choices=DocumentVisibility.choices, default=DocumentVisibility.PRIVATE
     )
     title = models.CharField(max_length=255)
     original_name = models.CharField(max_length=255, blank=True, default="")
@@ -57,13 +72,16 @@ class Document(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(TenantOwnedModel.Meta):
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["owner", "sha256"], name="document_unique_per_owner")
+            models.UniqueConstraint(
+                fields=["organization", "owner", "sha256"], name="document_unique_per_owner"
+            )
         ]
         indexes = [
             models.Index(fields=["owner", "-created_at"]),
+            models.Index(fields=["organization", "visibility", "status"]),
             models.Index(fields=["status"]),
         ]
 

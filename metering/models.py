@@ -25,6 +25,15 @@ class UsageRecord(models.Model):
         on_delete=models.SET_NULL,
         related_name="usage_records",
     )
+    # No constraint: usage records outlive a deleted organization (accounting) and keep its id.
+    organization = models.ForeignKey(
+        "tenants.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
     kind = models.CharField(max_length=16, choices=UsageKind.choices)
     provider = models.CharField(max_length=32)
     model = models.CharField(max_length=128)
@@ -43,6 +52,7 @@ class UsageRecord(models.Model):
         indexes = [
             models.Index(fields=["user", "created_at"]),
             models.Index(fields=["created_at"]),
+            models.Index(fields=["organization", "created_at"]),
         ]
 
     def __str__(self) -> str:

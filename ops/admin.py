@@ -38,11 +38,13 @@ class FeatureFlagAdmin(admin.ModelAdmin):
     list_editable = ["enabled"]
     list_select_related = ["updated_by"]
     readonly_fields = ["updated_at", "updated_by"]
-    fields = ["name", "enabled", "description", "updated_at", "updated_by"]
+    fields = ["name", "organization", "enabled", "description", "updated_at", "updated_by"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # The name is what the code reads: fixed once the flag exists.
-        return [*self.readonly_fields, "name"] if obj is not None else list(self.readonly_fields)
+        if obj is not None:
+            return [*self.readonly_fields, "name", "organization"]
+        return list(self.readonly_fields)
 
     def save_model(self, request: HttpRequest, obj: FeatureFlag, form: Any, change: bool) -> None:
         # Through the service: the name checked, the cache invalidated, the change audited.
@@ -51,11 +53,14 @@ class FeatureFlagAdmin(admin.ModelAdmin):
             enabled=obj.enabled,
             description=obj.description if "description" in form.fields else None,
             actor=actor_from_request(request),
+            organization_id=obj.organization_id,
         )
-        obj.pk = FeatureFlag.objects.get(name=obj.name).pk
+        obj.pk = FeatureFlag.objects.get(name=obj.name, organization_id=obj.organization_id).pk
 
     def delete_model(self, request: HttpRequest, obj: FeatureFlag) -> None:
-        feature_flag_delete(name=obj.name, actor=actor_from_request(request))
+        feature_flag_delete(
+            name=obj.name, actor=actor_from_request(request), organization_id=obj.organization_id
+        )
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         for flag in queryset:

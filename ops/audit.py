@@ -11,6 +11,7 @@ import structlog
 from django.db import DatabaseError, transaction
 
 from core.actor import Actor
+from core.tenancy import current_organization_id
 from ops.models import AuditEvent
 
 logger = structlog.get_logger("audit")
@@ -74,6 +75,7 @@ def audit_log(
     actor_pk = getattr(user, "pk", None)
     event = AuditEvent(
         actor_id=actor_pk,
+        organization_id=actor.organization_id or current_organization_id(),
         actor_email=str(getattr(user, "email", "") or "")[:254] if actor_pk else "",
         action=action[:64],
         target_type=(target._meta.label_lower[:64] if target is not None else ""),

@@ -2,7 +2,8 @@
 
 ``flag_enabled(name)`` is the one way code reads a flag. Values are cached in the shared cache
 (Redis when configured, so every worker agrees) and the cache entry is deleted on every change,
-so a flip takes effect on the next request everywhere. A flag with no row yet has its default.
+so a flip takes effect on the next request everywhere. The current organization's value wins
+(``core.tenancy``); without one the platform's row applies, and without that the default.
 """
 
 from typing import Any
@@ -14,6 +15,7 @@ from rest_framework.exceptions import ValidationError
 
 from config.cache import cache_invalidate
 from core.actor import Actor
+from core.tenancy import current_organization_id
 from ops.audit import audit_log
 from ops.models import FeatureFlag
 
@@ -36,8 +38,8 @@ FLAG_DEFAULTS: dict[str, tuple[bool, str]] = {
 _CACHE_PREFIX = "flag:"
 
 
-def _cache_key(name: str) -> str:
-    return f"{_CACHE_PREFIX}{name}"
+def _cache_key(name: str, organization_id: Any = None) -> str:
+    return f"{_CACHE_PREFIX}{organization_id or '-'}:{name}"
 
 
 def flag_default(name: str) -> bool:
@@ -48,25 +50,56 @@ def flag_default(name: str) -> bool:
     return FLAG_DEFAULTS.get(name, (False, ""))[0]
 
 
+def _stored(name: str, organization_id: Any) -> bool | None:
+    """The row's value for one organization (``None``: the platform's), cached; ``None`` when
+    there is no row."""
+    key = _cache_key(name, organization_id)
+    cached = cache.get(key)
+    if cached is None:
+        row = (
+            FeatureFlag.objects.filter(name=name, organization_id=organization_id)
+            .values_list("enabled", flat=True)
+            .first()
+        )
+        # Stored as 1/0/-1: a cached False or "no row" must not look like a miss.
+        cached = -1 if row is None else int(row)
+        cache.set(key, cached, timeout=int(settings.FEATURE_FLAG_CACHE_SECONDS))
+    return None if cached == -1 else bool(cached)
+
+
 def flag_enabled(name: str) -> bool:
-    """Whether the flag ``name`` is on (cached; a change invalidates the cache at once)."""
-    cached = cache.get(_cache_key(name))
-    if cached is not None:
-        return bool(cached)
-    row = FeatureFlag.objects.filter(name=name).values_list("enabled", flat=True).first()
-    value = flag_default(name) if row is None else bool(row)
-    # Stored as 1/0: a cached False must not look like a miss.
-    cache.set(_cache_key(name), int(value), timeout=int(settings.FEATURE_FLAG_CACHE_SECONDS))
-    return value
+    """Whether the flag ``name`` is on in the current organization (its value, else the
+    platform's, else the default; cached, and a change invalidates the cache at once)."""
+    organization_id = current_organization_id()
+    if organization_id is not None:
+        value = _stored(name, organization_id)
+        if value is not None:
+            return value
+    value = _stored(name, None)
+    return flag_default(name) if value is None else value
 
 
-def flag_cache_clear(name: str) -> None:
-    cache_invalidate(_cache_key(name))
+def flag_cache_clear(name: str, organization_id: Any = None) -> None:
+    cache_invalidate(_cache_key(name, organization_id))
 
 
-def feature_flag_list() -> list[dict[str, Any]]:
-    """Every known flag (defaults included) plus any other stored flag, sorted by name."""
-    rows = {f.name: f for f in FeatureFlag.objects.select_related("updated_by")}
+def feature_flag_list(*, organization_id: Any = None) -> list[dict[str, Any]]:
+    """Every known flag (defaults included) plus any other stored flag, sorted by name: the
+    platform's values, or one organization's (its own rows over the platform's)."""
+    platform = {
+        f.name: f
+        for f in FeatureFlag.objects.filter(organization__isnull=True).select_related("updated_by")
+    }
+    rows = dict(platform)
+    if organization_id is not None:
+        rows.update(
+            {
+                f.name: f
+                for f in FeatureFlag.objects.filter(organization_id=organization_id).select_related(
+                    "updated_by"
+                )
+            }
+        )
     names = sorted(set(FLAG_DEFAULTS) | set(rows))
     result = []
     for name in names:
@@ -106,6 +139,7 @@ def feature_flag_set(
     enabled: bool,
     description: str | None = None,
     actor: Actor,
+    organization_id: Any = None,
 ) -> bool:
     """Turn ``name`` on or off (audited; ``description``, when given, replaces the note shown
     in the console); returns the new value."""
@@ -113,6 +147,7 @@ def feature_flag_set(
     with transaction.atomic():
         flag, created = FeatureFlag.objects.select_for_update().get_or_create(
             name=name,
+            organization_id=organization_id,
             defaults={
                 "enabled": enabled,
                 "description": FLAG_DEFAULTS.get(name, (False, ""))[1][:255],
@@ -127,7 +162,7 @@ def feature_flag_set(
             flag.enabled = enabled
             flag.updated_by = actor.user if actor.user_id else None
             flag.save(update_fields=["enabled", "description", "updated_by", "updated_at"])
-        flag_cache_clear(name)
+        flag_cache_clear(name, organization_id)
     audit_log(
         action="feature_flag_changed",
         actor=actor,
@@ -144,10 +179,11 @@ def feature_flag_set(
     return enabled
 
 
-def feature_flag_delete(*, name: str, actor: Actor) -> None:
-    """Remove the stored value of ``name`` (it falls back to its default); audited."""
+def feature_flag_delete(*, name: str, actor: Actor, organization_id: Any = None) -> None:
+    """Remove the stored value of ``name`` (the platform's, or one organization's): it falls
+    back to the platform's value or its default; audited."""
     with transaction.atomic():
-        deleted, _ = FeatureFlag.objects.filter(name=name).delete()
-        flag_cache_clear(name)
+        deleted, _ = FeatureFlag.objects.filter(name=name, organization_id=organization_id).delete()
+        flag_cache_clear(name, organization_id)
     if deleted:
         audit_log(action="feature_flag_deleted", actor=actor, flag=name)

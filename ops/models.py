@@ -22,6 +22,16 @@ class AuditEvent(models.Model):
         on_delete=models.SET_NULL,
         related_name="audit_events",
     )
+    # The organization it happened in (none: platform-wide). No constraint: the trail
+    # outlives a deleted organization and keeps its id.
+    organization = models.ForeignKey(
+        "tenants.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
     # Kept even when the actor is deleted, so the trail still says who it was.
     actor_email = models.CharField(max_length=254, blank=True, default="")
     action = models.CharField(max_length=64, db_index=True)
@@ -38,6 +48,7 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["action", "-created_at"]),
             models.Index(fields=["actor", "-created_at"]),
+            models.Index(fields=["organization", "-created_at"]),
         ]
 
     def __str__(self) -> str:
@@ -47,7 +58,15 @@ class AuditEvent(models.Model):
 class FeatureFlag(models.Model):
     """A named on/off switch administrators flip at run time (cached; see ``ops.flags``)."""
 
-    name = models.SlugField(max_length=64, unique=True)
+    name = models.SlugField(max_length=64)
+    # None: the platform default; an organization's row overrides it for that organization.
+    organization = models.ForeignKey(
+        "tenants.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="feature_flags",
+    )
     enabled = models.BooleanField(default=True)
     description = models.CharField(max_length=255, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
@@ -57,6 +76,16 @@ class FeatureFlag(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=models.Q(organization__isnull=True),
+                name="feature_flag_unique_platform",
+            ),
+            models.UniqueConstraint(
+                fields=["name", "organization"], name="feature_flag_unique_per_organization"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name}={'on' if self.enabled else 'off'}"

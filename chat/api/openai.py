@@ -23,8 +23,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.apikeys import ApiKeyAuthentication, BearerApiKeyAuthentication
-from accounts.authentication import AccessTokenAuthentication
 from accounts.permissions import VerifiedEmailRequired
 from accounts.throttles import DEFAULT_THROTTLES, ChatMessageThrottle
 from ai.api.views import models_describe
@@ -51,6 +49,11 @@ from chat.completions import (
 from chat.services import chat_exchange_store
 from config.exceptions import exception_to_envelope
 from core.actor import Actor, actor_from_request
+from tenants.authentication import (
+    TenantAccessTokenAuthentication,
+    TenantApiKeyAuthentication,
+    TenantBearerApiKeyAuthentication,
+)
 
 TAGS = ["openai"]
 DOOR = "openai_api"
@@ -140,9 +143,9 @@ class OpenAIView(APIView):
     """Bearer API keys or access tokens, JSON in and out, errors in OpenAI's shape."""
 
     authentication_classes = [
-        BearerApiKeyAuthentication,
-        AccessTokenAuthentication,
-        ApiKeyAuthentication,
+        TenantBearerApiKeyAuthentication,
+        TenantAccessTokenAuthentication,
+        TenantApiKeyAuthentication,
     ]
     permission_classes = [IsAuthenticated, VerifiedEmailRequired]
     parser_classes = [JSONParser]

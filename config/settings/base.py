@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django_structlog",
     "ops",
     "accounts",
+    "tenants",
     "ai",
     "metering",
     "documents",
@@ -260,12 +261,13 @@ LARGE_BODY_PATHS = [r"^/api/v1/documents/?$"]
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # accounts' classes, each followed by the resolution of the organization (X-Tenant-ID).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "accounts.authentication.AccessTokenAuthentication",
-        "accounts.apikeys.ApiKeyAuthentication",
+        "tenants.authentication.TenantAccessTokenAuthentication",
+        "tenants.authentication.TenantApiKeyAuthentication",
         # The console's session, only for the HTML browsable API (with CSRF); JSON clients
         # always authenticate with a token or an API key.
-        "accounts.session_auth.BrowsableApiSessionAuthentication",
+        "tenants.authentication.TenantBrowsableApiSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": [
@@ -307,9 +309,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {},
     # The browsable API's session is for people in a browser, not for API clients.
     "AUTHENTICATION_WHITELIST": [
-        "accounts.authentication.AccessTokenAuthentication",
-        "accounts.apikeys.ApiKeyAuthentication",
-        "accounts.apikeys.BearerApiKeyAuthentication",
+        "tenants.authentication.TenantAccessTokenAuthentication",
+        "tenants.authentication.TenantApiKeyAuthentication",
+        "tenants.authentication.TenantBearerApiKeyAuthentication",
     ],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

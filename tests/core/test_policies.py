@@ -34,8 +34,16 @@ def test_policies_read_the_role_of_the_actor():
     assert [policies.is_admin(a) for a in (admin, user, viewer)] == [True, False, False]
     assert [policies.can_write(a) for a in (admin, user, viewer)] == [True, True, False]
     assert not policies.can_write(Actor()) and not policies.is_admin(Actor())
-    # A membership role (organizations) wins over the user's own.
-    assert policies.is_admin(Actor(user=User(role=Role.VIEWER), membership_role=Role.ADMIN))
+    # An organization role never makes a platform admin, and both roles must allow a write.
+    org = object()
+
+    def member(role: str, platform: str = Role.USER) -> Actor:
+        return Actor(user=User(role=platform), organization=org, membership_role=role)
+
+    assert not policies.is_admin(member("owner"))
+    assert policies.is_org_admin(member("admin")) and not policies.is_org_admin(member("member"))
+    assert policies.can_write(member("member")) and not policies.can_write(member("viewer"))
+    assert not policies.can_write(member("owner", platform=Role.VIEWER))
     # The platform itself (an operator's command) may write.
     assert policies.can_write(actor_for_system())
 
