@@ -143,3 +143,28 @@ class QuotaReservation(models.Model):
 
     def __str__(self) -> str:
         return f"Reservation {self.pk} ({self.tokens} tokens, {self.status})"
+
+
+class OrganizationQuota(models.Model):
+    """An organization's token budgets, and the limit of each member inside them.
+
+    A null field means no limit at that level (the member's own quota still applies). Written
+    by organization admins (``metering.organization_quotas``) and by billing (a plan's
+    entitlements); metering never reads billing."""
+
+    organization = models.OneToOneField(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="quota"
+    )
+    daily_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    monthly_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    member_daily_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    member_monthly_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    # Fine-tuning: trained tokens a month (their own kind of usage, their own budget).
+    training_monthly_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"Quota of organization {self.organization_id}"

@@ -27,6 +27,10 @@ class Organization(models.Model):
     # Settings of the organization; empty means the platform's default.
     system_prompt = models.TextField(blank=True, default="")
     allowed_models = models.JSONField(default=list, blank=True)
+    # Caps (null: none), set by an operator or by the plan (billing); refused with PLAN_LIMIT.
+    max_members = models.PositiveIntegerField(null=True, blank=True)
+    max_documents = models.PositiveIntegerField(null=True, blank=True)
+    max_storage_bytes = models.PositiveBigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     suspended_at = models.DateTimeField(null=True, blank=True)
 
