@@ -27,7 +27,7 @@ from chat.generation import Generation, generation_cancel, generation_local, gen
 from chat.models import ACTIVE_STATUSES, ChatMessage
 from chat.recovery import chat_messages_recover_orphans
 from chat.selectors import chat_message_get
-from chat.services import Turn, chat_turn_prepare
+from chat.services.turns import Turn, chat_turn_prepare
 from chat.streams import (
     END,
     FOLLOW_BLOCK_SECONDS,
