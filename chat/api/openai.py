@@ -40,14 +40,13 @@ from chat.api.openai_serializers import (
     ModelListSerializer,
     ModelSerializer,
 )
-from chat.completions import (
+from chat.completions.calls import (
     GenerationCall,
-    embedding_base64,
-    embedding_create,
     generation_complete,
     generation_plan,
     generation_stream,
 )
+from chat.completions.embeddings import embedding_base64, embedding_create
 from chat.services.exchange import chat_exchange_store
 from config.exceptions import exception_to_envelope
 from core.actor import Actor, actor_from_request
