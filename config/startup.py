@@ -61,7 +61,7 @@ async def _sweep_after_grace() -> None:
 
 async def process_startup() -> None:
     """Recover, warm up and freeze (see the module docstring); never raises."""
-    from chat.generation import mark_swept
+    from chat.generation.running import mark_swept
 
     mark_swept()
     await _sweep("start")
