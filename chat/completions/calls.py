@@ -36,8 +36,10 @@ from ops.audit import audit_log
 from ops.flags import flag_enabled
 
 logger = structlog.get_logger(__name__)
+
 # Longest end-user label (OpenAI's ``user``) kept in an audit event.
 END_USER_MAX = 256
+
 # Strong references to settlements still running after their stream was cancelled.
 _SETTLING: set[asyncio.Task] = set()
 
