@@ -37,7 +37,7 @@ def _warm_up_sync() -> None:
 
     count_tokens("warm up")  # loads the encoding (tens of MB) once
     if settings.AI_PROVIDER in ("openai", "azure"):
-        import ai.providers.openai_compat  # noqa: F401 - the SDK's import is the slow part
+        import ai.providers.openai_compat.provider  # noqa: F401 - the SDK's import is the slow part
 
 
 async def _sweep(label: str) -> None:
