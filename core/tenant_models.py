@@ -82,7 +82,7 @@ class TenantOwnedModel(models.Model):
         base_manager_name = "all_organizations"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.organization_id is None:  # type: ignore[attr-defined]
+        if self.organization_id is None:
             owner_id = getattr(self, f"{self.tenant_owner_field}_id", None)
             self.organization_id = organization_for_new_row(owner_id)
         super().save(*args, **kwargs)
