@@ -46,7 +46,16 @@ def plan_current(*, code: str) -> Plan:
 
 
 def free_plan() -> Plan:
-    return plan_current(code=FREE_PLAN_CODE)
+    """The free plan (created by the data migration; recreated, without limits, should its
+    row be missing: every organization must always have a plan)."""
+    plan = Plan.objects.filter(code=FREE_PLAN_CODE, is_current=True).first()
+    if plan is None:
+        plan, _ = Plan.objects.get_or_create(
+            code=FREE_PLAN_CODE,
+            is_current=True,
+            defaults={"name": "Free", "price_minor": 0, "interval": PlanInterval.MONTH},
+        )
+    return plan
 
 
 def can_manage_billing(actor: Actor, subscription: Subscription) -> bool:

@@ -4,6 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from billing.models import OveragePolicy, Plan, Subscription
+from billing.services.subscriptions import free_plan
 from tenants.models import MemberRole, Membership
 from tests.factories import UserFactory
 
@@ -26,7 +27,7 @@ def make_plan(code: str, **fields) -> Plan:
 def plans(db):
     """starter < pro (monthly), metered (bills overage); the free plan comes from the migration."""
     return {
-        "free": Plan.objects.get(code="free", is_current=True),
+        "free": free_plan(),
         "starter": make_plan(
             "starter",
             price_minor=900,
