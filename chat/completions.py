@@ -1,6 +1,6 @@
 """One generation service for every door that calls a chat model outside a chat session.
 
-The chat turn (``chat.services``), the OpenAI-compatible API (``/v1/``) and the generation
+The chat turn (``chat.services.turns``), the OpenAI-compatible API (``/v1/``) and the generation
 routes (``/api/v1/ai/``) share the same steps, written once here:
 
 1. :func:`generation_model_resolve`: the configured provider, the offline switch and the model

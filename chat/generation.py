@@ -39,7 +39,8 @@ from ai.providers.tokens import count_message_tokens, count_tokens
 from chat.db import chat_db
 from chat.models import MessageStatus
 from chat.recovery import cancel_key, chat_messages_recover_orphans, heartbeats_refresh
-from chat.services import Turn, chat_message_checkpoint, chat_message_finish
+from chat.services.finish import chat_message_checkpoint, chat_message_finish
+from chat.services.turns import Turn
 from chat.streams import END, ERROR, TOKEN, RedisFrameLog, frame_log
 from config.exceptions import current_request_id, error_envelope
 

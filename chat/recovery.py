@@ -24,7 +24,7 @@ from django.utils import timezone
 from ai.providers import Usage
 from ai.providers.tokens import count_tokens
 from chat.models import ACTIVE_STATUSES, ChatMessage, MessageStatus
-from chat.services import chat_message_finish
+from chat.services.finish import chat_message_finish
 
 logger = structlog.get_logger(__name__)
 

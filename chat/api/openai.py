@@ -46,7 +46,7 @@ from chat.completions import (
     generation_plan,
     generation_stream,
 )
-from chat.services import chat_exchange_store
+from chat.services.exchange import chat_exchange_store
 from config.exceptions import exception_to_envelope
 from core.actor import Actor, actor_from_request
 from tenants.authentication import (
