@@ -185,7 +185,7 @@ class Invoice(TenantOwnedModel):
         max_length=16, choices=BillingProvider.choices, default=BillingProvider.MANUAL
     )
     provider_invoice_id = models.CharField(max_length=255, blank=True, default="")
-    hosted_url = models.URLField(max_length=1000, blank=True, default="")
+    hosted_url = models.CharField(max_length=1000, blank=True, default="")
     currency = models.CharField(max_length=3)
     subtotal_minor = models.BigIntegerField(default=0)
     total_minor = models.BigIntegerField(default=0)

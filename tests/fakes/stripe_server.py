@@ -78,8 +78,14 @@ class FakeStripe:
             "metadata": {},
             "items": {
                 "object": "list",
-                "data": [{"id": self.new_id("si"), "object": "subscription_item",
-                          "price": {"id": price, "object": "price"}, "quantity": 1}],
+                "data": [
+                    {
+                        "id": self.new_id("si"),
+                        "object": "subscription_item",
+                        "price": {"id": price, "object": "price"},
+                        "quantity": 1,
+                    }
+                ],
             },
         }
         self.subscriptions[sub_id] = subscription
@@ -193,5 +199,10 @@ class FakeStripe:
 
 
 def _error(kind: str, message: str) -> dict[str, Any]:
-    return {"error": {"type": "invalid_request_error" if kind != "api_error" else kind,
-                      "code": kind, "message": message}}
+    return {
+        "error": {
+            "type": "invalid_request_error" if kind != "api_error" else kind,
+            "code": kind,
+            "message": message,
+        }
+    }
