@@ -18,6 +18,7 @@ from billing.services.plans import plan_save
 from config.admin_mixins import ReadOnlyAdminMixin
 from config.exceptions import ApplicationError
 from core.actor import actor_from_request
+from tenants.models import Organization
 
 
 @admin.register(Plan)
@@ -87,7 +88,7 @@ class InvoiceLineInline(ReadOnlyAdminMixin, admin.TabularInline):
 class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "number",
-        "organization",
+        "organization_label",
         "status",
         "total_minor",
         "currency",
@@ -99,13 +100,18 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["status", "provider", "reason"]
     search_fields = ["number", "organization__name", "provider_invoice_id"]
-    list_select_related = ["organization"]
     inlines = [InvoiceLineInline]
     actions = ["mark_paid"]
     show_full_result_count = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return Invoice.all_organizations.all()
+
+    @admin.display(description="Organization")
+    def organization_label(self, invoice: Invoice) -> str:
+        # An invoice outlives its organization (accounting): show the id when it is gone.
+        organization = Organization.objects.filter(pk=invoice.organization_id).first()
+        return str(organization) if organization else f"(deleted) {invoice.organization_id}"
 
     @admin.action(description="Mark paid (manual invoices)")
     def mark_paid(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:

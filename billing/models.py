@@ -173,6 +173,13 @@ class Invoice(TenantOwnedModel):
     """What an organization owes for a period; totals are integer minor units."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # No constraint: invoices outlive a deleted organization (accounting) and keep its id.
+    organization = models.ForeignKey(
+        "tenants.Organization",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
     number = models.CharField(max_length=64, unique=True, null=True, blank=True)
     subscription = models.ForeignKey(
         Subscription, null=True, blank=True, on_delete=models.SET_NULL, related_name="invoices"

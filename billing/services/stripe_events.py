@@ -6,6 +6,7 @@ Invoices are mirrored by Stripe's id and only move forward (``draft`` < ``open``
 """
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from django.utils import timezone
@@ -57,7 +58,7 @@ def _subscription_for(obj: dict[str, Any], *, remote_id: str = "") -> Subscripti
     queryset = Subscription.all_organizations.select_for_update().select_related(
         "plan", "organization"
     )
-    if organization_id:
+    if organization_id and _is_uuid(organization_id):
         organization = Organization.objects.filter(pk=organization_id).first()
         if organization is not None:
             subscription_ensure(organization=organization)
@@ -70,6 +71,14 @@ def _subscription_for(obj: dict[str, Any], *, remote_id: str = "") -> Subscripti
     if customer:
         return queryset.filter(provider_customer_id=customer).first()
     return None
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def _is_stale(subscription: Subscription, event: PaymentEvent) -> bool:
