@@ -116,7 +116,13 @@ class ConsoleAdminSite(admin.AdminSite):
         @wraps(inner)
         def across_organizations(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
             with platform_scope():
-                return inner(request, *args, **kwargs)
+                response = inner(request, *args, **kwargs)
+                # A TemplateResponse renders after the view returns: still in the scope.
+                if callable(getattr(response, "render", None)) and not getattr(
+                    response, "is_rendered", True
+                ):
+                    response.render()
+                return response
 
         return across_organizations
 

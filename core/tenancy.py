@@ -13,7 +13,8 @@ task or a thread pool started elsewhere: those pass the organization id explicit
 restore it here.
 """
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import Any, Generic, TypeVar
@@ -162,3 +163,18 @@ class TenantOwnedModel(models.Model):
             owner_id = getattr(self, f"{self.tenant_owner_field}_id", None)
             self.organization_id = organization_for_new_row(owner_id)
         super().save(*args, **kwargs)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def platform_code(func: _F) -> _F:
+    """Run ``func`` in :func:`platform_scope`: for the entry points of platform work (a sweep,
+    a worker claiming the next job of any organization, a thread it starts)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with platform_scope():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

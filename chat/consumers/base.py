@@ -7,7 +7,7 @@ from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from chat.generation import Generation
+from chat.generation.generation import Generation
 from config.exceptions import error_envelope, exception_to_envelope
 from config.outage import ChannelLayerOutageMixin
 
@@ -17,6 +17,8 @@ class SocketBase(ChannelLayerOutageMixin, AsyncWebsocketConsumer):
 
     user: Any
     raw_token: str | None
+    # The membership the auth frame (or ``?tenant=``) selected: the socket's organization.
+    membership: Any
     active_message_id: int | None
     # Messages this socket follows: run here (the generation) or elsewhere (a reader task).
     local_follows: dict[int, Generation]

@@ -22,10 +22,12 @@ from chat.consumers.auth import SocketAuthMixin
 from chat.consumers.follow import SocketFollowMixin
 from chat.consumers.work import message_settled, prepare_turn
 from chat.db import chat_db
-from chat.generation import generation_cancel, generation_local, generation_start
+from chat.generation.generation import generation_start
+from chat.generation.running import generation_cancel, generation_local
 from chat.models import ACTIVE_STATUSES
 from chat.selectors import chat_message_get
 from config.exceptions import ApplicationError
+from core import tenancy
 from core.actor import actor_from_scope
 
 
@@ -36,6 +38,9 @@ class ChatConsumer(SocketAuthMixin, SocketFollowMixin):
         # The state declared (and typed) on SocketBase.
         self.user = None
         self.raw_token = None
+        self.membership = None
+        # No organization until the socket authenticates (and never the caller's context).
+        tenancy.activate(None)
         self.active_message_id = None
         self.local_follows = {}
         self.remote_follows = {}
@@ -119,7 +124,7 @@ class ChatConsumer(SocketAuthMixin, SocketFollowMixin):
             return
         if self.user is None:
             if kind == "auth" and isinstance(frame.get("token"), str):
-                await self._authenticate(frame["token"])
+                await self._authenticate(frame["token"], frame.get("tenant"))
             else:
                 await self._reject("The first frame must be {'type': 'auth', 'token': ...}.")
             return
@@ -193,6 +198,7 @@ class ChatConsumer(SocketAuthMixin, SocketFollowMixin):
             user, turn = await chat_db(prepare_turn)(
                 scope=self.scope,
                 token=self.raw_token or "",
+                organization_id=self.membership.organization_id,
                 content=content,
                 session_id=session_id,
                 model=model,
@@ -222,7 +228,8 @@ class ChatConsumer(SocketAuthMixin, SocketFollowMixin):
         try:
             message_id = self._int_field(frame, "message_id", required=True)
             message = await database_sync_to_async(chat_message_get)(
-                actor=actor_from_scope(self.scope, self.user), message_id=message_id
+                actor=actor_from_scope(self.scope, self.user, self.membership),
+                message_id=message_id,
             )
         except ApplicationError as exc:
             await self._error_from(exc)
@@ -245,7 +252,7 @@ class ChatConsumer(SocketAuthMixin, SocketFollowMixin):
             # Ownership (another user's message is a 404); a message whose generation is lost
             # (no heartbeat) is closed on the spot, so this never waits for a dead worker.
             message = await database_sync_to_async(message_settled)(
-                message_id, actor_from_scope(self.scope, self.user)
+                message_id, actor_from_scope(self.scope, self.user, self.membership)
             )
         except ApplicationError as exc:
             await self._error_from(exc)

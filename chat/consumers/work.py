@@ -10,6 +10,7 @@ from chat.recovery import chat_messages_recover_orphans
 from chat.selectors import chat_message_get
 from chat.services.turns import Turn, chat_turn_prepare
 from core.actor import Actor, actor_from_scope
+from tenants.resolution import membership_resolve
 
 logger = structlog.get_logger(__name__)
 
@@ -39,6 +40,7 @@ def prepare_turn(
     *,
     scope: dict[str, Any],
     token: str,
+    organization_id: Any,
     content: str,
     session_id: int | None,
     model: str | None,
@@ -46,14 +48,16 @@ def prepare_turn(
 ) -> tuple[Any, Turn | None]:
     """Re-validate the token, then plan and store the turn: one thread hop before the model.
 
-    The user row loaded here is the actor: its current role decides, not the token's claim.
-    A refused rule (unverified email, viewer, rate) is an error frame, not a close."""
+    The user row and the membership loaded here are the actor: the current platform and
+    organization roles decide, not the token's claim nor the role when the socket opened. A
+    refused rule (unverified email, viewer, rate, a membership ended) is an error frame."""
     try:
         user = user_from_access_token(token)
     except Exception:  # noqa: BLE001 - any failure means "not authenticated"
         return None, None
+    membership = membership_resolve(user=user, tenant=str(organization_id))
     turn = chat_turn_prepare(
-        actor=actor_from_scope(scope, user),
+        actor=actor_from_scope(scope, user, membership),
         content=content,
         session_id=session_id,
         model=model,
