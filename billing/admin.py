@@ -8,21 +8,63 @@ with the "Mark paid" action.
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from rest_framework.exceptions import ValidationError as DrfValidationError
 
 from billing.models import Invoice, InvoiceLine, PaymentEvent, Plan, Subscription
 from billing.services.invoices import invoice_mark_paid
-from billing.services.plans import plan_save
-from config.admin_mixins import ReadOnlyAdminMixin
+from billing.services.plans import plan_save, plan_validate
+from config.admin_mixins import ReadOnlyAdminMixin, form_errors_from
 from config.exceptions import ApplicationError
 from core.actor import actor_from_request
 from tenants.models import Organization
 
 
+class PlanAdminForm(forms.ModelForm):
+    class Meta:
+        model = Plan
+        fields = [
+            "code",
+            "name",
+            "description",
+            "price_minor",
+            "currency",
+            "interval",
+            "trial_days",
+            "monthly_tokens",
+            "overage_policy",
+            "overage_price_per_1k_minor",
+            "max_members",
+            "max_documents",
+            "max_storage_bytes",
+            "allowed_models",
+            "feature_flags",
+            "is_public",
+            "sort_order",
+            "stripe_price_id",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        # The service's checks (currency, known feature flags), shown on the form.
+        candidate = Plan(
+            currency=cleaned.get("currency") or "",
+            feature_flags=cleaned.get("feature_flags", {}),
+            allowed_models=cleaned.get("allowed_models", []),
+        )
+        try:
+            plan_validate(candidate)
+        except (ApplicationError, DrfValidationError) as exc:
+            form_errors_from(self, exc)
+        return cleaned
+
+
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
+    form = PlanAdminForm
     list_display = [
         "code",
         "version",
