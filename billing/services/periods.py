@@ -89,8 +89,11 @@ def subscription_period_close(
                 lines.append(overage)
             provider = provider_get(subscription.provider)
             if provider.issues_invoices and subscription.provider_subscription_id:
-                # The provider renews and bills the fee; the product adds the overage only.
-                return _close_provider_period(subscription, lines, start, end, now)
+                # The provider renews and bills the fee; the product adds the overage and
+                # hands over a downgrade scheduled for this period end.
+                invoice = _close_provider_period(subscription, lines, start, end, now)
+                _provider_pending_apply(subscription, actor, now)
+                return invoice
             next_plan = _next_plan(subscription)
             next_end = add_interval(end, next_plan.interval)
             if next_plan.price_minor:
@@ -174,6 +177,27 @@ def _close_provider_period(
     invoice.provider_invoice_id = item_id
     invoice.save(update_fields=["status", "paid_at", "provider_invoice_id"])
     return invoice
+
+
+def _provider_pending_apply(subscription: Subscription, actor: Actor, now: dt.datetime) -> None:
+    pending = subscription.pending_plan
+    if pending is None or subscription.cancel_at_period_end:
+        return  # a cancellation at the period end is the provider's (its webhook follows)
+    provider = provider_get(subscription.provider)
+    if pending.is_free:
+        provider.subscription_cancel(subscription=subscription, immediately=True)
+        subscription_fall_back_to_free(
+            actor=actor, subscription=subscription, reason="renewal", now=now
+        )
+        return
+    provider.subscription_change(subscription=subscription, plan=pending, prorate=False)
+    _apply_plan(
+        actor=actor,
+        subscription=subscription,
+        plan=pending,
+        status=subscription.status,
+        reason="renewal",
+    )
 
 
 def billing_periods_close(*, now: dt.datetime | None = None) -> int:

@@ -228,3 +228,26 @@ def test_the_billing_portal_link(fake_stripe, plans, api_client, owner_client, o
     response = owner_client.post("/api/v1/subscription/portal")
     assert response.status_code == 200
     assert response.json()["url"].startswith("https://billing.stripe.test/session/cus_")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_scheduled_downgrade_moves_the_stripe_price_at_the_period_end(
+    fake_stripe, plans, api_client, owner_client, organization
+):
+    from billing.services.periods import billing_periods_close
+
+    remote = subscribe_through_checkout(fake_stripe, api_client, owner_client, organization)
+    response = owner_client.post("/api/v1/subscription/upgrade/starter", {}, format="json")
+    assert response.json()["action"] == "scheduled"
+    fake_stripe.requests.clear()
+    end = subscription_of(organization).current_period_end
+    billing_periods_close(now=end - dt.timedelta(minutes=1))
+    assert fake_stripe.requests == []  # not before the end
+    billing_periods_close(now=end + dt.timedelta(minutes=1))
+    update = fake_stripe.requests[-1]
+    assert update.path == f"/v1/subscriptions/{remote['id']}"
+    assert update.params["items[0][price]"] == "price_starter"
+    assert update.params["proration_behavior"] == "none"
+    subscription = subscription_of(organization)
+    assert subscription.plan.code == "starter" and subscription.pending_plan is None
+    assert OrganizationQuota.objects.get(organization=organization).monthly_tokens == 100_000
