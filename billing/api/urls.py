@@ -17,6 +17,12 @@ subscription_urlpatterns = [
     path("settings", views.SubscriptionSettingsView.as_view(), name="subscription-settings"),
     path("portal", views.SubscriptionPortalView.as_view(), name="subscription-portal"),
     path("usage", views.SubscriptionUsageView.as_view(), name="subscription-usage"),
+    # The seed's route of the same history (GET /subscription/billing/history).
+    path(
+        "billing/history",
+        views.BillingHistoryView.as_view(),
+        name="subscription-billing-history",
+    ),
 ]
 
 billing_urlpatterns = [
