@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from core.tenancy import TenantOwnedModel
+from core.tenant_models import TenantOwnedModel
 
 FREE_PLAN_CODE = "free"
 
