@@ -50,6 +50,10 @@ class ApiRootView(APIView):
                     "search": link("api:search"),
                 },
                 "ai": {"models": link("api:ai-models"), "usage": link("api:usage")},
+                "organizations": {
+                    "mine": link("api:organization-list"),
+                    "current": link("api:organization-detail", organization="current"),
+                },
                 "admin": {
                     "stats": link("api:admin-stats"),
                     "usage": link("api:admin-usage"),
@@ -78,4 +82,6 @@ urlpatterns = [
     path("", include("metering.api.urls")),
     # operations admin API routes: rate limits, stats, feature flags
     path("", include("ops.api.urls")),
+    # organizations: members, invitations, settings, audit, flags
+    path("", include("tenants.api.urls")),
 ]

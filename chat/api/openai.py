@@ -168,8 +168,9 @@ def _model_card(model_id: str, owner: str) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": 0, "owned_by": owner}
 
 
-def _models() -> list[dict[str, Any]]:
-    described = models_describe()
+def _models(request: Request) -> list[dict[str, Any]]:
+    # The key's organization narrows the models (its ``allowed_models``).
+    described = models_describe(actor_from_request(request).organization)
     return [_model_card(m["id"], described["provider"]) for m in described["models"]]
 
 
@@ -181,7 +182,7 @@ class ModelListView(OpenAIView):
         responses={200: ModelListSerializer, 401: ErrorSerializer},
     )
     def get(self, request: Request) -> Response:
-        return Response({"object": "list", "data": _models()})
+        return Response({"object": "list", "data": _models(request)})
 
 
 class ModelDetailView(OpenAIView):
@@ -192,7 +193,7 @@ class ModelDetailView(OpenAIView):
         responses={200: ModelSerializer, 404: ErrorSerializer},
     )
     def get(self, request: Request, model_id: str) -> Response:
-        for card in _models():
+        for card in _models(request):
             if card["id"] == model_id:
                 return Response(card)
         return openai_error(
