@@ -325,6 +325,7 @@ def login_code_verify(
     if not cache.delete(key):
         raise InvalidLoginCodeError()
     cache.delete(f"{key}:attempts")
+    user: User | None
     with transaction.atomic():
         if entry.get("signup"):
             user = _code_signup(email, actor)

@@ -133,7 +133,7 @@ def invitation_create(*, actor: Actor, email: str, role: str) -> tuple[Invitatio
         )
     if role == MemberRole.OWNER and not is_org_owner(actor):
         raise PermissionDeniedError("Only owners may invite owners.", code="OWNER_REQUIRED")
-    if ROLE_RANK[MemberRole(role)] > ROLE_RANK[MemberRole(actor.membership_role)]:
+    if ROLE_RANK[MemberRole(role)] > ROLE_RANK[MemberRole(actor.membership_role or "viewer")]:
         raise PermissionDeniedError("You cannot invite above your own role.")
     with transaction.atomic():
         # One invitation at a time per organization: the cap counts pending invitations.

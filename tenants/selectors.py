@@ -26,10 +26,11 @@ def _require_org_admin(actor: Actor) -> None:
 
 def membership_list_for_user(*, actor: Actor) -> QuerySet[Membership]:
     """The organizations the user belongs to (deleted ones left out), with their role."""
-    if actor.user is None:
+    user_id = actor.user_id
+    if user_id is None:
         raise PermissionDeniedError()
     return (
-        Membership.objects.filter(user_id=actor.user_id)
+        Membership.objects.filter(user_id=user_id)
         .exclude(organization__status=OrganizationStatus.DELETING)
         .select_related("organization")
         .annotate(

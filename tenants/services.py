@@ -145,7 +145,7 @@ def organization_models_validate(models: list[str]) -> list[str]:
     if provider.chat_model not in platform:
         platform = [provider.chat_model, *platform]
     cleaned: list[str] = []
-    unknown = []
+    unknown: list[str] = []
     for name in models:
         name = str(name).strip()
         if name in cleaned:
@@ -249,10 +249,11 @@ def organization_delete_request(*, actor: Actor) -> Organization:
 def membership_default_set(*, actor: Actor) -> Membership:
     """Make the current organization the one the user's requests without ``X-Tenant-ID``
     act in."""
-    if actor.user is None or actor.organization is None:
+    user_id = actor.user_id
+    if user_id is None or actor.organization is None:
         raise PermissionDeniedError()
     with transaction.atomic():
-        memberships = Membership.objects.select_for_update().filter(user_id=actor.user_id)
+        memberships = Membership.objects.select_for_update().filter(user_id=user_id)
         target = memberships.filter(organization_id=actor.organization_id).first()
         if target is None:
             raise PermissionDeniedError()
