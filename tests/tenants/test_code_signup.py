@@ -114,3 +114,11 @@ def test_wrong_invitation_token_on_verify_creates_nothing(team, api_client, regi
     )
     assert_envelope(response, 404, "INVITATION_INVALID")
     assert not User.objects.filter(email="grace@example.com").exists()
+
+
+def test_a_suspended_accounts_address_gets_no_sign_up_code(api_client):
+    from tests.factories import UserFactory
+
+    UserFactory(email="gone@example.com", is_active=False)
+    assert api_client.post(REQUEST, {"email": "gone@example.com"}).status_code == 202
+    assert mail.outbox == []
