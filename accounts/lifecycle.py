@@ -31,7 +31,9 @@ from accounts.deferred import after_response
 from accounts.emails import email_render, email_send, frontend_link
 from accounts.lockout import credential_attempt, lockout_reset
 from accounts.models import Role, User
-from accounts.services import LoginOutcome, _password_check, _user_new, login_outcome_for
+from accounts.services.login import LoginOutcome, login_outcome_for
+from accounts.services.passwords import password_check
+from accounts.services.registration import _user_new
 from accounts.sessions import user_sessions_revoke
 from accounts.signup_gates import code_signup_allowed, invitation_accept_hook
 from accounts.throttles import _digest
@@ -176,7 +178,7 @@ def password_reset(*, token: str, new_password: str, actor: Actor) -> User:
     """Set a new password from a reset link; every session and API key of the user ends, MFA
     stays on."""
     user = _user_from_reset_token(token)
-    _password_check(new_password, user)
+    password_check(new_password, user)
     with transaction.atomic():
         # Lock the row and re-check: of two parallel uses of one link only one succeeds.
         locked = User.objects.select_for_update().get(pk=user.pk)

@@ -8,7 +8,7 @@ Apps above ``accounts`` plug in here (``tenants`` registers its pending invitati
 from collections.abc import Callable
 from typing import Any
 
-from accounts.services import registration_is_open
+from accounts.services.registration import registration_is_open
 
 # ``gate(email) -> bool``: whether something (a pending invitation) lets ``email`` sign up.
 _gates: list[Callable[[str], bool]] = []

@@ -28,7 +28,7 @@ class InvitationInline(admin.TabularInline):
 
     model = Invitation
     extra = 0
-    fields = [
+    fields = (
         "email",
         "role",
         "invited_by",
@@ -36,7 +36,7 @@ class InvitationInline(admin.TabularInline):
         "expires_at",
         "accepted_at",
         "revoked_at",
-    ]
+    )
     readonly_fields = fields
     can_delete = False
 

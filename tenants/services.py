@@ -3,14 +3,13 @@ deletion requests, the default organization, suspension by the platform."""
 
 import dataclasses
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from ai.providers import get_provider
-from ai.providers.limits import allowed_models
 from config.exceptions import ApplicationError, ConflictError, PermissionDeniedError
 from core.actor import Actor
 from core.policies import WRITER_ROLES, is_admin, is_org_admin, is_org_owner, platform_role_of
@@ -137,13 +136,22 @@ def _require_org_admin(actor: Actor) -> Organization:
     return actor.organization
 
 
+# The chat models the platform allows, as the ``ai`` app decides them (its provider and
+# ``AI_ALLOWED_MODELS``). ``ai`` sits above this app, so it registers the function here
+# (``AiConfig.ready``) instead of this app importing it.
+_platform_models: list[Callable[[], list[str]]] = []
+
+
+def platform_models_register(source: Callable[[], list[str]]) -> None:
+    _platform_models[:] = [source]
+
+
 def organization_models_validate(models: list[str]) -> list[str]:
     """``models`` without duplicates, each one the platform allows (``AI_ALLOWED_MODELS`` or
     the configured chat model); an empty list means every model the platform allows."""
-    provider = get_provider()
-    platform = allowed_models(default=provider.chat_model)
-    if provider.chat_model not in platform:
-        platform = [provider.chat_model, *platform]
+    if not _platform_models:
+        raise RuntimeError("No source of the platform's models is registered (the ai app).")
+    platform = _platform_models[0]()
     cleaned: list[str] = []
     unknown: list[str] = []
     for name in models:

@@ -20,6 +20,15 @@ def check_model_allowed(model: str, *, default: str) -> str:
     raise ProviderError(f"The model {model!r} is not allowed.", kind="model_not_allowed")
 
 
+def platform_chat_models() -> list[str]:
+    """Every chat model the platform allows: the configured one and ``AI_ALLOWED_MODELS``."""
+    from ai.providers import get_provider
+
+    default = get_provider().chat_model
+    models = allowed_models(default=default)
+    return models if default in models else [default, *models]
+
+
 def organization_models(*, default: str, organization: Any = None) -> tuple[list[str], str]:
     """The chat models an organization may use and its default model: the platform's
     allow-list narrowed to the organization's ``allowed_models`` (empty: no narrowing). The

@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.actor import Actor
 from ops.flags import feature_flag_name_validate
 from tenants import selectors, services
 from tenants.api.serializers import (
@@ -62,7 +63,7 @@ class OrganizationFlagDetailView(APIView):
     """Override a flag for this organization, or drop the override (the platform's value
     applies again)."""
 
-    def _flag(self, actor: object, name: str) -> dict:
+    def _flag(self, actor: Actor, name: str) -> dict:
         return next(f for f in selectors.organization_flag_list(actor=actor) if f["name"] == name)
 
     @extend_schema(
