@@ -83,6 +83,20 @@ class OrganizationAdmin(admin.ModelAdmin):
             fields=sorted(form.changed_data),
         )
 
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        # Memberships edited here (role, status, removal) bypass the API's rules: audited.
+        touched = formset.changed_objects or formset.deleted_objects or formset.new_objects
+        if formset.model is Membership and touched:
+            audit_log(
+                actor=actor_from_request(request),
+                action="organization.console_members",
+                target=form.instance,
+                changed=[str(obj) for obj, _ in formset.changed_objects],
+                added=[str(obj) for obj in formset.new_objects],
+                removed=[str(obj) for obj in formset.deleted_objects],
+            )
+
     def _set_status(
         self, request: HttpRequest, queryset: QuerySet[Organization], suspend: bool
     ) -> None:

@@ -1,5 +1,6 @@
 """Invitations of an organization: list pending, invite, revoke, resend; accept by token."""
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
@@ -18,7 +19,7 @@ from tenants.api.serializers import (
 from tenants.api.views.common import ERROR, ORGANIZATION_PARAMETER, TAG, organization_actor
 
 INVITATION_PARAMETER = OpenApiParameter(
-    "invitation_id", str, OpenApiParameter.PATH, description="The invitation's id (UUID)."
+    "invitation_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The invitation's id."
 )
 
 
