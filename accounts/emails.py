@@ -20,7 +20,13 @@ from config.middleware import current_request
 
 logger = structlog.get_logger(__name__)
 
-KINDS = ("verify_email", "password_reset", "login_code", "password_changed")
+KINDS = (
+    "verify_email",
+    "password_reset",
+    "login_code",
+    "password_changed",
+    "organization_invitation",
+)
 
 
 # Only outside any request (a management command) with FRONTEND_URL unset.

@@ -30,12 +30,14 @@ from accounts.apikeys import api_keys_revoke_all
 from accounts.deferred import after_response
 from accounts.emails import email_render, email_send, frontend_link
 from accounts.lockout import credential_attempt, lockout_reset
-from accounts.models import User
+from accounts.models import Role, User
 from accounts.services.login import LoginOutcome, login_outcome_for
 from accounts.services.passwords import password_check
+from accounts.services.registration import _user_new
 from accounts.sessions import user_sessions_revoke
+from accounts.signup_gates import code_signup_allowed, invitation_accept_hook
 from accounts.throttles import _digest
-from config.exceptions import ApplicationError
+from config.exceptions import ApplicationError, PermissionDeniedError
 from core.actor import Actor
 from ops.audit import audit_log
 
@@ -220,24 +222,67 @@ def login_code_request(*, email: str, actor: Actor) -> None:
 def _login_code_send(*, email: str, actor: Actor) -> None:
     user = _active_user_by_email(email)
     recipient = user or _stand_in(email)  # same work for an unknown address, short of sending
+    # An address with no account gets a code too when it may sign up (registration open, or
+    # a pending invitation names it): its first verify creates the account.
+    signup = user is None and not _inactive_account_exists(email) and code_signup_allowed(email)
     code = f"{secrets.randbelow(10**CODE_LENGTH):0{CODE_LENGTH}d}"
     timeout = int(settings.EMAIL_CODE_TIMEOUT)
     # The expiry is stored too: the cache TTL bounds storage, the timestamp makes it exact.
     entry = {
-        "user_id": recipient.pk,
+        "user_id": recipient.pk or 0,
         "hash": _code_hash(recipient.pk or 0, code),
         "expires": time.time() + timeout,
+        "signup": signup,
     }
     context = {"user": recipient, "code": code, "expires_minutes": max(1, timeout // 60)}
-    if user is None:
+    if user is None and not signup:
         email_render(kind="login_code", context=context)
     else:
         # A new code replaces the previous one and gets a fresh attempt budget.
-        key = _code_key(user.email)
+        key = _code_key(recipient.email)
         cache.set(key, entry, timeout=timeout)
         cache.set(f"{key}:attempts", 0, timeout=timeout)
-        email_send(to=user.email, kind="login_code", context=context)
-    audit_log(action="login_code_requested", target=user, known=user is not None, actor=actor)
+        email_send(to=recipient.email, kind="login_code", context=context)
+    audit_log(
+        action="login_code_requested",
+        target=user,
+        known=user is not None,
+        signup=signup,
+        actor=actor,
+    )
+
+
+def _inactive_account_exists(email: str) -> bool:
+    # A suspended account's address must not get a second account by code.
+    return User.objects.filter(email__iexact=email.strip()).exists()
+
+
+def _free_username(email: str) -> str:
+    stem = (email.split("@", 1)[0] or "user")[:140]
+    if not User.objects.filter(username__iexact=stem).exists():
+        return stem
+    return f"{stem}-{secrets.token_hex(4)}"
+
+
+def _code_signup(email: str, actor: Actor) -> User:
+    """The account of a first code sign-in, if the address may still sign up (an invitation
+    revoked or registration closed since the code was sent refuses it)."""
+    existing = User.objects.filter(email__iexact=email).first()
+    if existing is not None:
+        # Registered some other way meanwhile: the code proved the mailbox all the same.
+        return existing
+    if not code_signup_allowed(email):
+        raise PermissionDeniedError("Registration is closed.", code="REGISTRATION_CLOSED")
+    user = _user_new(
+        email=email,
+        username=_free_username(email),
+        full_name="",
+        role=Role.USER,
+        password=None,
+        is_verified=True,
+    )
+    audit_log(action="user_registered", actor=actor.as_user(user), target=user, method="email_code")
+    return user
 
 
 def _count_attempt(key: str) -> int:
@@ -248,8 +293,14 @@ def _count_attempt(key: str) -> int:
         return int(settings.EMAIL_CODE_MAX_ATTEMPTS) + 1
 
 
-def login_code_verify(*, email: str, code: str, actor: Actor) -> LoginOutcome:
-    """Exchange a mailed code for a session (or the MFA challenge, exactly like a password)."""
+def login_code_verify(
+    *, email: str, code: str, actor: Actor, invitation: str | None = None
+) -> LoginOutcome:
+    """Exchange a mailed code for a session (or the MFA challenge, exactly like a password).
+
+    The first verify of an address with no account creates it (when it may sign up: see
+    ``_login_code_send``); ``invitation``, the token of an invitation's link, is accepted
+    for the user before the session is issued."""
     if not settings.EMAIL_CODE_LOGIN:
         raise CodeLoginDisabledError()
     email = email.strip().lower()
@@ -276,9 +327,17 @@ def login_code_verify(*, email: str, code: str, actor: Actor) -> LoginOutcome:
     if not cache.delete(key):
         raise InvalidLoginCodeError()
     cache.delete(f"{key}:attempts")
-    user = User.objects.filter(pk=entry["user_id"], is_active=True).first()
-    if user is None:
-        raise InvalidLoginCodeError()
+    user: User | None
+    with transaction.atomic():
+        if entry.get("signup"):
+            user = _code_signup(email, actor)
+            user = user if user.is_active else None
+        else:
+            user = User.objects.filter(pk=entry["user_id"], is_active=True).first()
+        if user is None:
+            raise InvalidLoginCodeError()
+        if invitation:
+            invitation_accept_hook(user=user, token=invitation, actor=actor.as_user(user))
     if not user.is_verified:
         # Receiving the code proved the mailbox is theirs.
         user.is_verified = True

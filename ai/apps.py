@@ -16,3 +16,9 @@ class AiConfig(AppConfig):
         health_check_register("qdrant", sync_to_async(qdrant_health, thread_sensitive=False))
         health_check_register("ai_provider", provider_health)
         user_data.register()  # what deleting a user removes (or keeps) here: accounts.deletion
+        # An organization's allowed models are checked against the platform's (tenants sits
+        # below ai, so it is told where they come from).
+        from ai.providers.limits import platform_chat_models
+        from tenants.services import platform_models_register
+
+        platform_models_register(platform_chat_models)

@@ -29,7 +29,7 @@ class ChatMessageInline(admin.TabularInline):
 @admin.register(ChatSession)
 class ChatSessionAdmin(admin.ModelAdmin):
     list_display = ["id", "title", "user", "message_count", "is_active", "created_at", "updated_at"]
-    list_filter = ["is_active", "created_at"]
+    list_filter = ["is_active", "created_at", "organization"]
     search_fields = ["title", "user__email"]
     list_select_related = ["user"]
     readonly_fields = ["user", "created_at", "updated_at", "message_count", "documents"]
@@ -72,7 +72,7 @@ class ChatSessionAdmin(admin.ModelAdmin):
 @admin.register(ChatMessage)
 class ChatMessageAdmin(admin.ModelAdmin):
     list_display = ["id", "session", "user", "status", "short_message", "timestamp"]
-    list_filter = ["status", "timestamp"]
+    list_filter = ["status", "timestamp", "organization"]
     search_fields = ["message", "response", "user__email"]
     list_select_related = ["session", "user"]
     date_hierarchy = "timestamp"

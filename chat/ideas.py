@@ -18,7 +18,11 @@ from ai.providers import PromptMessage, ProviderError, Sampling, Usage
 from ai.selectors import generation_get
 from chat.completions.batches import generation_batch
 from chat.completions.calls import GenerationCall, generation_complete, generation_plan
-from chat.completions.steps import generation_model_resolve, generation_require_writer
+from chat.completions.steps import (
+    generation_model_resolve,
+    generation_require_writer,
+    system_prompt_for,
+)
 from config.exceptions import ApplicationError, NotFoundError
 from core.actor import Actor
 
@@ -37,8 +41,8 @@ def _provider_errors() -> Iterator[None]:
         raise provider_error_to_application(exc) from exc
 
 
-def _prompt(text: str) -> list[PromptMessage]:
-    return [PromptMessage("system", settings.CHAT_SYSTEM_PROMPT), PromptMessage("user", text)]
+def _prompt(text: str, actor: Actor) -> list[PromptMessage]:
+    return [PromptMessage("system", system_prompt_for(actor)), PromptMessage("user", text)]
 
 
 def idea_generate(
@@ -52,7 +56,7 @@ def idea_generate(
     """One prompt, one answer, kept in the caller's history."""
     with _provider_errors():
         call = generation_plan(
-            messages=_prompt(prompt),
+            messages=_prompt(prompt, actor),
             model=model,
             door=DOOR,
             streaming=False,
@@ -88,7 +92,7 @@ def idea_generate_batch(
         )
     with _provider_errors():
         outcomes = generation_batch(
-            prompts=[_prompt(p) for p in prompts],
+            prompts=[_prompt(p, actor) for p in prompts],
             model=model,
             door=DOOR,
             max_tokens=max_tokens,
@@ -126,7 +130,7 @@ def idea_stream_plan(
     """Reserve a streamed generation and its history row (filled in when the stream ends)."""
     with _provider_errors():
         call = generation_plan(
-            messages=_prompt(prompt), model=model, door=DOOR, streaming=True, actor=actor
+            messages=_prompt(prompt, actor), model=model, door=DOOR, streaming=True, actor=actor
         )
     generation = Generation.objects.create(
         user=actor.user, prompt=prompt, model=call.model, status=GenerationStatus.STREAMING
@@ -186,7 +190,7 @@ def model_load(*, actor: Actor, model_key: str) -> dict[str, Any]:
     """
     generation_require_writer(actor)
     try:
-        provider, chosen = generation_model_resolve(model=model_key, pooled=False)
+        provider, chosen = generation_model_resolve(model=model_key, pooled=False, actor=actor)
     except ProviderError as exc:
         if exc.kind == "model_not_allowed":
             raise NotFoundError(f"The model {model_key!r} is not available here.") from exc

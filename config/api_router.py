@@ -58,6 +58,10 @@ class ApiRootView(APIView):
                     "usage": link("api:subscription-usage"),
                     "billing_history": link("api:billing-history"),
                 },
+                "organizations": {
+                    "mine": link("api:organization-list"),
+                    "current": link("api:organization-detail", organization="current"),
+                },
                 "admin": {
                     "stats": link("api:admin-stats"),
                     "usage": link("api:admin-usage"),
@@ -89,4 +93,6 @@ urlpatterns = [
     path("billing/", include(billing_urls.billing_urlpatterns)),
     # operations admin API routes: rate limits, stats, feature flags
     path("", include("ops.api.urls")),
+    # organizations: members, invitations, settings, audit, flags
+    path("", include("tenants.api.urls")),
 ]

@@ -34,8 +34,10 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
 ERROR_DESCRIPTIONS = {
     "400": "Invalid input: body, query parameters or JSON (`VALIDATION_ERROR`).",
     "401": "Missing, invalid, expired or revoked credentials.",
-    "403": "Not allowed: role, API key scope, unverified email or CSRF (browsable API).",
-    "404": "No such object, or it is not yours.",
+    "403": "Not allowed: role, API key scope, unverified email or CSRF (browsable API); "
+    "`TENANT_SUSPENDED`: the organization (`X-Tenant-ID`) or your membership is suspended.",
+    "404": "No such object, or it is not yours; `TENANT_NOT_FOUND`: `X-Tenant-ID` names no "
+    "organization you are a member of.",
     "409": "Conflicts with the object's current state.",
     "413": "The request body is too large (`PAYLOAD_TOO_LARGE`).",
     "415": "Unsupported media type: send `application/json` (uploads: multipart).",
@@ -49,6 +51,18 @@ RETRY_AFTER_HEADER = {
         "schema": {"type": "integer"},
         "description": "Seconds to wait before trying again.",
     }
+}
+
+# Every authenticated operation acts in one organization, chosen by this header.
+TENANT_HEADER_PARAMETER: dict[str, Any] = {
+    "name": "X-Tenant-ID",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 64},
+    "description": "The organization to act in: its id or slug. Without it, your default "
+    "organization. One you are not a member of answers 404 `TENANT_NOT_FOUND` (never a "
+    "fallback); a suspended organization or membership answers 403 `TENANT_SUSPENDED`. An "
+    "API key acts in the organization it was issued for.",
 }
 
 _BODY_METHODS = {"post", "put", "patch"}
@@ -73,7 +87,8 @@ def _statuses_for(path: str, method: str, operation: dict[str, Any], security: l
     if method in _BODY_METHODS:
         statuses.append("413")  # the middleware refuses a large body before any view runs
     if _needs_auth(operation, security):
-        statuses += ["401", "403"]
+        # 404: an X-Tenant-ID naming no organization of the caller's.
+        statuses += ["401", "403", "404"]
     if _PATH_PARAMETER.search(path) or "page" in query_names:
         statuses.append("404")  # a missing object, or a page past the last one
     return statuses
@@ -116,6 +131,10 @@ def error_responses_hook(
             if method not in {"get", "post", "put", "patch", "delete", "head", "options"}:
                 continue
             _mark_required_bodies(operation, result["components"]["schemas"])
+            if _needs_auth(operation, default_security):
+                parameters = operation.setdefault("parameters", [])
+                if not any(p.get("name") == "X-Tenant-ID" for p in parameters):
+                    parameters.append(TENANT_HEADER_PARAMETER)
             responses = operation.setdefault("responses", {})
             for status in _statuses_for(path, method, operation, default_security):
                 responses.setdefault(status, {"description": ERROR_DESCRIPTIONS[status]})

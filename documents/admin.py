@@ -36,7 +36,7 @@ class DocumentAdmin(admin.ModelAdmin):
         "size_bytes",
         "created_at",
     ]
-    list_filter = ["status", "file_type", "embedding_model"]
+    list_filter = ["status", "file_type", "embedding_model", "organization"]
     search_fields = ["title", "original_name", "owner__email", "sha256", "id"]
     list_select_related = ["owner"]
     date_hierarchy = "created_at"

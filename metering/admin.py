@@ -28,7 +28,13 @@ class UsageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "total_tokens",
         "latency_ms",
     ]
-    list_filter = ["kind", "provider", "model", ("created_at", admin.DateFieldListFilter)]
+    list_filter = [
+        "kind",
+        "provider",
+        "model",
+        ("created_at", admin.DateFieldListFilter),
+        "organization",
+    ]
     date_hierarchy = "created_at"
     search_fields = ["user__email", "model", "request_id"]
     list_select_related = ["user"]

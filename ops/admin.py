@@ -34,7 +34,15 @@ class FeatureFlagAdmin(admin.ModelAdmin):
     Names are checked by the same service as ``POST /api/v1/admin/feature-flags``."""
 
     form = FeatureFlagAdminForm
-    list_display = ["name", "enabled", "description", "updated_at", "updated_by"]
+    list_display = [
+        "name",
+        "organization",
+        "enabled",
+        "description",
+        "updated_at",
+        "updated_by",
+    ]
+    list_filter = ["organization"]
     list_editable = ["enabled"]
     list_select_related = ["updated_by"]
     readonly_fields = ["updated_at", "updated_by"]
@@ -72,7 +80,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The audit trail: searchable and filterable, never editable or deletable."""
 
     list_display = ["created_at", "action", "actor_email", "target_repr", "ip", "request_id"]
-    list_filter = ["action", ("created_at", admin.DateFieldListFilter)]
+    list_filter = ["action", ("created_at", admin.DateFieldListFilter), "organization"]
     date_hierarchy = "created_at"
     search_fields = ["actor_email", "target_repr", "target_id", "ip", "request_id", "action"]
     list_select_related = ["actor"]

@@ -16,7 +16,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     """See every personal API key (never a secret: only its hash is stored) and revoke them."""
 
     list_display = ("name", "prefix", "user", "scopes", "created_at", "last_used_at", "expires_at")
-    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "created_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "created_at", "organization")
     search_fields = ("name", "prefix", "user__email")
     list_select_related = ("user",)
     readonly_fields = (

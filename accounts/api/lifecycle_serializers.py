@@ -31,6 +31,13 @@ class CodeVerifySerializer(serializers.Serializer):
     code = serializers.RegexField(
         r"^\s*\d{6}\s*\Z", max_length=16, error_messages={"invalid": "Enter the 6-digit code."}
     )
+    invitation = serializers.CharField(
+        max_length=128,
+        required=False,
+        help_text="The token of an invitation link (`?invitation=`): joins that organization "
+        "on sign-in. An address with no account may sign up by code when an invitation names "
+        "it or registration is open.",
+    )
 
 
 class ApiKeySerializer(serializers.ModelSerializer):

@@ -1,5 +1,7 @@
 """``GET /api/v1/ai/models``: which provider and models this server uses."""
 
+from typing import Any
+
 from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.request import Request
@@ -8,16 +10,16 @@ from rest_framework.views import APIView
 
 from ai.api.serializers import ModelsSerializer
 from ai.providers import get_provider
-from ai.providers.limits import allowed_models
+from ai.providers.limits import organization_models
+from core.actor import actor_from_request
 
 
-def models_describe() -> dict:
-    """The configured provider, its chat models (allow-list) and its embedding model."""
+def models_describe(organization: Any = None) -> dict:
+    """The configured provider, its chat models (the allow-list, narrowed by the
+    organization's ``allowed_models``) and its embedding model."""
     provider = get_provider()
-    chat = allowed_models(default=provider.chat_model)
-    if provider.chat_model not in chat:
-        chat = [provider.chat_model, *chat]
-    models = [{"id": m, "kind": "chat", "default": m == provider.chat_model} for m in chat]
+    chat, default = organization_models(default=provider.chat_model, organization=organization)
+    models = [{"id": m, "kind": "chat", "default": m == default} for m in chat]
     models.append({"id": provider.embedding_model, "kind": "embedding", "default": True})
     return {
         "provider": provider.name,
@@ -48,4 +50,5 @@ class ModelsView(APIView):
         ],
     )
     def get(self, request: Request) -> Response:
-        return Response(ModelsSerializer(models_describe()).data)
+        organization = actor_from_request(request).organization
+        return Response(ModelsSerializer(models_describe(organization)).data)

@@ -64,7 +64,7 @@ def generation_batch(
     leaves the others' answers, and the reservation is settled with the tokens of them all.
     """
     generation_require_writer(actor)
-    provider, chosen = generation_model_resolve(model=model, pooled=False)
+    provider, chosen = generation_model_resolve(model=model, pooled=False, actor=actor)
     estimate = sum(generation_estimate(prompt, max_tokens=max_tokens) for prompt in prompts)
     reservation_id = quota_reserve(user=actor.user, estimate=estimate)
     calls = [

@@ -104,7 +104,7 @@ def generation_plan(
     generation_require_writer(actor)
     if streaming and not flag_enabled("streaming_enabled"):
         raise StreamingDisabledError()
-    provider, chosen = generation_model_resolve(model=model, pooled=streaming)
+    provider, chosen = generation_model_resolve(model=model, pooled=streaming, actor=actor)
     prompt = list(messages)
     sources: list[dict[str, Any]] = []
     if retrieval_top_k:

@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
@@ -13,7 +14,7 @@ from ai.providers import (
     ensure_provider_allowed,
     get_provider,
 )
-from ai.providers.limits import cap_max_tokens, check_model_allowed
+from ai.providers.limits import cap_max_tokens, check_organization_model
 from ai.providers.tokens import count_message_tokens
 from config.exceptions import PermissionDeniedError
 from core import policies
@@ -29,14 +30,27 @@ def generation_require_writer(actor: Actor) -> None:
         raise PermissionDeniedError("Your role (viewer) can read but not call models.")
 
 
-def generation_model_resolve(*, model: str | None, pooled: bool) -> tuple[ModelProvider, str]:
+def generation_model_resolve(
+    *, model: str | None, pooled: bool, actor: Actor | None = None
+) -> tuple[ModelProvider, str]:
     """The provider and the chat model to use, or ``ProviderError`` (disabled, not allowed).
 
     ``pooled``: the call runs on the server's long-lived loop and shares its connection pool.
+    The actor's organization narrows the models (its ``allowed_models``).
     """
     provider = get_provider(pooled=pooled)
     ensure_provider_allowed(provider)
-    return provider, check_model_allowed(model or provider.chat_model, default=provider.chat_model)
+    organization = actor.organization if actor is not None else None
+    return provider, check_organization_model(
+        model, default=provider.chat_model, organization=organization
+    )
+
+
+def system_prompt_for(actor: Actor | None) -> str:
+    """The system prompt of the actor's organization, else the platform's
+    (``CHAT_SYSTEM_PROMPT``)."""
+    organization = actor.organization if actor is not None else None
+    return getattr(organization, "system_prompt", "") or settings.CHAT_SYSTEM_PROMPT
 
 
 def generation_estimate(prompt: Sequence[PromptMessage], *, max_tokens: int | None = None) -> int:

@@ -118,3 +118,16 @@ class SocketAuthMixin(SocketBase):
 
     async def auth_revoked(self, event: dict[str, Any]) -> None:
         await self._reject("Your session was revoked; log in again.")
+
+    async def tenant_revoked(self, event: dict[str, Any]) -> None:
+        """The organization this socket acts in was suspended or deleted, or the user's
+        membership in it ended (``tenants.notify``): an error frame and a close. Sockets of
+        the same user in other organizations stay open."""
+        membership = getattr(self, "membership", None)
+        if membership is None or str(membership.organization_id) != event.get("organization_id"):
+            return
+        await self._error(
+            message=str(event.get("message") or "Your access to this organization ended."),
+            code=str(event.get("code") or "TENANT_SUSPENDED"),
+        )
+        await self.close(code=CLOSE_TENANT_REFUSED)

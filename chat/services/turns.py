@@ -13,7 +13,7 @@ from ai.errors import provider_error_to_application
 from ai.providers import ModelProvider, PromptMessage, ProviderError
 from ai.providers.references import format_references
 from ai.providers.tokens import count_message_tokens
-from chat.completions.steps import generation_model_resolve, generation_reserve
+from chat.completions.steps import generation_model_resolve, generation_reserve, system_prompt_for
 from chat.models import ACTIVE_STATUSES, ChatMessage, ChatSession, MessageStatus
 from chat.selectors import chat_history_for_prompt, chat_session_get
 from chat.services.access import chat_message_rate_check, require_writer
@@ -144,7 +144,7 @@ def chat_turn_plan(
         )
     try:
         # Streaming runs on the server's long-lived loop: share its connection pool.
-        provider, chosen = generation_model_resolve(model=model, pooled=streaming)
+        provider, chosen = generation_model_resolve(model=model, pooled=streaming, actor=actor)
     except ProviderError as exc:
         raise provider_error_to_application(exc) from exc
     session = None
@@ -160,7 +160,7 @@ def chat_turn_plan(
         if flag_enabled("rag_enabled")
         else []
     )
-    prompt = [PromptMessage("system", settings.CHAT_SYSTEM_PROMPT)]
+    prompt = [PromptMessage("system", system_prompt_for(actor))]
     if session is not None:
         prompt += chat_history_for_prompt(
             session=session,

@@ -307,7 +307,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"BillingProviderEnum": "billing.models.BillingProvider"},
+    "ENUM_NAME_OVERRIDES": {
+        "BillingProviderEnum": "billing.models.BillingProvider",
+        "RoleEnum": "accounts.models.Role",
+        "MemberRoleEnum": "tenants.models.MemberRole",
+        "MembershipStatusEnum": "tenants.models.MembershipStatus",
+    },
     # The browsable API's session is for people in a browser, not for API clients.
     "AUTHENTICATION_WHITELIST": [
         "tenants.authentication.TenantAccessTokenAuthentication",
@@ -444,6 +449,12 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
         "account_email_ip": env.str("THROTTLE_ACCOUNT_EMAIL_IP", default="30/hour"),
     }
 )
+
+# --- Organizations (tenants app): invitations ---------------------------------------------
+# How long an invitation's accept link works, and how many invitations (new or resent) one
+# organization may send per hour.
+INVITATION_TTL_HOURS = env.int("INVITATION_TTL_HOURS", default=72)
+INVITATIONS_PER_HOUR = env.int("INVITATIONS_PER_HOUR", default=50)
 
 # --- Chat and model providers (chat and ai apps) --------------------------------------------
 # (chat settings)

@@ -57,6 +57,14 @@ def _plan(_admin: User) -> Any:
     return Plan.objects.create(code="team", name="Team", price_minor=1500)
 
 
+def _organization(_admin: User) -> Any:
+    from tenants.models import Membership, Organization
+
+    organization = Organization.objects.create(name="Console Org", slug="console-org")
+    Membership.objects.create(organization=organization, user=UserFactory(), role="owner")
+    return organization
+
+
 # model label -> (instance factory, form changes, expected audit action)
 CHANGES: dict[str, tuple[Callable[[User], Any], dict[str, Any], str]] = {
     "accounts.user": (_user, {"full_name": "Changed In Console"}, "user_updated"),
@@ -65,6 +73,7 @@ CHANGES: dict[str, tuple[Callable[[User], Any], dict[str, Any], str]] = {
     "documents.document": (_document, {"title": "Renamed report"}, "document_updated"),
     "metering.quota": (_quota, {"daily_tokens": "2500"}, "quota_changed"),
     "ops.featureflag": (_flag, {"enabled": False}, "feature_flag_changed"),
+    "tenants.organization": (_organization, {"name": "Renamed Org"}, "organization.console_change"),
 }
 
 

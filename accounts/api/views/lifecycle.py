@@ -29,7 +29,7 @@ FORGOT_ACCEPTED = {
     "the password."
 }
 CODE_ACCEPTED = {
-    "detail": "If an account with this email address exists, we have sent it a sign-in code."
+    "detail": "If this email address may sign in (or sign up), we have sent it a sign-in code."
 }
 VERIFY_ACCEPTED = {"detail": "We have sent you a link to confirm your email address."}
 
@@ -108,7 +108,9 @@ class PasswordResetView(PublicAPIView):
 
 class CodeRequestView(AfterResponseMixin, PublicAPIView):
     """Mail a 6-digit sign-in code (10 minutes, single use). Always 202 with the same body, in
-    the same time: the code is made and mailed after the answer."""
+    the same time: the code is made and mailed after the answer. An address with no account
+    gets one too when registration is open or an organization's invitation names it: its
+    first verify creates the account."""
 
     throttle_classes = EMAIL_THROTTLES
 

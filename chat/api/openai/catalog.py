@@ -14,14 +14,16 @@ from chat.api.openai_serializers import (
     ModelListSerializer,
     ModelSerializer,
 )
+from core.actor import actor_from_request
 
 
 def _model_card(model_id: str, owner: str) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": 0, "owned_by": owner}
 
 
-def _models() -> list[dict[str, Any]]:
-    described = models_describe()
+def _models(request: Request) -> list[dict[str, Any]]:
+    # The key's organization narrows the models (its ``allowed_models``).
+    described = models_describe(actor_from_request(request).organization)
     return [_model_card(m["id"], described["provider"]) for m in described["models"]]
 
 
@@ -33,7 +35,7 @@ class ModelListView(OpenAIView):
         responses={200: ModelListSerializer, 401: ErrorSerializer},
     )
     def get(self, request: Request) -> Response:
-        return Response({"object": "list", "data": _models()})
+        return Response({"object": "list", "data": _models(request)})
 
 
 class ModelDetailView(OpenAIView):
@@ -44,7 +46,7 @@ class ModelDetailView(OpenAIView):
         responses={200: ModelSerializer, 404: ErrorSerializer},
     )
     def get(self, request: Request, model_id: str) -> Response:
-        for card in _models():
+        for card in _models(request):
             if card["id"] == model_id:
                 return Response(card)
         return openai_error(
