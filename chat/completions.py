@@ -28,7 +28,6 @@ import structlog
 from asgiref.sync import async_to_sync, sync_to_async
 from django.db import transaction
 
-from accounts.models import User
 from ai.metrics import generation_observe
 from ai.providers import (
     ChatResult,
@@ -93,17 +92,23 @@ def generation_estimate(prompt: Sequence[PromptMessage], *, max_tokens: int | No
 
 
 def generation_reserve(
-    *, user: User, prompt: Sequence[PromptMessage], max_tokens: int | None = None, count: int = 1
+    *,
+    actor: Actor,
+    prompt: Sequence[PromptMessage],
+    max_tokens: int | None = None,
+    count: int = 1,
 ) -> int:
-    """Reserve the quota for ``count`` calls of ``prompt`` (429 ``QUOTA_EXCEEDED`` if no room)."""
+    """Reserve the quota for ``count`` calls of ``prompt`` (429 ``QUOTA_EXCEEDED`` if no room):
+    the actor's own, and their member limit and organization budget where they act."""
     return quota_reserve(
-        user=user, estimate=generation_estimate(prompt, max_tokens=max_tokens) * count
+        actor=actor, estimate=generation_estimate(prompt, max_tokens=max_tokens) * count
     )
 
 
 def generation_meter(
     *,
     user_id: int,
+    organization_id: Any,
     reservation_id: int | None,
     charge: bool,
     provider: str,
@@ -128,6 +133,7 @@ def generation_meter(
             quota_release(reservation_id=reservation_id)
         usage_record_create(
             user=user_id,
+            organization_id=organization_id,
             kind=kind,
             provider=provider,
             model=model,
@@ -209,7 +215,7 @@ def generation_plan(
             last_user = max(i for i, m in enumerate(prompt) if m.role == "user")
             prompt.insert(last_user, PromptMessage("system", format_references(passages)))
             sources = _sources(passages)
-    reservation_id = generation_reserve(user=actor.user, prompt=prompt, max_tokens=max_tokens)
+    reservation_id = generation_reserve(actor=actor, prompt=prompt, max_tokens=max_tokens)
     return GenerationCall(
         provider=provider,
         model=chosen,
@@ -251,6 +257,7 @@ def _finish(
     failed = status == "failed"
     generation_meter(
         user_id=call.actor.required_user_id,
+        organization_id=call.actor.organization_id,
         reservation_id=call.reservation_id,
         charge=not failed,
         provider=call.provider.name,
@@ -390,9 +397,14 @@ def embedding_create(
     generation_require_writer(actor)
     embedding_model_resolve(model=model)
     estimate = sum(count_tokens(text) for text in texts) or 1
-    reservation_id = quota_reserve(user=actor.user, estimate=estimate)
+    reservation_id = quota_reserve(actor=actor, estimate=estimate)
     try:
-        result = embed_texts_metered(user_id=actor.user.pk, texts=texts, dimensions=dimensions)
+        result = embed_texts_metered(
+            user_id=actor.required_user_id,
+            organization_id=actor.organization_id,
+            texts=texts,
+            dimensions=dimensions,
+        )
     except BaseException:
         quota_release(reservation_id=reservation_id)
         raise
@@ -460,7 +472,7 @@ def generation_batch(
     generation_require_writer(actor)
     provider, chosen = generation_model_resolve(model=model, pooled=False)
     estimate = sum(generation_estimate(prompt, max_tokens=max_tokens) for prompt in prompts)
-    reservation_id = quota_reserve(user=actor.user, estimate=estimate)
+    reservation_id = quota_reserve(actor=actor, estimate=estimate)
     calls = [
         GenerationCall(
             provider=provider,

@@ -76,6 +76,7 @@ urlpatterns = [
     path("", include("documents.api.urls")),
     # usage and quota routes
     path("", include("metering.api.urls")),
+    path("organizations/current/", include("metering.api.organization_urls")),
     # operations admin API routes: rate limits, stats, feature flags
     path("", include("ops.api.urls")),
 ]
