@@ -40,7 +40,9 @@ print(json.dumps({{"org": str(org.pk), "users": [
 
 BUDGET = 3000
 MEMBER_LIMIT = 1800
-TURNS = int(__import__("os").environ.get("RACE_TURNS", "60"))  # per member: several times what the budget allows
+TURNS = int(
+    __import__("os").environ.get("RACE_TURNS", "60")
+)  # per member: several times what the budget allows
 
 
 def _team(env: dict[str, str]) -> dict[str, Any]:
