@@ -88,6 +88,8 @@ urlpatterns = [
     path("", include("documents.api.urls")),
     # usage and quota routes
     path("", include("metering.api.urls")),
+    # the current organization's usage and quotas (before tenants' organizations/<org>/...)
+    path("organizations/current/", include("metering.api.organization_urls")),
     # subscriptions and billing routes
     path("subscription/", include(billing_urls.subscription_urlpatterns)),
     path("billing/", include(billing_urls.billing_urlpatterns)),

@@ -3,6 +3,7 @@
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from asgiref.sync import async_to_sync
 
@@ -24,6 +25,7 @@ async def _embed(texts: list[str], dimensions: int | None = None) -> tuple[Embed
 def embed_texts_metered(
     *,
     user_id: int,
+    organization_id: Any,
     texts: Sequence[str],
     document_id: uuid.UUID | str | None = None,
     dimensions: int | None = None,
@@ -31,6 +33,8 @@ def embed_texts_metered(
     """Embed ``texts`` (one vector each, in order) and record the call's tokens and latency.
 
     ``dimensions``: shortened vectors (API callers); documents use the configured size.
+    ``organization_id``: the organization the usage is counted in (the caller's, the
+    document's).
     """
     started = time.monotonic()
     result, provider_name = async_to_sync(_embed)(list(texts), dimensions)
@@ -40,6 +44,7 @@ def embed_texts_metered(
         )
     _record_usage(
         user_id=user_id,
+        organization_id=organization_id,
         result=result,
         provider=provider_name,
         started=started,
@@ -51,6 +56,7 @@ def embed_texts_metered(
 def _record_usage(
     *,
     user_id: int,
+    organization_id: Any,
     result: EmbeddingResult,
     provider: str,
     started: float,
@@ -58,6 +64,7 @@ def _record_usage(
 ) -> None:
     usage_record_create(
         user=user_id,
+        organization_id=organization_id,
         kind="embedding",
         provider=provider,
         model=result.model,
@@ -68,7 +75,11 @@ def _record_usage(
 
 
 async def aembed_texts_metered(
-    *, user_id: int, texts: Sequence[str], document_id: uuid.UUID | str | None = None
+    *,
+    user_id: int,
+    organization_id: Any,
+    texts: Sequence[str],
+    document_id: uuid.UUID | str | None = None,
 ) -> EmbeddingResult:
     from asgiref.sync import sync_to_async
 
@@ -76,6 +87,7 @@ async def aembed_texts_metered(
     result, provider_name = await _embed(list(texts))
     await sync_to_async(_record_usage)(
         user_id=user_id,
+        organization_id=organization_id,
         result=result,
         provider=provider_name,
         started=started,

@@ -320,7 +320,10 @@ def _run_pipeline(
             .values("chunk_index", "page", "text")[:batch_size]
         )
         result = embed_texts_metered(
-            user_id=document.owner_id, texts=[c["text"] for c in batch], document_id=document.pk
+            user_id=document.owner_id,
+            organization_id=document.organization_id,
+            texts=[c["text"] for c in batch],
+            document_id=document.pk,
         )
         if collection is None:
             model, dimensions = result.model, result.dimensions

@@ -49,7 +49,11 @@ async def asearch_chunks(
     # A provider or vector store outage is the documented 502/503 envelope (REST) or error
     # frame (WebSocket) on every door that searches, never a 500 or a bare close.
     try:
-        result = await aembed_texts_metered(user_id=actor.required_user_id, texts=[query])
+        result = await aembed_texts_metered(
+            user_id=actor.required_user_id,
+            organization_id=actor.organization_id,
+            texts=[query],
+        )
     except ProviderError as exc:
         raise provider_error_to_application(exc) from exc
     try:

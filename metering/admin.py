@@ -8,9 +8,16 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from config.admin_mixins import ReadOnlyAdminMixin
+from config.exceptions import ApplicationError
 from core.actor import actor_from_request
-from metering.models import Quota, UsageRecord
-from metering.quotas import QUOTA_FIELDS, quota_override_set
+from metering.models import OrganizationQuota, Quota, UsageRecord
+from metering.quotas import (
+    ORGANIZATION_QUOTA_FIELDS,
+    QUOTA_FIELDS,
+    organization_quota_set,
+    organization_quota_validate,
+    quota_override_set,
+)
 
 
 @admin.register(UsageRecord)
@@ -20,6 +27,7 @@ class UsageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "user",
+        "organization_id",
         "kind",
         "provider",
         "model",
@@ -79,4 +87,58 @@ class QuotaAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         for quota in queryset.select_related("user"):
+            self.delete_model(request, quota)
+
+
+class OrganizationQuotaAdminForm(forms.ModelForm):
+    class Meta:
+        model = OrganizationQuota
+        fields = ["organization", *ORGANIZATION_QUOTA_FIELDS]
+
+    def clean(self) -> dict[str, Any]:
+        # The service's validation, shown on the form rather than as an error page.
+        cleaned = super().clean() or {}
+        try:
+            organization_quota_validate(
+                {name: cleaned.get(name) for name in ORGANIZATION_QUOTA_FIELDS}
+            )
+        except ApplicationError as exc:
+            for field, messages in (exc.details or {}).items():
+                for message in messages:
+                    self.add_error(field, message)
+        return cleaned
+
+
+@admin.register(OrganizationQuota)
+class OrganizationQuotaAdmin(admin.ModelAdmin):
+    """An organization's budgets and member limits; an empty field means no limit. Saved
+    through ``metering.quotas.organization_quota_set`` (validated and audited like the API)."""
+
+    form = OrganizationQuotaAdminForm
+    list_display = ["organization", *ORGANIZATION_QUOTA_FIELDS, "updated_at"]
+    list_select_related = ["organization"]
+    search_fields = ["organization__name", "organization__slug"]
+    raw_id_fields = ["organization"]
+    show_full_result_count = False
+
+    def save_model(
+        self, request: HttpRequest, obj: OrganizationQuota, form: Any, change: bool
+    ) -> None:
+        organization_quota_set(
+            actor=actor_from_request(request),
+            organization=obj.organization,
+            data={name: form.cleaned_data.get(name) for name in ORGANIZATION_QUOTA_FIELDS},
+        )
+        obj.pk = OrganizationQuota.objects.get(organization=obj.organization).pk
+
+    def delete_model(self, request: HttpRequest, obj: OrganizationQuota) -> None:
+        organization_quota_set(
+            actor=actor_from_request(request),
+            organization=obj.organization,
+            data=dict.fromkeys(ORGANIZATION_QUOTA_FIELDS),
+        )
+        obj.delete()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for quota in queryset.select_related("organization"):
             self.delete_model(request, quota)

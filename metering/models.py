@@ -115,6 +115,42 @@ class QuotaCounter(models.Model):
         return f"{self.user_id} {self.period} {self.period_start}"
 
 
+class OrganizationQuotaCounter(models.Model):
+    """Tokens used and reserved in one day or month inside one organization: its total
+    (``user`` null, against the organization's budget) or one member's (against the member
+    limit). Locked like :class:`QuotaCounter`, after the user's own rows (see
+    ``metering.quotas``)."""
+
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    period = models.CharField(max_length=8, choices=QuotaPeriod.choices)
+    period_start = models.DateField()
+    used_tokens = models.PositiveBigIntegerField(default=0)
+    reserved_tokens = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "period", "period_start"],
+                condition=models.Q(user__isnull=True),
+                name="org_quota_counter_unique_total",
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "user", "period", "period_start"],
+                condition=models.Q(user__isnull=False),
+                name="org_quota_counter_unique_member",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = f"member {self.user_id}" if self.user_id else "total"
+        return f"{self.organization_id} {who} {self.period} {self.period_start}"
+
+
 class ReservationStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     SETTLED = "settled", "Settled"
@@ -128,6 +164,16 @@ class QuotaReservation(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota_reservations"
     )
+    # The organization the call was made in: its budget and the member's limit inside it
+    # were held too (null: a call outside any organization, user limits only). SET_NULL: a
+    # deleted organization's counters are gone, the user's still need the release.
+    organization = models.ForeignKey(
+        "tenants.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     tokens = models.PositiveBigIntegerField()
     day_start = models.DateField()
     month_start = models.DateField()
@@ -139,7 +185,10 @@ class QuotaReservation(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["user", "status"])]
+        indexes = [
+            models.Index(fields=["user", "status"]),
+            models.Index(fields=["organization", "status"]),
+        ]
 
     def __str__(self) -> str:
         return f"Reservation {self.pk} ({self.tokens} tokens, {self.status})"
@@ -168,3 +217,16 @@ class OrganizationQuota(models.Model):
 
     def __str__(self) -> str:
         return f"Quota of organization {self.organization_id}"
+
+
+def organization_quota_cache_key(organization_id: object) -> str:
+    return f"quota:organization:{organization_id}"
+
+
+@receiver(post_save, sender=OrganizationQuota)
+@receiver(post_delete, sender=OrganizationQuota)
+def _organization_quota_changed(
+    sender: type[OrganizationQuota], instance: OrganizationQuota, **kwargs: object
+) -> None:
+    # The API, the console and billing (a plan's entitlements) all save the row.
+    cache_invalidate(organization_quota_cache_key(instance.organization_id))

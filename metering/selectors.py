@@ -9,9 +9,11 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from accounts.models import User
+from config.exceptions import PermissionDeniedError
+from core import policies
 from core.actor import Actor
 from metering.models import UsageRecord
-from metering.quotas import quota_status
+from metering.quotas import organization_quota_status, quota_status
 
 _SUMS = {
     "prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),
@@ -23,11 +25,25 @@ TOP_USERS = 10
 MAX_USAGE_DAYS = 366
 
 
-def usage_window(*, user_id: int, since: dt.datetime, until: dt.datetime) -> dict[str, Any]:
-    """Token and request totals of one user in ``[since, until]``, split by model and kind."""
-    records = UsageRecord.objects.filter(
-        user_id=user_id, created_at__gte=since, created_at__lte=until
-    )
+def _records(
+    *, since: dt.datetime, until: dt.datetime, user_id: int | None = None, organization_id: Any
+) -> Any:
+    """Usage records in ``[since, until]``, of one user and/or one organization (``...``: in
+    any organization: the platform's reports)."""
+    records = UsageRecord.objects.filter(created_at__gte=since, created_at__lte=until)
+    if user_id is not None:
+        records = records.filter(user_id=user_id)
+    if organization_id is not ...:
+        records = records.filter(organization_id=organization_id)
+    return records
+
+
+def usage_window(
+    *, user_id: int | None, since: dt.datetime, until: dt.datetime, organization_id: Any = ...
+) -> dict[str, Any]:
+    """Token and request totals in ``[since, until]`` of one user (in one organization, when
+    given; ``user_id`` None: all of the organization's), split by model and kind."""
+    records = _records(since=since, until=until, user_id=user_id, organization_id=organization_id)
     totals = records.aggregate(**_SUMS)
     by_model = list(
         records.values("model", "kind").annotate(**_SUMS).order_by("-total_tokens", "model", "kind")
@@ -37,16 +53,25 @@ def usage_window(*, user_id: int, since: dt.datetime, until: dt.datetime) -> dic
 
 
 def usage_summary(*, actor: Actor) -> dict[str, Any]:
-    """Own usage: the current UTC day, the last 24 hours and the last 7 days, and the quota."""
+    """Own usage in the current organization: the current UTC day, the last 24 hours and the
+    last 7 days, the user's own quota and the member limit and budget of the organization."""
     user = actor.user
+    organization_id = actor.organization_id
     now = timezone.now()
     midnight = dt.datetime.combine(now.astimezone(dt.UTC).date(), dt.time(), tzinfo=dt.UTC)
     status = quota_status(user=user)
+
+    def window(since: dt.datetime) -> dict[str, Any]:
+        return usage_window(
+            user_id=user.pk, since=since, until=now, organization_id=organization_id
+        )
+
     return {
         "user_id": user.pk,
-        "today": usage_window(user_id=user.pk, since=midnight, until=now),
-        "last_24h": usage_window(user_id=user.pk, since=now - dt.timedelta(hours=24), until=now),
-        "last_7d": usage_window(user_id=user.pk, since=now - dt.timedelta(days=7), until=now),
+        "organization_id": organization_id,
+        "today": window(midnight),
+        "last_24h": window(now - dt.timedelta(hours=24)),
+        "last_7d": window(now - dt.timedelta(days=7)),
         "quota": {
             "daily_tokens": status["daily"]["limit"],
             "daily_used": status["daily"]["used"],
@@ -60,6 +85,49 @@ def usage_summary(*, actor: Actor) -> dict[str, Any]:
             "max_concurrent": status["max_concurrent"],
             "running": status["running"],
         },
+        "organization_quota": (
+            organization_quota_status(organization_id=organization_id, user_id=user.pk)
+            if organization_id is not None
+            else None
+        ),
+    }
+
+
+def organization_usage(*, actor: Actor, days: int) -> dict[str, Any]:
+    """The current organization's usage over the last ``days`` days: totals, by member, by
+    model and per UTC day, and its budgets. For its owners and admins only."""
+    if not policies.is_org_admin(actor):
+        raise PermissionDeniedError("Only the organization's owners and admins see its usage.")
+    organization_id = actor.organization_id
+    days = max(1, min(int(days), MAX_USAGE_DAYS))
+    now = timezone.now()
+    since = now - dt.timedelta(days=days)
+    records = _records(since=since, until=now, organization_id=organization_id)
+    by_member = [
+        {
+            "user_id": row["user_id"],
+            # Deleted members' records are anonymised (user NULL): one row of their own.
+            "email": row["user__email"],
+            **{key: row[key] for key in _SUMS},
+        }
+        for row in records.values("user_id", "user__email")
+        .annotate(**_SUMS)
+        .order_by("-total_tokens", "user_id")
+    ]
+    return {
+        "organization_id": organization_id,
+        "days": days,
+        "window": usage_window(
+            user_id=None, since=since, until=now, organization_id=organization_id
+        ),
+        "by_member": by_member,
+        "daily": list(
+            records.annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
+            .values("day")
+            .annotate(**_SUMS)
+            .order_by("day")
+        ),
+        "quota": organization_quota_status(organization_id=organization_id, user_id=None),
     }
 
 

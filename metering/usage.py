@@ -5,6 +5,7 @@ Everything that calls a model goes through :func:`usage_record_create`, so the q
 """
 
 import uuid
+from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 
@@ -16,6 +17,7 @@ from metering.models import UsageKind, UsageRecord
 def usage_record_create(
     *,
     user: AbstractBaseUser | int,
+    organization_id: Any,
     kind: str,
     provider: str,
     model: str,
@@ -25,12 +27,16 @@ def usage_record_create(
     document_id: uuid.UUID | str | None = None,
     request_id: str | None = None,
 ) -> UsageRecord:
-    """Record one model call (tokens as reported, or estimated when the provider gave none)."""
+    """Record one model call (tokens as reported, or estimated when the provider gave none).
+
+    ``organization_id``: where the call was made (the actor's organization, a document's);
+    the organization's usage report counts it there."""
     if kind not in UsageKind.values:
         raise ValueError(f"unknown usage kind {kind!r}")
     user_id = user if isinstance(user, int) else user.pk
     return UsageRecord.objects.create(
         user_id=user_id,
+        organization_id=organization_id,
         kind=kind,
         provider=provider[:32],
         model=model[:128],

@@ -66,7 +66,7 @@ def generation_batch(
     generation_require_writer(actor)
     provider, chosen = generation_model_resolve(model=model, pooled=False, actor=actor)
     estimate = sum(generation_estimate(prompt, max_tokens=max_tokens) for prompt in prompts)
-    reservation_id = quota_reserve(user=actor.user, estimate=estimate)
+    reservation_id = quota_reserve(actor=actor, estimate=estimate)
     calls = [
         GenerationCall(
             provider=provider,

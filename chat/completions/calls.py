@@ -114,7 +114,7 @@ def generation_plan(
             last_user = max(i for i, m in enumerate(prompt) if m.role == "user")
             prompt.insert(last_user, PromptMessage("system", format_references(passages)))
             sources = _sources(passages)
-    reservation_id = generation_reserve(user=actor.user, prompt=prompt, max_tokens=max_tokens)
+    reservation_id = generation_reserve(actor=actor, prompt=prompt, max_tokens=max_tokens)
     return GenerationCall(
         provider=provider,
         model=chosen,
@@ -156,6 +156,7 @@ def generation_finish(
     failed = status == "failed"
     generation_meter(
         user_id=call.actor.required_user_id,
+        organization_id=call.actor.organization_id,
         reservation_id=call.reservation_id,
         charge=not failed,
         provider=call.provider.name,

@@ -37,9 +37,14 @@ def embedding_create(
     generation_require_writer(actor)
     embedding_model_resolve(model=model)
     estimate = sum(count_tokens(text) for text in texts) or 1
-    reservation_id = quota_reserve(user=actor.user, estimate=estimate)
+    reservation_id = quota_reserve(actor=actor, estimate=estimate)
     try:
-        result = embed_texts_metered(user_id=actor.user.pk, texts=texts, dimensions=dimensions)
+        result = embed_texts_metered(
+            user_id=actor.required_user_id,
+            organization_id=actor.organization_id,
+            texts=texts,
+            dimensions=dimensions,
+        )
     except BaseException:
         quota_release(reservation_id=reservation_id)
         raise

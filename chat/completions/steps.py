@@ -1,11 +1,11 @@
 """The steps every model call shares: who may call, which model, the quota, the metering."""
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 
-from accounts.models import User
 from ai.metrics import generation_observe
 from ai.providers import (
     ModelProvider,
@@ -59,17 +59,23 @@ def generation_estimate(prompt: Sequence[PromptMessage], *, max_tokens: int | No
 
 
 def generation_reserve(
-    *, user: User, prompt: Sequence[PromptMessage], max_tokens: int | None = None, count: int = 1
+    *,
+    actor: Actor,
+    prompt: Sequence[PromptMessage],
+    max_tokens: int | None = None,
+    count: int = 1,
 ) -> int:
-    """Reserve the quota for ``count`` calls of ``prompt`` (429 ``QUOTA_EXCEEDED`` if no room)."""
+    """Reserve the quota for ``count`` calls of ``prompt`` (429 ``QUOTA_EXCEEDED`` if no room):
+    the actor's own, and their member limit and organization budget where they act."""
     return quota_reserve(
-        user=user, estimate=generation_estimate(prompt, max_tokens=max_tokens) * count
+        actor=actor, estimate=generation_estimate(prompt, max_tokens=max_tokens) * count
     )
 
 
 def generation_meter(
     *,
     user_id: int,
+    organization_id: Any,
     reservation_id: int | None,
     charge: bool,
     provider: str,
@@ -94,6 +100,7 @@ def generation_meter(
             quota_release(reservation_id=reservation_id)
         usage_record_create(
             user=user_id,
+            organization_id=organization_id,
             kind=kind,
             provider=provider,
             model=model,

@@ -68,8 +68,15 @@ def chat_message_finish(
         if not updated:
             quota_release(reservation_id=reservation_id)
             return False
+        # The message's organization (recovery finishes messages in the platform scope).
+        organization_id = (
+            ChatMessage.all_organizations.filter(pk=message_id)
+            .values_list("organization_id", flat=True)
+            .first()
+        )
         generation_meter(
             user_id=user_id,
+            organization_id=organization_id,
             reservation_id=reservation_id,
             charge=status != MessageStatus.FAILED,
             provider=provider,

@@ -193,7 +193,7 @@ def chat_turn_commit(*, plan: TurnPlan) -> Turn:
     with transaction.atomic():
         # The prompt plus the largest answer the provider may produce must fit the budget
         # before any model call.
-        reservation_id = generation_reserve(user=plan.actor.user, prompt=plan.prompt)
+        reservation_id = generation_reserve(actor=plan.actor, prompt=plan.prompt)
         now = timezone.now()
         session = plan.session
         if session is None:

@@ -58,12 +58,35 @@ class UsageQuotaSerializer(serializers.Serializer):
     running = serializers.IntegerField(help_text="Answers being generated now.")
 
 
+class BudgetWindowSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(allow_null=True, help_text="Null: no limit.")
+    used = serializers.IntegerField()
+    reserved = serializers.IntegerField()
+    remaining = serializers.IntegerField(allow_null=True, help_text="Null: no limit.")
+    resets_at = serializers.DateTimeField()
+
+
+class BudgetSerializer(serializers.Serializer):
+    daily = BudgetWindowSerializer()
+    monthly = BudgetWindowSerializer()
+
+
+class OrganizationQuotaStatusSerializer(serializers.Serializer):
+    organization_id = serializers.UUIDField()
+    organization = BudgetSerializer(help_text="The organization's budget (all members).")
+    member = BudgetSerializer(required=False, help_text="The caller's limit as a member.")
+
+
 class UsageSerializer(serializers.Serializer):
     user_id = serializers.IntegerField()
+    organization_id = serializers.UUIDField(
+        allow_null=True, help_text="The organization the usage is counted in."
+    )
     today = UsageWindowSerializer(help_text="Since 00:00 UTC.")
     last_24h = UsageWindowSerializer()
     last_7d = UsageWindowSerializer()
-    quota = UsageQuotaSerializer()
+    quota = UsageQuotaSerializer(help_text="The user's own limits (in every organization).")
+    organization_quota = OrganizationQuotaStatusSerializer(allow_null=True)
 
 
 class QuotaWindowSerializer(serializers.Serializer):
@@ -128,7 +151,7 @@ class UsageView(APIView):
 
     @extend_schema(
         tags=["usage"],
-        summary="Own token usage (today, 24 h, 7 d) and the quota left",
+        summary="Own token usage in the current organization (today, 24 h, 7 d) and the quota left",
         responses={200: UsageSerializer, 401: _ADMIN_ERRORS[401]},
     )
     def get(self, request: Request) -> Response:

@@ -23,6 +23,7 @@ from chat.recovery import (
     heartbeats_refresh,
 )
 from chat.streams import END, ERROR, TOKEN, FrameLogUnavailable, frame_log, parse_entry_id
+from core.actor import Actor
 from metering.models import QuotaCounter, QuotaReservation, ReservationStatus, UsageRecord
 from metering.quotas import quota_reserve
 from tests.chat.ws import assert_in_order, open_socket, text_of, until_end
@@ -160,7 +161,7 @@ async def test_cancel_from_another_worker_stops_a_stalled_stream(
 
 def test_lost_generation_is_closed_charged_and_released(user, settings):
     settings.CHAT_ORPHAN_SECONDS = 7200
-    reservation_id = quota_reserve(user=user, estimate=2000)
+    reservation_id = quota_reserve(actor=Actor(user=user), estimate=2000)
     lost = _active_message(
         user,
         response="Half an answer",

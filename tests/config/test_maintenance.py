@@ -66,7 +66,7 @@ def test_the_timer_recovers_chats_documents_and_reservations(user, edge_store, s
     )
     ChatMessage.objects.filter(pk=message.pk).update(updated_at=timezone.now() - timedelta(hours=1))
     # A reservation its worker never settled, of a user who does not chat again.
-    reservation = quota_reserve(user=user, estimate=500)
+    reservation = quota_reserve(actor=Actor(user=user), estimate=500)
     QuotaReservation.objects.filter(pk=reservation).update(
         created_at=timezone.now() - timedelta(seconds=61)
     )
@@ -125,11 +125,12 @@ from core.tenancy import platform_scope
 platform_scope().__enter__()  # the script is platform code: it writes into the user's organization
 from django.utils import timezone
 from accounts.models import User
+from core.actor import Actor
 from metering.quotas import quota_reserve
 from chat.models import ChatMessage, ChatSession
 user = User.objects.create_user("lost@example.com", "pw-123456789", is_verified=True)
 session = ChatSession.objects.create(user=user, title="t")
-reservation = quota_reserve(user=user, estimate=500)
+reservation = quota_reserve(actor=Actor(user=user), estimate=500)
 message = ChatMessage.objects.create(
     session=session, user=user, message="hi", response="Half an ans", token_ends=[4, 11],
     status="streaming", metadata={"reservation_id": reservation, "prompt_tokens": 9},

@@ -12,6 +12,7 @@ from django.db import connection, connections
 from accounts.models import Role
 from accounts.tokens import issue_tokens
 from chat.models import ChatMessage, ChatSession, MessageStatus
+from core.actor import Actor
 from metering.models import Quota, QuotaCounter, QuotaReservation, ReservationStatus, UsageRecord
 from metering.quotas import (
     QuotaExceededError,
@@ -67,10 +68,10 @@ def test_override_changes_apply_at_once_despite_the_cache(user):
 def test_reserve_settle_release_bookkeeping(user):
     Quota.objects.create(user=user, daily_tokens=1000, monthly_tokens=1500, max_concurrent=5)
     with time_machine.travel(NOON, tick=False):
-        first = quota_reserve(user=user, estimate=600)
+        first = quota_reserve(actor=Actor(user=user), estimate=600)
         assert _counter(user).reserved_tokens == 600
         with pytest.raises(QuotaExceededError) as exc:
-            quota_reserve(user=user, estimate=500)  # 600 held + 500 > 1000
+            quota_reserve(actor=Actor(user=user), estimate=500)  # 600 held + 500 > 1000
         assert exc.value.status_code == 429
         assert exc.value.details["reason"] == "daily_tokens"
         assert (exc.value.details["used"], exc.value.details["requested"]) == (600, 500)
@@ -80,7 +81,7 @@ def test_reserve_settle_release_bookkeeping(user):
         assert (day.used_tokens, day.reserved_tokens) == (250, 0)
         assert _counter(user, "month").used_tokens == 250
 
-        second = quota_reserve(user=user, estimate=700)
+        second = quota_reserve(actor=Actor(user=user), estimate=700)
         assert quota_release(reservation_id=second) is True
         day = _counter(user)
         assert (day.used_tokens, day.reserved_tokens) == (250, 0)
@@ -95,10 +96,10 @@ def test_reserve_settle_release_bookkeeping(user):
 def test_a_refusal_holds_nothing_and_names_the_limit_that_refused(user):
     Quota.objects.create(user=user, daily_tokens=1000, monthly_tokens=700, max_concurrent=5)
     with time_machine.travel(NOON, tick=False):
-        first = quota_reserve(user=user, estimate=400)
+        first = quota_reserve(actor=Actor(user=user), estimate=400)
         # The day still has room, the month does not: nothing stays held on either row.
         with pytest.raises(QuotaExceededError) as exc:
-            quota_reserve(user=user, estimate=400)
+            quota_reserve(actor=Actor(user=user), estimate=400)
         assert exc.value.details["reason"] == "monthly_tokens"
         assert (exc.value.details["used"], exc.value.details["limit"]) == (400, 700)
         assert _counter(user).reserved_tokens == 400
@@ -112,13 +113,13 @@ def test_a_refusal_holds_nothing_and_names_the_limit_that_refused(user):
 def test_budget_resets_the_next_day_but_not_the_month(user):
     Quota.objects.create(user=user, daily_tokens=1000, monthly_tokens=1500, max_concurrent=5)
     with time_machine.travel(NOON, tick=False):
-        quota_settle(reservation_id=quota_reserve(user=user, estimate=900), tokens=900)
+        quota_settle(reservation_id=quota_reserve(actor=Actor(user=user), estimate=900), tokens=900)
         with pytest.raises(QuotaExceededError):
-            quota_reserve(user=user, estimate=200)
+            quota_reserve(actor=Actor(user=user), estimate=200)
     with time_machine.travel(NOON + dt.timedelta(days=1), tick=False):
-        quota_settle(reservation_id=quota_reserve(user=user, estimate=500), tokens=500)
+        quota_settle(reservation_id=quota_reserve(actor=Actor(user=user), estimate=500), tokens=500)
         with pytest.raises(QuotaExceededError) as exc:
-            quota_reserve(user=user, estimate=200)  # the month: 1400 + 200 > 1500
+            quota_reserve(actor=Actor(user=user), estimate=200)  # the month: 1400 + 200 > 1500
         assert exc.value.details["reason"] == "monthly_tokens"
         assert exc.value.details["resets_at"] == "2026-04-01T00:00:00+00:00"
 
@@ -128,11 +129,13 @@ def test_stale_reservations_expire(settings, user):
     settings.QUOTA_RESERVATION_TTL = 60
     Quota.objects.create(user=user, max_concurrent=1)
     with time_machine.travel(NOON, tick=False):
-        stale = quota_reserve(user=user, estimate=10)  # its worker "died": never settled
+        stale = quota_reserve(
+            actor=Actor(user=user), estimate=10
+        )  # its worker "died": never settled
         with pytest.raises(QuotaExceededError):
-            quota_reserve(user=user, estimate=10)
+            quota_reserve(actor=Actor(user=user), estimate=10)
     with time_machine.travel(NOON + dt.timedelta(seconds=61), tick=False):
-        quota_release(reservation_id=quota_reserve(user=user, estimate=10))
+        quota_release(reservation_id=quota_reserve(actor=Actor(user=user), estimate=10))
     assert QuotaReservation.objects.get(pk=stale).status == ReservationStatus.EXPIRED
     assert _counter(user).reserved_tokens == 0
 
@@ -180,7 +183,7 @@ def test_rest_provider_failure_releases_the_reservation(settings, fake_openai, u
 @pytest.mark.django_db
 def test_rest_concurrency_limit(user_client, user):
     Quota.objects.create(user=user, max_concurrent=1)
-    held = quota_reserve(user=user, estimate=10)  # another answer is being generated
+    held = quota_reserve(actor=Actor(user=user), estimate=10)  # another answer is being generated
     body = assert_envelope(user_client.post(SEND, {"message": "hello"}), 429, "QUOTA_EXCEEDED")
     assert body["details"]["reason"] == "max_concurrent"
     quota_release(reservation_id=held)
@@ -275,7 +278,7 @@ def test_parallel_reservations_never_overrun_the_budget():
         try:
             barrier.wait()
             try:
-                reservation = quota_reserve(user=user, estimate=100)
+                reservation = quota_reserve(actor=Actor(user=user), estimate=100)
                 with lock:
                     granted.append(reservation)
             except QuotaExceededError as exc:
@@ -323,7 +326,7 @@ def test_parallel_requests_respect_max_concurrent():
         try:
             barrier.wait()
             try:
-                reservation = quota_reserve(user=user, estimate=10)
+                reservation = quota_reserve(actor=Actor(user=user), estimate=10)
                 with lock:
                     granted.append(reservation)
             except QuotaExceededError:

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from accounts.tokens import issue_tokens
 from metering.models import UsageKind, UsageRecord
+from tenants.models import Membership
 from tests.accounts.helpers import assert_envelope
 from tests.factories import UserFactory
 
@@ -30,6 +31,8 @@ def _record(
     prompt = total // 2 if prompt is None else prompt
     return UsageRecord.objects.create(
         user=user,
+        # Counted where it was made: the user's default organization (what /usage reports).
+        organization_id=Membership.objects.get(user=user, is_default=True).organization_id,
         kind=kind,
         provider="offline",
         model=model,
