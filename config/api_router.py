@@ -50,6 +50,11 @@ class ApiRootView(APIView):
                     "search": link("api:search"),
                 },
                 "ai": {"models": link("api:ai-models"), "usage": link("api:usage")},
+                "train": {
+                    "upload": link("api:train-upload"),
+                    "jobs": link("api:train-jobs"),
+                    "datasets": link("api:train-datasets"),
+                },
                 "admin": {
                     "stats": link("api:admin-stats"),
                     "usage": link("api:admin-usage"),
@@ -76,6 +81,8 @@ urlpatterns = [
     path("", include("documents.api.urls")),
     # usage and quota routes
     path("", include("metering.api.urls")),
+    # fine-tuning routes (seed 003's training router)
+    path("train/", include("finetuning.api.urls")),
     # operations admin API routes: rate limits, stats, feature flags
     path("", include("ops.api.urls")),
 ]

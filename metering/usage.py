@@ -5,17 +5,19 @@ Everything that calls a model goes through :func:`usage_record_create`, so the q
 """
 
 import uuid
+from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 
 from ai.providers.base import Usage
 from config.exceptions import current_request_id
+from core.tenancy import current_organization_id
 from metering.models import UsageKind, UsageRecord
 
 
 def usage_record_create(
     *,
-    user: AbstractBaseUser | int,
+    user: AbstractBaseUser | int | None,
     kind: str,
     provider: str,
     model: str,
@@ -24,13 +26,20 @@ def usage_record_create(
     message_id: int | None = None,
     document_id: uuid.UUID | str | None = None,
     request_id: str | None = None,
+    organization_id: Any = None,
 ) -> UsageRecord:
-    """Record one model call (tokens as reported, or estimated when the provider gave none)."""
+    """Record one model call (tokens as reported, or estimated when the provider gave none).
+
+    ``organization_id``: whose budget it was (default: the current organization)."""
     if kind not in UsageKind.values:
         raise ValueError(f"unknown usage kind {kind!r}")
-    user_id = user if isinstance(user, int) else user.pk
+    # None: a user who has been deleted since (training metered when a job ends).
+    user_id = user if user is None or isinstance(user, int) else user.pk
     return UsageRecord.objects.create(
         user_id=user_id,
+        organization_id=(
+            organization_id if organization_id is not None else current_organization_id()
+        ),
         kind=kind,
         provider=provider[:32],
         model=model[:128],
