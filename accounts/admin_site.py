@@ -5,7 +5,8 @@ Installed as the default admin site (``accounts.admin_apps.ConsoleAdminConfig``)
 :mod:`accounts.console`; this module only adapts them to Django's admin views.
 """
 
-from functools import partial
+from collections.abc import Callable
+from functools import partial, wraps
 from typing import Any
 
 from django import forms
@@ -20,6 +21,7 @@ from accounts import console, services
 from accounts.stepup import user_password_verify
 from config.exceptions import ApplicationError
 from core.actor import actor_from_request
+from core.tenancy import platform_scope
 
 # Set on the request by the login form, read back by the site after Django's login().
 _DEVICE_ATTR = "_console_otp_device"
@@ -105,6 +107,24 @@ class ConsoleAdminSite(admin.AdminSite):
         return console.console_session_allowed(
             actor=actor_from_request(request), otp_verified=verified
         )
+
+    def admin_view(self, view: Callable[..., Any], cacheable: bool = False) -> Callable[..., Any]:
+        """Every console page, once its permission check passed, reads every organization:
+        only platform administrators get here (the named escape hatch of ``core.tenancy``)."""
+        inner = super().admin_view(view, cacheable)
+
+        @wraps(inner)
+        def across_organizations(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            with platform_scope():
+                response = inner(request, *args, **kwargs)
+                # A TemplateResponse renders after the view returns: still in the scope.
+                if callable(getattr(response, "render", None)) and not getattr(
+                    response, "is_rendered", True
+                ):
+                    response.render()
+                return response
+
+        return across_organizations
 
     def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         response = super().login(request, extra_context)

@@ -36,6 +36,7 @@ from accounts.models import ApiKey, ApiKeyScope, User
 from accounts.stepup import user_password_confirm
 from config.exceptions import ApplicationError, NotFoundError, PermissionDeniedError
 from core.actor import Actor
+from core.tenant_models import organization_for_new_row
 from ops.audit import audit_log
 
 KEYWORD = "Api-Key"
@@ -119,6 +120,8 @@ def api_key_create(
         raw = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
         key = ApiKey.objects.create(
             user=actor.user,
+            # Issued for the organization the request acts in; it acts there only.
+            organization_id=actor.organization_id or organization_for_new_row(actor.user.pk),
             name=name.strip(),
             prefix=prefix,
             secret_hash=api_key_hash(raw),

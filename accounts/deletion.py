@@ -36,6 +36,7 @@ from accounts.apikeys import api_key_list_of_user, api_keys_revoke_all
 from accounts.models import ApiKey, User, UserDeletion, UserDeletionStatus
 from config.exceptions import ApplicationError
 from core.actor import Actor
+from core.tenancy import platform_code
 from ops.audit import audit_log
 
 logger = structlog.get_logger(__name__)
@@ -111,6 +112,7 @@ def user_deletion_check(*, actor: Actor, user: User) -> None:
         )
 
 
+@platform_code
 def user_deletion_preview(*, user: User) -> DeletionPreview:
     removed: dict[str, int] = {"Account (profile, MFA devices, quota settings)": 1}
     kept: dict[str, int] = {}
@@ -207,6 +209,7 @@ def _beat(job: UserDeletion, *, step: str, key: str, count: int) -> None:
     job.save(update_fields=["removed", "step", "heartbeat_at"])
 
 
+@platform_code
 def user_deletion_run(*, job_id: int) -> UserDeletion | None:
     """Run (or resume) one deletion job to its end; None when another runner holds it."""
     if not _claim(job_id):
@@ -258,6 +261,7 @@ def user_deletion_run(*, job_id: int) -> UserDeletion | None:
     return job
 
 
+@platform_code
 def user_deletions_resume(*, limit: int = 10) -> int:
     """Periodic: run jobs whose worker died (or whose dispatch was lost); returns how many."""
     stale = (

@@ -1,8 +1,9 @@
 """Prometheus metrics of the AI path (served by ``config.metrics.metrics_view``).
 
 Observed where the facts are known: generations when they are saved
-(``chat.services.chat_message_finish``), ingestion around ``document_ingest``, quota rejections
-in ``metering.quotas.quota_reserve``. Labels stay low-cardinality (provider, kind, outcome, reason).
+(``chat.services.finish.chat_message_finish``), ingestion around ``document_ingest``, quota
+rejections in ``metering.quotas.quota_reserve``. Labels stay low-cardinality (provider, kind,
+outcome, reason).
 """
 
 from prometheus_client import Counter, Histogram

@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from chat.models import ChatMessage, ChatSession
-from chat.services import chat_session_delete, chat_session_update
+from chat.services.sessions import chat_session_delete, chat_session_update
 from core.actor import actor_from_request
 
 

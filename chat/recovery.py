@@ -24,7 +24,8 @@ from django.utils import timezone
 from ai.providers import Usage
 from ai.providers.tokens import count_tokens
 from chat.models import ACTIVE_STATUSES, ChatMessage, MessageStatus
-from chat.services import chat_message_finish
+from chat.services.finish import chat_message_finish
+from core.tenancy import platform_code
 
 logger = structlog.get_logger(__name__)
 
@@ -105,6 +106,7 @@ def _close_lost(message: ChatMessage) -> bool:
     )
 
 
+@platform_code
 def chat_messages_recover_orphans(
     *, message_ids: list[int] | None = None, older_than_seconds: float | None = None
 ) -> list[int]:

@@ -14,6 +14,7 @@ from celery import current_app
 from django.conf import settings
 from django.utils import timezone
 
+from core.tenancy import platform_code
 from documents.models import Document, DocumentStatus
 from documents.pipeline import document_ingest, ingest_stall_seconds
 from documents.runner import embedded_ingest_worker
@@ -50,6 +51,7 @@ def _pending_redispatch_seconds() -> int:
 _SWEEP_BATCH = 500
 
 
+@platform_code
 def documents_sweep() -> list[uuid.UUID]:
     """The periodic sweep: a ``processing`` document without a heartbeat for
     ``INGEST_STALL_SECONDS`` (its worker was killed) goes back to ``pending`` and is queued

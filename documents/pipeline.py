@@ -33,6 +33,7 @@ from django.utils import timezone
 from ai.metrics import AI_INGESTION_DURATION
 from ai.providers import ProviderError
 from ai.vectorstore import ChunkPoint, VectorStoreError, collection_name, get_vector_store
+from core.tenancy import platform_code
 from documents.chunking import chunk_pages
 from documents.embedding import embed_texts_metered
 from documents.extraction import (
@@ -106,6 +107,7 @@ def _fair_pending() -> Any:
     )
 
 
+@platform_code
 def document_claim_next() -> uuid.UUID | None:
     """Claim the fairest pending document for this worker, or None when none is left.
     Workers racing for the same row: one conditional UPDATE wins, the others take the next."""
@@ -119,6 +121,7 @@ def document_claim_next() -> uuid.UUID | None:
     return None
 
 
+@platform_code
 def document_ingest_next() -> uuid.UUID | None:
     """Claim the fairest pending document and run the pipeline on it (what a background
     worker does with each ticket). Returns the document's id, or None when nothing waited."""
@@ -128,6 +131,7 @@ def document_ingest_next() -> uuid.UUID | None:
     return document_id
 
 
+@platform_code
 def document_ingest(
     *,
     document_id: uuid.UUID | str,
@@ -151,6 +155,7 @@ def _heartbeat(document_id: uuid.UUID) -> Iterator[None]:
     stop = threading.Event()
     interval = max(1, int(settings.INGEST_HEARTBEAT_SECONDS))
 
+    @platform_code
     def beat() -> None:
         try:
             while not stop.wait(interval):
@@ -366,6 +371,7 @@ def _run_pipeline(
     return collection or collection_name(document.embedding_model, document.embedding_dimensions)
 
 
+@platform_code
 def documents_stalled(*, older_than_seconds: int | None = None) -> list[uuid.UUID]:
     """Documents left ``pending`` or ``processing`` (a crash, a lost task) for too long."""
     seconds = ingest_stall_seconds() if older_than_seconds is None else older_than_seconds

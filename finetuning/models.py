@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from core.tenancy import TenantOwnedModel
+from core.tenant_models import TenantOwnedModel
 
 
 def dataset_upload_to(instance: "TrainingDataset", filename: str) -> str:

@@ -4,7 +4,7 @@ login, the console, ``createsuperuser``, an invitation)."""
 from typing import Any
 
 from django.conf import settings
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
 
@@ -16,3 +16,23 @@ def _personal_organization(
         from tenants.services import personal_organization_ensure
 
         personal_organization_ensure(user=instance)
+
+
+@receiver(post_save, sender="tenants.Membership")
+@receiver(post_delete, sender="tenants.Membership")
+def _membership_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from tenants.resolution import memberships_cache_clear
+
+    memberships_cache_clear([instance.user_id])
+
+
+@receiver(post_save, sender="tenants.Organization")
+@receiver(pre_delete, sender="tenants.Organization")
+def _organization_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    # A rename, a suspension, a deletion: every member's cached memberships are stale.
+    from tenants.models import Membership
+    from tenants.resolution import memberships_cache_clear
+
+    memberships_cache_clear(
+        Membership.objects.filter(organization_id=instance.pk).values_list("user_id", flat=True)
+    )

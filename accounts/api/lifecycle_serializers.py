@@ -37,6 +37,11 @@ class ApiKeySerializer(serializers.ModelSerializer):
     """A key as listed: never the secret, only its public prefix."""
 
     is_active = serializers.SerializerMethodField()
+    organization = serializers.UUIDField(
+        source="organization_id",
+        read_only=True,
+        help_text="The organization the key acts in (the X-Tenant-ID it implies).",
+    )
 
     class Meta:
         model = ApiKey
@@ -44,6 +49,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "id",
             "name",
             "prefix",
+            "organization",
             "scopes",
             "created_at",
             "last_used_at",

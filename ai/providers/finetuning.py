@@ -18,7 +18,7 @@ import openai
 from django.conf import settings
 
 from ai.providers.base import ProviderError
-from ai.providers.openai_compat import _RETRYABLE, classify
+from ai.providers.openai_compat.retries import _RETRYABLE, classify
 
 T = TypeVar("T")
 

@@ -3,6 +3,7 @@
 from django.conf import settings
 
 from ai.providers.base import ProviderError
+from core.tenancy import current_organization_id
 
 
 def allowed_models(*, default: str) -> list[str]:
@@ -10,7 +11,6 @@ def allowed_models(*, default: str) -> list[str]:
     organization's own models on the configured provider (its fine-tuned models)."""
     # Imported here: providers load before the app registry (ai.registry reads a model).
     from ai.registry import organization_model_ids
-    from core.tenancy import current_organization_id
 
     configured = [m for m in settings.AI_ALLOWED_MODELS if m] or [default]
     own = organization_model_ids(

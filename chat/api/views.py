@@ -26,13 +26,9 @@ from chat.selectors import (
     chat_session_get,
     chat_session_list,
 )
-from chat.services import (
-    chat_message_feedback_set,
-    chat_message_send,
-    chat_session_create,
-    chat_session_delete,
-    chat_session_update,
-)
+from chat.services.feedback import chat_message_feedback_set
+from chat.services.send import chat_message_send
+from chat.services.sessions import chat_session_create, chat_session_delete, chat_session_update
 from config.representation import Representer
 from core.actor import actor_from_request
 

@@ -107,7 +107,7 @@ def test_rag_enabled_flag(admin_client_api, user_client, monkeypatch):
         ]
 
     # The retrieval boundary (Qdrant search) is replaced; the flag decides whether it is asked.
-    monkeypatch.setattr("chat.services.retrieve_for_chat", fake_retrieve)
+    monkeypatch.setattr("chat.services.turns.retrieve_for_chat", fake_retrieve)
     with_rag = user_client.post(SEND, {"message": "refunds?"}).json()
     assert [s["title"] for s in with_rag["sources"]] == ["Handbook"]
     assert calls == ["refunds?"]
