@@ -8,6 +8,8 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from billing.api import urls as billing_urls
+
 app_name = "api"
 
 
@@ -50,6 +52,12 @@ class ApiRootView(APIView):
                     "search": link("api:search"),
                 },
                 "ai": {"models": link("api:ai-models"), "usage": link("api:usage")},
+                "subscription": {
+                    "info": link("api:subscription-info"),
+                    "plans": link("api:subscription-plans"),
+                    "usage": link("api:subscription-usage"),
+                    "billing_history": link("api:billing-history"),
+                },
                 "train": {
                     "upload": link("api:train-upload"),
                     "jobs": link("api:train-jobs"),
@@ -83,6 +91,9 @@ urlpatterns = [
     path("", include("metering.api.urls")),
     # fine-tuning routes (seed 003's training router)
     path("train/", include("finetuning.api.urls")),
+    # subscriptions and billing routes
+    path("subscription/", include(billing_urls.subscription_urlpatterns)),
+    path("billing/", include(billing_urls.billing_urlpatterns)),
     # operations admin API routes: rate limits, stats, feature flags
     path("", include("ops.api.urls")),
 ]

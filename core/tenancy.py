@@ -14,7 +14,7 @@ restore it here.
 """
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import Any, TypeVar
@@ -98,3 +98,29 @@ def platform_code(func: _F) -> _F:
             return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+_T = TypeVar("_T")
+
+
+async def in_organization(iterable: AsyncIterable[_T], organization_id: Any) -> AsyncIterator[_T]:
+    """``iterable`` with each step run in ``organization_scope(organization_id)``.
+
+    For a streamed response body: the server iterates it after the view has returned, outside
+    the request's organization, and its last steps still write (the answer, a stored
+    exchange). Closing this iterator (a client gone) closes the inner one in the scope too,
+    so its clean-up (stop the upstream call, charge what was produced) still runs."""
+    iterator = aiter(iterable)
+    try:
+        while True:
+            with organization_scope(organization_id):
+                try:
+                    item = await anext(iterator)
+                except StopAsyncIteration:
+                    return
+            yield item
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            with organization_scope(organization_id):
+                await close()

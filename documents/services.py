@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.services import user_require_verified
@@ -35,6 +37,7 @@ from documents.extraction import (
 from documents.models import Document, DocumentChunk, DocumentStatus, DocumentType
 from documents.selectors import document_list
 from ops.audit import audit_log
+from tenants.limits import organization_cap_check
 
 logger = structlog.get_logger(__name__)
 
@@ -58,6 +61,20 @@ def _require_writer(actor: Actor) -> None:
         raise PermissionDeniedError(
             "Your role (viewer) can read but not create or change anything."
         )
+
+
+def _require_plan_room(actor: Actor, size_bytes: int) -> None:
+    # The organization's caps (its plan's documents and storage, tenants.limits): PLAN_LIMIT.
+    organization = actor.organization
+    if organization is None:
+        return
+    totals = Document.all_organizations.filter(organization_id=organization.pk).aggregate(
+        count=Count("id"), size=Coalesce(Sum("size_bytes"), 0)
+    )
+    organization_cap_check(organization=organization, cap="documents", current=totals["count"])
+    organization_cap_check(
+        organization=organization, cap="storage_bytes", current=totals["size"], adding=size_bytes
+    )
 
 
 def document_create(
@@ -116,6 +133,7 @@ def document_create(
             "Delete some to upload more.",
             code="DOCUMENT_LIMIT_REACHED",
         )
+    _require_plan_room(actor, len(data))
 
     original_name = _clean_name(uploaded_file.name or "")
     clean_title = _clean_name(title.replace("/", " "), 255) if title else ""

@@ -7,6 +7,7 @@ the entry of each user concerned (``tenants.signals``), so a new role, a removal
 suspension applies from the next request on every worker, without a query per request.
 """
 
+import contextlib
 import uuid
 from typing import Any
 
@@ -41,7 +42,10 @@ def memberships_cache_clear(user_ids: Any) -> None:
 
 def _memberships(user: Any) -> list[Membership]:
     key = memberships_cache_key(user.pk)
-    rows = cache.get(key)
+    try:
+        rows = cache.get(key)
+    except Exception:  # noqa: BLE001 - the cache is an optimisation: Redis down reads the DB
+        rows = None
     if rows is None:
         rows = list(
             Membership.objects.select_related("organization")
@@ -54,7 +58,9 @@ def _memberships(user: Any) -> list[Membership]:
 
             personal_organization_ensure(user=user)
             return _memberships(user)
-        cache.set(key, rows, timeout=_CACHE_SECONDS)
+        # The cache is an optimisation: a Redis outage still answers from the database.
+        with contextlib.suppress(Exception):
+            cache.set(key, rows, timeout=_CACHE_SECONDS)
     return rows
 
 

@@ -31,6 +31,7 @@ from chat.ideas import (
 )
 from config.exceptions import error_envelope
 from core.actor import actor_from_request
+from core.tenancy import in_organization
 
 TAGS = ["ai"]
 _ERRORS = {
@@ -229,11 +230,13 @@ class StreamGenerateView(APIView):
         serializer = GenerateSerializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        actor = actor_from_request(request)
         call, generation = idea_stream_plan(
-            actor=actor_from_request(request), prompt=data["prompt"], model=data.get("model")
+            actor=actor, prompt=data["prompt"], model=data.get("model")
         )
         response = StreamingHttpResponse(
-            _idea_events(call, generation.pk), content_type="text/event-stream"
+            in_organization(_idea_events(call, generation.pk), actor.organization_id),
+            content_type="text/event-stream",
         )
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"

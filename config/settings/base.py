@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "tenants",
     "ai",
     "metering",
+    "billing",
     "documents",
     "chat",
     "finetuning",
@@ -307,7 +308,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"FineTuneJobStatusEnum": "finetuning.models.JobStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "BillingProviderEnum": "billing.models.BillingProvider",
+        "FineTuneJobStatusEnum": "finetuning.models.JobStatus",
+    },
     # The browsable API's session is for people in a browser, not for API clients.
     "AUTHENTICATION_WHITELIST": [
         "tenants.authentication.TenantAccessTokenAuthentication",
@@ -645,8 +649,32 @@ CELERY_BEAT_SCHEDULE = {
         "ai.quota_reservations_expire",
         "accounts.user_deletions_resume",
         "finetuning.jobs_sync",
+        # Period closes, the end of past-due grace, webhook events left unprocessed.
+        "billing.maintenance",
     )
 }
+# --- Subscriptions and billing (billing app) -------------------------------------------------
+# "manual" (offline: invoices issued here, marked paid by a platform admin) or "stripe".
+BILLING_PROVIDER = env.str("BILLING_PROVIDER", default="manual")
+if BILLING_PROVIDER not in ("manual", "stripe"):
+    raise ImproperlyConfigured("BILLING_PROVIDER must be manual or stripe.")
+BILLING_INVOICE_PREFIX = env.str("BILLING_INVOICE_PREFIX", default="INV")
+BILLING_INVOICE_DUE_DAYS = env.int("BILLING_INVOICE_DUE_DAYS", default=14)
+# Days a subscription stays past_due (entitlements kept) before it falls back to the free plan.
+BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
+BILLING_SELLER_NAME = env.str("BILLING_SELLER_NAME", default=PROJECT_NAME)
+# Where Stripe Checkout and the Billing Portal send the customer back ("" : FRONTEND_URL, else
+# the address the request reached).
+BILLING_RETURN_URL = env.str("BILLING_RETURN_URL", default="")
+BILLING_WEBHOOK_MAX_RETRIES = env.int("BILLING_WEBHOOK_MAX_RETRIES", default=5)
+BILLING_WEBHOOK_RETRY_AFTER = env.int("BILLING_WEBHOOK_RETRY_AFTER", default=300)
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Another Stripe API address (a test double); empty: Stripe's.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# Seconds a signed webhook stays valid (older signatures are refused as replays).
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # The default throttles, indexed so GET /api/v1/admin/rate-limits can list who is blocked.
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [

@@ -34,6 +34,12 @@ if not QDRANT_URL and not QDRANT_EMBEDDED_SINGLE_PROCESS:
         "set QDRANT_EMBEDDED_SINGLE_PROCESS=True."
     )
 
+# Stripe billing without its secrets would fail at the first upgrade or webhook: fail at start.
+if BILLING_PROVIDER == "stripe" and not (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET):
+    raise ImproperlyConfigured(
+        "BILLING_PROVIDER=stripe needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET."
+    )
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SECURE_REDIRECT_EXEMPT = [r"^health$", r"^health/detailed$", r"^metrics$"]

@@ -51,9 +51,16 @@ def _flag(_admin: User) -> FeatureFlag:
     return FeatureFlag.objects.create(name="rag_enabled", enabled=True)
 
 
+def _plan(_admin: User) -> Any:
+    from billing.models import Plan
+
+    return Plan.objects.create(code="team", name="Team", price_minor=1500)
+
+
 # model label -> (instance factory, form changes, expected audit action)
 CHANGES: dict[str, tuple[Callable[[User], Any], dict[str, Any], str]] = {
     "accounts.user": (_user, {"full_name": "Changed In Console"}, "user_updated"),
+    "billing.plan": (_plan, {"description": "For teams"}, "billing.plan_changed_in_place"),
     "chat.chatsession": (_session, {"title": "Renamed by an admin"}, "chat_session_updated"),
     "documents.document": (_document, {"title": "Renamed report"}, "document_updated"),
     "metering.quota": (_quota, {"daily_tokens": "2500"}, "quota_changed"),

@@ -26,6 +26,7 @@ MAINTENANCE = {
     "ai.quota_reservations_expire",
     "accounts.user_deletions_resume",
     "finetuning.jobs_sync",
+    "billing.maintenance",
 }
 
 
@@ -121,6 +122,8 @@ def test_the_embedded_server_starts_the_timer(tmp_path):
 
 _LOST_ANSWER = """
 import datetime
+from core.tenancy import platform_scope
+platform_scope().__enter__()  # the script is platform code: it writes into the user's organization
 from django.utils import timezone
 from accounts.models import User
 from metering.quotas import quota_reserve

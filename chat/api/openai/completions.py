@@ -29,6 +29,7 @@ from chat.completions.calls import (
 )
 from chat.services.exchange import chat_exchange_store
 from core.actor import Actor, actor_from_request
+from core.tenancy import in_organization
 
 
 def _sse(event: dict[str, Any] | str) -> bytes:
@@ -148,8 +149,14 @@ class ChatCompletionsView(OpenAIView):
         if data["stream"]:
             include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
             response = StreamingHttpResponse(
-                _completion_events(
-                    call, completion_id=completion_id, created=created, include_usage=include_usage
+                in_organization(
+                    _completion_events(
+                        call,
+                        completion_id=completion_id,
+                        created=created,
+                        include_usage=include_usage,
+                    ),
+                    actor.organization_id,
                 ),
                 content_type="text/event-stream",
             )

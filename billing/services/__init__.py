@@ -1,0 +1,1 @@
+"""Writes of billing: subscriptions, invoices, period closes, the webhook inbox."""
