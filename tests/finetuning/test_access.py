@@ -87,8 +87,9 @@ def test_organizations_never_see_each_others_datasets_jobs_or_models(
 def test_training_budget_refuses_a_start_over_what_is_left(openai_provider, team):
     dataset = _dataset(team.admin_client)
     estimate = dataset["total_tokens"] * 3
-    quota = OrganizationQuota.objects.create(
-        organization=team.organization, training_monthly_tokens=estimate * 2 - 1
+    # The organization's budget row (billing writes its plan's entitlements into it).
+    quota, _ = OrganizationQuota.objects.update_or_create(
+        organization=team.organization, defaults={"training_monthly_tokens": estimate * 2 - 1}
     )
     first = team.admin_client.post(START, {"dataset_id": dataset["id"]}, format="json")
     assert first.status_code == 201  # holds its estimate while it runs
