@@ -9,7 +9,7 @@ class AiConfig(AppConfig):
     verbose_name = "AI providers and generations"
 
     def ready(self) -> None:
-        from ai import user_data
+        from ai import registry, user_data  # noqa: F401 - registry: its signal receivers
         from ai.health import provider_health, qdrant_health
 
         # /health/detailed reports what this app integrates (config.health imports no app).

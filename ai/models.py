@@ -64,3 +64,43 @@ class GenerationRating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stars}★ on generation {self.generation_id}"
+
+
+class OrganizationModel(TenantOwnedModel):
+    """A chat model one organization may use beside ``AI_ALLOWED_MODELS``: its fine-tuned models.
+
+    Written by ``finetuning`` when a job succeeds; read by the model allow-list
+    (:mod:`ai.providers.limits`) for the current organization only. ``model_id`` is the name a
+    chat request sends: OpenAI serves the fine-tuned model under its own name; Azure needs a
+    deployment of it, so an Azure row stays unusable (blank ``model_id``) until an admin gives
+    the deployment name."""
+
+    provider = models.CharField(max_length=16)
+    fine_tuned_model = models.CharField(max_length=256)
+    base_model = models.CharField(max_length=128, blank=True, default="")
+    model_id = models.CharField(max_length=256, blank=True, default="")
+    # Loose link to what produced it (a fine-tuning job id): the registry outlives its history.
+    source_id = models.CharField(max_length=64, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    tenant_owner_field = "created_by"
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "provider", "fine_tuned_model"],
+                name="ai_org_model_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.model_id or self.fine_tuned_model

@@ -62,6 +62,11 @@ class ApiRootView(APIView):
                     "mine": link("api:organization-list"),
                     "current": link("api:organization-detail", organization="current"),
                 },
+                "train": {
+                    "upload": link("api:train-upload"),
+                    "jobs": link("api:train-jobs"),
+                    "datasets": link("api:train-datasets"),
+                },
                 "admin": {
                     "stats": link("api:admin-stats"),
                     "usage": link("api:admin-usage"),
@@ -90,6 +95,8 @@ urlpatterns = [
     path("", include("metering.api.urls")),
     # the current organization's usage and quotas (before tenants' organizations/<org>/...)
     path("organizations/current/", include("metering.api.organization_urls")),
+    # fine-tuning routes (seed 003's training router)
+    path("train/", include("finetuning.api.urls")),
     # subscriptions and billing routes
     path("subscription/", include(billing_urls.subscription_urlpatterns)),
     path("billing/", include(billing_urls.billing_urlpatterns)),

@@ -12,6 +12,8 @@ from config.cache import cache_invalidate
 class UsageKind(models.TextChoices):
     CHAT = "chat", "Chat"
     EMBEDDING = "embedding", "Embedding"
+    # Fine-tuning: the tokens a job trained on (their own budget: training_monthly_tokens).
+    TRAINING = "training", "Training"
 
 
 class UsageRecord(models.Model):

@@ -11,12 +11,13 @@ from django.contrib.auth.base_user import AbstractBaseUser
 
 from ai.providers.base import Usage
 from config.exceptions import current_request_id
+from core.tenancy import current_organization_id
 from metering.models import UsageKind, UsageRecord
 
 
 def usage_record_create(
     *,
-    user: AbstractBaseUser | int,
+    user: AbstractBaseUser | int | None,
     organization_id: Any,
     kind: str,
     provider: str,
@@ -30,13 +31,16 @@ def usage_record_create(
     """Record one model call (tokens as reported, or estimated when the provider gave none).
 
     ``organization_id``: where the call was made (the actor's organization, a document's);
-    the organization's usage report counts it there."""
+    the organization's usage report counts it there (``None``: the current organization)."""
     if kind not in UsageKind.values:
         raise ValueError(f"unknown usage kind {kind!r}")
-    user_id = user if isinstance(user, int) else user.pk
+    # None: a user who has been deleted since (training metered when a job ends).
+    user_id = user if user is None or isinstance(user, int) else user.pk
     return UsageRecord.objects.create(
         user_id=user_id,
-        organization_id=organization_id,
+        organization_id=(
+            organization_id if organization_id is not None else current_organization_id()
+        ),
         kind=kind,
         provider=provider[:32],
         model=model[:128],

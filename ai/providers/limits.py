@@ -5,12 +5,20 @@ from typing import Any
 from django.conf import settings
 
 from ai.providers.base import ProviderError
+from core.tenancy import current_organization_id
 
 
 def allowed_models(*, default: str) -> list[str]:
-    """``AI_ALLOWED_MODELS`` when set, else just the configured chat model."""
-    configured = [m for m in settings.AI_ALLOWED_MODELS if m]
-    return configured or [default]
+    """``AI_ALLOWED_MODELS`` when set, else just the configured chat model; then the current
+    organization's own models on the configured provider (its fine-tuned models)."""
+    # Imported here: providers load before the app registry (ai.registry reads a model).
+    from ai.registry import organization_model_ids
+
+    configured = [m for m in settings.AI_ALLOWED_MODELS if m] or [default]
+    own = organization_model_ids(
+        organization_id=current_organization_id(), provider=settings.AI_PROVIDER
+    )
+    return configured + [m for m in own if m not in configured]
 
 
 def check_model_allowed(model: str, *, default: str) -> str:

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "billing",
     "documents",
     "chat",
+    "finetuning",
 ]
 
 MIDDLEWARE = [
@@ -258,7 +259,7 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 # Paths (regular expressions) whose bodies may reach DOCUMENT_MAX_UPLOAD_BYTES plus multipart
 # overhead; every other body is capped at DATA_UPLOAD_MAX_MEMORY_SIZE before it is buffered
 # (config.asgi_middleware, config.middleware).
-LARGE_BODY_PATHS = [r"^/api/v1/documents/?$"]
+LARGE_BODY_PATHS = [r"^/api/v1/documents/?$", r"^/api/v1/train/upload/?$"]
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -312,6 +313,7 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "accounts.models.Role",
         "MemberRoleEnum": "tenants.models.MemberRole",
         "MembershipStatusEnum": "tenants.models.MembershipStatus",
+        "FineTuneJobStatusEnum": "finetuning.models.JobStatus",
     },
     # The browsable API's session is for people in a browser, not for API clients.
     "AUTHENTICATION_WHITELIST": [
@@ -596,6 +598,46 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
     {"chat_message": env.str("THROTTLE_CHAT_MESSAGE", default="30/min")}
 )
 
+# --- Fine-tuning (finetuning app) -------------------------------------------------------------
+# Base models organizations may fine-tune (the provider's names; Azure: its base model names).
+FINETUNING_MODELS = env.list(
+    "FINETUNING_MODELS",
+    default=["gpt-4.1-mini-2025-04-14", "gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06"],
+)
+# Longest training example per base model in tokens ("model=tokens,..."); others: the default.
+FINETUNING_CONTEXT_TOKENS = {
+    key: int(value) for key, value in env.dict("FINETUNING_CONTEXT_TOKENS", default={}).items()
+}
+FINETUNING_DEFAULT_CONTEXT_TOKENS = env.int("FINETUNING_DEFAULT_CONTEXT_TOKENS", default=65_536)
+# US dollars per million trained tokens ("model=price,..."), for the cost estimate only.
+FINETUNING_PRICES = {
+    key: float(value)
+    for key, value in env.dict(
+        "FINETUNING_PRICES",
+        default={
+            "gpt-4.1-mini-2025-04-14": "5",
+            "gpt-4o-mini-2024-07-18": "3",
+            "gpt-4o-2024-08-06": "25",
+        },
+    ).items()
+}
+FINETUNING_MIN_EXAMPLES = env.int("FINETUNING_MIN_EXAMPLES", default=10)
+# Epochs assumed by estimates when a job leaves them to the provider ("auto").
+FINETUNING_DEFAULT_EPOCHS = env.int("FINETUNING_DEFAULT_EPOCHS", default=3)
+# Bounds of one uploaded file: a small file must not cause unbounded work.
+FINETUNING_MAX_FILE_BYTES = env.int("FINETUNING_MAX_FILE_BYTES", default=20 * 1024 * 1024)
+FINETUNING_MAX_LINES = env.int("FINETUNING_MAX_LINES", default=50_000)
+FINETUNING_MAX_LINE_CHARS = env.int("FINETUNING_MAX_LINE_CHARS", default=400_000)
+FINETUNING_MAX_MESSAGES_PER_EXAMPLE = env.int("FINETUNING_MAX_MESSAGES_PER_EXAMPLE", default=200)
+# Problems listed in one answer at most (the count of all of them is always given).
+FINETUNING_MAX_PROBLEMS = env.int("FINETUNING_MAX_PROBLEMS", default=200)
+FINETUNING_EXPORT_MAX_EXAMPLES = env.int("FINETUNING_EXPORT_MAX_EXAMPLES", default=5000)
+# Active jobs are polled this often (seconds); provider errors back off up to the maximum, and
+# an upload is given up (upload_failed) after this many failed attempts.
+FINETUNING_SYNC_INTERVAL = env.int("FINETUNING_SYNC_INTERVAL", default=60)
+FINETUNING_SYNC_MAX_BACKOFF = env.int("FINETUNING_SYNC_MAX_BACKOFF", default=3600)
+FINETUNING_UPLOAD_MAX_ATTEMPTS = env.int("FINETUNING_UPLOAD_MAX_ATTEMPTS", default=5)
+
 # --- Periodic maintenance: Celery beat in scaled mode, an in-process timer in embedded mode ----
 # Both run this one schedule (config.periodic runs it in the server process without a broker).
 MAINTENANCE_INTERVAL = env.int("MAINTENANCE_INTERVAL", default=15)  # seconds; 0 = off
@@ -615,6 +657,7 @@ CELERY_BEAT_SCHEDULE = {
         "ai.documents_sweep",
         "ai.quota_reservations_expire",
         "accounts.user_deletions_resume",
+        "finetuning.jobs_sync",
         # Period closes, the end of past-due grace, webhook events left unprocessed.
         "billing.maintenance",
     )

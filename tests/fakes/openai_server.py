@@ -5,7 +5,8 @@ Serves ``/v1/chat/completions`` (JSON, or SSE with a final usage chunk when
 ``/openai/deployments/{name}/chat/completions|embeddings?api-version=...``.
 
 Script the next responses with :meth:`FakeOpenAI.script`; unscripted requests get
-:attr:`FakeOpenAI.default`.
+:attr:`FakeOpenAI.default`. The files and fine-tuning API (both URL shapes) is
+:attr:`FakeOpenAI.finetuning` (tests/fakes/openai_finetuning.py).
 """
 
 import base64
@@ -22,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ai.embeddings import hashed_embeddings
+from tests.fakes.openai_finetuning import FakeFineTuning
 
 _AZURE_PATH = re.compile(
     r"^/openai/deployments/(?P<name>[^/]+)/(?P<op>chat/completions|embeddings)$"
@@ -75,6 +77,7 @@ class FakeOpenAI:
         self.ollama = False
         self.ollama_load_status = 200  # Ollama's answer to /api/generate (404: model not pulled)
         self._scripts: deque[Script] = deque()
+        self.finetuning = FakeFineTuning()
         self._lock = threading.Lock()
         self.closed_early = threading.Event()  # set when a client hung up mid-stream
         self._server = _Server(("127.0.0.1", port), self._handler())
@@ -159,13 +162,38 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _finetuning(self, method: str) -> bool:
+                """Serve the files and fine-tuning routes; False for any other path."""
+                parts = urlsplit(self.path)
+                if not fake.finetuning.handles(parts.path):
+                    return False
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                status, body = fake.finetuning.handle(
+                    method,
+                    parts.path,
+                    parse_qs(parts.query),
+                    {k.lower(): v for k, v in self.headers.items()},
+                    raw,
+                )
+                self._json(status, body)
+                return True
+
+            def do_DELETE(self) -> None:
+                if not self._finetuning("DELETE"):
+                    self._json(404, {"error": {"message": "not found"}})
+
             def do_GET(self) -> None:
+                if self._finetuning("GET"):
+                    return
                 if fake.ollama and self.path == "/api/version":
                     self._json(200, {"version": "0.9.0"})
                 else:
                     self._json(404, {"error": {"message": "not found"}})
 
             def do_POST(self) -> None:
+                if self._finetuning("POST"):
+                    return
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
