@@ -89,7 +89,7 @@ def _text(response: Any) -> str:
     return response.content.decode(errors="replace")
 
 
-def _items(body: Any) -> list[Any]:
+def items_of(body: Any) -> list[Any]:
     if isinstance(body, dict):
         for key in ("results", "data", "items", "keys"):
             if isinstance(body.get(key), list):
@@ -102,7 +102,7 @@ def list_without(*fields: str) -> Check:
 
     def check(world: World, response: Any, client: Any) -> None:
         assert response.status_code == 200, _text(response)
-        items = _items(response.json())
+        items = items_of(response.json())
         seen = {str(item.get("id")) for item in items if isinstance(item, dict)}
         for label in ("a1", "a2"):
             for name in fields:
@@ -135,7 +135,7 @@ def usage_of_b_only(world: World, response: Any, client: Any) -> None:
 
 def search_never_finds_a(world: World, response: Any, client: Any) -> None:
     assert response.status_code == 200, _text(response)
-    found = {str(r["document_id"]) for r in _items(response.json())}
+    found = {str(r["document_id"]) for r in items_of(response.json())}
     own = world.ids["b1"]
     assert found & {own.document, own.shared_document}, response.json()
 
