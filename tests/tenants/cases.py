@@ -40,6 +40,9 @@ class Case:
     indexed: bool = False
     # About the caller's own account (a login, a reset mail): the walk aims it at b1's rows.
     own: bool = False
+    # Roles whose row fails today because the code does not follow the rule yet: role ->
+    # what is wrong (the matrix marks them xfail(strict=True), so the fix must remove them).
+    role_gaps: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -250,8 +253,8 @@ CASES: dict[tuple[str, str], Case] = {
         call=lambda ids: Call(
             "POST", "/api/v1/auth/code/verify", {"email": ids.user.email, "code": "000000"}
         ),
-        walk=status_is(400, 401),
-        roles=anonymous_route(400),
+        walk=status_is(401),
+        roles=anonymous_route(401),
         tenant=False,
         own=True,
     ),
@@ -265,8 +268,8 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("api:auth-mfa-enable", "POST"): Case(
         call=lambda ids: Call("POST", "/api/v1/auth/mfa/enable", {"password": "wrong"}),
-        walk=status_is(400, 403),
-        roles=account_route(400),
+        walk=status_is(403),
+        roles=account_route(403),
     ),
     ("api:auth-mfa-confirm", "POST"): Case(
         call=lambda ids: Call("POST", "/api/v1/auth/mfa/confirm", {"code": "000000"}),
@@ -290,8 +293,8 @@ CASES: dict[tuple[str, str], Case] = {
     ("api:root", "GET"): Case(
         call=lambda ids: Call("GET", "/api/v1/"),
         walk=status_is(200),
-        roles=anonymous_route(200),
-        tenant=False,
+        # Public, but an authenticated caller's organization is resolved all the same.
+        roles=everyone(200),
     ),
     # --- accounts: the user's own account and keys ---------------------------------------------
     ("api:user-me", "GET"): Case(
@@ -445,8 +448,9 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("api:ai-model-load", "POST"): Case(
         call=lambda ids: Call("POST", "/api/v1/ai/models/offline-extractive/load", {}),
-        walk=status_is(200, 403),
-        roles=platform_admins_only(),
+        walk=status_is(200),
+        # Loading a model on an on-demand provider (Ollama) is open to every writer.
+        roles=writers(200),
     ),
     ("api:ai-generate", "POST"): Case(
         call=lambda ids: Call("POST", "/api/v1/ai/generate", {"prompt": ANSWERS_QUESTION}),
@@ -474,6 +478,10 @@ CASES: dict[tuple[str, str], Case] = {
         call=lambda ids: Call("POST", f"/api/v1/ai/ideas/{ids.generation}/rate", {"stars": 1}),
         walk=not_found,
         roles=writers(200),
+        role_gaps={
+            "viewer": "chat.ideas.idea_rate does not check core.policies.can_write: a viewer "
+            "rates a generation (200), while chat feedback refuses viewers (403)"
+        },
     ),
     # --- documents and search ---------------------------------------------------------------
     ("api:search", "POST"): Case(
