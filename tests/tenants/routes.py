@@ -43,7 +43,8 @@ def _methods(pattern: URLPattern) -> tuple[str, ...]:
     callback = pattern.callback
     actions = getattr(callback, "actions", None)
     if actions:  # a viewset route: only the methods bound to actions
-        return tuple(sorted(m.upper() for m in actions))
+        # DRF adds ``head`` to this dict on the first GET it serves (a HEAD is that GET).
+        return tuple(sorted(m.upper() for m in actions if m in HTTP_METHODS))
     view_class = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
     if view_class is None:
         # A plain function view: it must be excluded by name, or described by a case
