@@ -22,7 +22,7 @@ from core.tenancy import organization_scope
 from documents.models import Document, DocumentChunk, DocumentStatus, DocumentVisibility
 from metering.models import UsageRecord
 from ops.models import AuditEvent, FeatureFlag
-from tenants.models import MemberRole, Membership, Organization
+from tenants.models import Invitation, MemberRole, Membership, Organization
 from tenants.services import organization_create
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
@@ -44,6 +44,7 @@ class Ids:
     shared_document: str = ""
     api_key: int = 0
     generation: int = 0
+    invitation: str = ""
 
 
 @dataclass
@@ -60,7 +61,7 @@ class World:
         found = [SECRET, str(self.a.pk), self.a.slug, self.a1.email, self.a2.email]
         for label in ("a1", "a2"):
             ids = self.ids[label]
-            found += [ids.document, ids.shared_document]
+            found += [ids.document, ids.shared_document, ids.invitation]
         key = ApiKey.objects.get(pk=self.ids["a1"].api_key)
         return [m for m in found if m] + [f"ak_{key.prefix}"]
 
@@ -150,6 +151,13 @@ def seed_user_data(user: Any, organization: Organization, label: str, tokens: in
             response=f"an idea of {text}",
             model="offline-extractive",
         )
+    invitation = Invitation.objects.create(
+        organization=organization,
+        email=f"invitee-of-{label}@{organization.slug}.test",
+        token_hash=f"{label}-{organization.pk}".ljust(64, "0")[:64],
+        invited_by=user,
+        expires_at=timezone.now() + dt.timedelta(days=7),
+    )
     UsageRecord.objects.create(
         user=user,
         organization=organization,
@@ -170,6 +178,7 @@ def seed_user_data(user: Any, organization: Organization, label: str, tokens: in
         shared_document=str(shared.pk),
         api_key=key.pk,
         generation=generation.pk,
+        invitation=str(invitation.pk),
     )
 
 
@@ -215,6 +224,9 @@ def snapshot(organization: Organization) -> str:
         "usage": list(UsageRecord.objects.filter(organization_id=org_id).values().order_by("pk")),
         "audit": list(AuditEvent.objects.filter(organization_id=org_id).values().order_by("pk")),
         "flags": list(FeatureFlag.objects.filter(organization_id=org_id).values().order_by("pk")),
+        "invitations": list(
+            Invitation.objects.filter(organization_id=org_id).values().order_by("pk")
+        ),
         "password": [DEFAULT_PASSWORD],
     }
     return json.dumps(rows, default=str, sort_keys=True)
