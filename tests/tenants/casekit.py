@@ -37,6 +37,8 @@ class Case:
     # what is wrong (the matrix marks them xfail(strict=True), so the fix must remove them).
     role_gaps: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Django settings the case runs with (a configured webhook secret, ...).
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 # --- role rows --------------------------------------------------------------------------------

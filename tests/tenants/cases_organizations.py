@@ -14,7 +14,10 @@ from tests.tenants.casekit import (
     status_is,
     usage_of_b_only,
 )
-from tests.tenants.world import FLAG, Ids
+from tests.tenants.world import Ids
+
+# A flag the code reads (``ops.flags.FLAG_DEFAULTS``): the only names an organization sets.
+ORG_FLAG = "rag_enabled"
 
 
 def org_admins(status: int) -> dict[str, int]:
@@ -76,13 +79,15 @@ ORGANIZATION_CASES: dict[tuple[str, str], Case] = {
         # The acting member's own membership, to viewer.
         call=lambda ids: Call("PATCH", _org(ids, f"/members/{ids.user.pk}"), {"role": "viewer"}),
         walk=not_found,
-        roles=org_admins(200),
+        # The owner is the last one: LAST_OWNER.
+        roles={**org_admins(200), "owner": 409},
     ),
     ("api:organization-member-detail", "DELETE"): Case(
         # Their own id: leaving the organization.
         call=lambda ids: Call("DELETE", _org(ids, f"/members/{ids.user.pk}")),
         walk=not_found,
-        roles=everyone(204),
+        # The owner is the last one: LAST_OWNER.
+        roles={**everyone(204), "owner": 409},
     ),
     ("api:organization-invitations", "GET"): Case(
         call=lambda ids: Call("GET", _org(ids, "/invitations")),
@@ -123,12 +128,12 @@ ORGANIZATION_CASES: dict[tuple[str, str], Case] = {
         roles=org_admins(200),
     ),
     ("api:organization-flag-detail", "PUT"): Case(
-        call=lambda ids: Call("PUT", _org(ids, f"/flags/{FLAG}"), {"enabled": True}),
+        call=lambda ids: Call("PUT", _org(ids, f"/flags/{ORG_FLAG}"), {"enabled": True}),
         walk=not_found,
         roles=org_admins(200),
     ),
     ("api:organization-flag-detail", "DELETE"): Case(
-        call=lambda ids: Call("DELETE", _org(ids, f"/flags/{FLAG}")),
+        call=lambda ids: Call("DELETE", _org(ids, f"/flags/{ORG_FLAG}")),
         walk=not_found,
         roles=org_admins(204),
     ),

@@ -63,6 +63,8 @@ def _rows():
 def test_role_matrix(key, case, role, settings, tmp_path):
     settings.AI_PROVIDER = "offline"
     settings.MEDIA_ROOT = tmp_path / "media"
+    for name, value in case.settings.items():
+        setattr(settings, name, value)
     if case.indexed:
         from ai.vectorstore import reset_vector_stores
 
