@@ -16,7 +16,8 @@ from accounts.lockout import credential_attempt, lockout_reset
 from accounts.mfa import InvalidMfaCodeError, mfa_code_verify
 from accounts.mfa_state import user_has_mfa
 from accounts.models import User
-from accounts.services import AccountDisabledError, InvalidCredentialsError, _user_by_identifier
+from accounts.services.errors import AccountDisabledError, InvalidCredentialsError
+from accounts.services.login import _user_by_identifier
 from accounts.throttles import _digest, rate_limit_check
 from config.exceptions import ApplicationError, RateLimitedError
 from core import policies

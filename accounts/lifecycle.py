@@ -31,7 +31,8 @@ from accounts.deferred import after_response
 from accounts.emails import email_render, email_send, frontend_link
 from accounts.lockout import credential_attempt, lockout_reset
 from accounts.models import User
-from accounts.services import LoginOutcome, _password_check, login_outcome_for
+from accounts.services.login import LoginOutcome, login_outcome_for
+from accounts.services.passwords import password_check
 from accounts.sessions import user_sessions_revoke
 from accounts.throttles import _digest
 from config.exceptions import ApplicationError
@@ -175,7 +176,7 @@ def password_reset(*, token: str, new_password: str, actor: Actor) -> User:
     """Set a new password from a reset link; every session and API key of the user ends, MFA
     stays on."""
     user = _user_from_reset_token(token)
-    _password_check(new_password, user)
+    password_check(new_password, user)
     with transaction.atomic():
         # Lock the row and re-check: of two parallel uses of one link only one succeeds.
         locked = User.objects.select_for_update().get(pk=user.pk)

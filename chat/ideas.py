@@ -16,14 +16,9 @@ from ai.errors import provider_error_to_application
 from ai.models import Generation, GenerationRating, GenerationStatus
 from ai.providers import PromptMessage, ProviderError, Sampling, Usage
 from ai.selectors import generation_get
-from chat.completions import (
-    GenerationCall,
-    generation_batch,
-    generation_complete,
-    generation_model_resolve,
-    generation_plan,
-    generation_require_writer,
-)
+from chat.completions.batches import generation_batch
+from chat.completions.calls import GenerationCall, generation_complete, generation_plan
+from chat.completions.steps import generation_model_resolve, generation_require_writer
 from config.exceptions import ApplicationError, NotFoundError
 from core.actor import Actor
 

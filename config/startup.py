@@ -37,7 +37,7 @@ def _warm_up_sync() -> None:
 
     count_tokens("warm up")  # loads the encoding (tens of MB) once
     if settings.AI_PROVIDER in ("openai", "azure"):
-        import ai.providers.openai_compat  # noqa: F401 - the SDK's import is the slow part
+        import ai.providers.openai_compat.provider  # noqa: F401 - the SDK's import is the slow part
 
 
 async def _sweep(label: str) -> None:
@@ -61,7 +61,7 @@ async def _sweep_after_grace() -> None:
 
 async def process_startup() -> None:
     """Recover, warm up and freeze (see the module docstring); never raises."""
-    from chat.generation import mark_swept
+    from chat.generation.running import mark_swept
 
     mark_swept()
     await _sweep("start")

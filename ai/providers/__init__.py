@@ -57,7 +57,7 @@ def get_provider(*, pooled: bool = False) -> ModelProvider:
 
         return OfflineProvider(dimensions=int(settings.OFFLINE_EMBEDDING_DIMENSIONS))
     if name == "openai":
-        from ai.providers.openai_compat import OpenAICompatibleProvider
+        from ai.providers.openai_compat.provider import OpenAICompatibleProvider
 
         return OpenAICompatibleProvider(
             base_url=settings.OPENAI_BASE_URL or None,
@@ -68,7 +68,7 @@ def get_provider(*, pooled: bool = False) -> ModelProvider:
             pooled=pooled,
         )
     if name == "azure":
-        from ai.providers.openai_compat import AzureOpenAIProvider
+        from ai.providers.openai_compat.azure import AzureOpenAIProvider
 
         if not (settings.AZURE_OPENAI_ENDPOINT and settings.AZURE_OPENAI_API_KEY):
             raise ImproperlyConfigured("AI_PROVIDER=azure needs AZURE_OPENAI_ENDPOINT and _KEY.")

@@ -21,7 +21,7 @@ from accounts.throttles import DEFAULT_THROTTLES, ChatMessageThrottle
 from ai.models import Generation
 from ai.providers import ProviderError, StreamDelta, StreamEnd
 from ai.selectors import generation_get, generation_list
-from chat.completions import GenerationCall, generation_stream
+from chat.completions.calls import GenerationCall, generation_stream
 from chat.ideas import (
     idea_generate,
     idea_generate_batch,

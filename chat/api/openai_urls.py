@@ -2,7 +2,9 @@
 
 from django.urls import path
 
-from chat.api.openai import ChatCompletionsView, EmbeddingsView, ModelDetailView, ModelListView
+from chat.api.openai.catalog import ModelDetailView, ModelListView
+from chat.api.openai.completions import ChatCompletionsView
+from chat.api.openai.embeddings import EmbeddingsView
 
 urlpatterns = [
     path("chat/completions", ChatCompletionsView.as_view(), name="openai-chat-completions"),

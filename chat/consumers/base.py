@@ -7,7 +7,7 @@ from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from chat.generation import Generation
+from chat.generation.generation import Generation
 from config.exceptions import error_envelope, exception_to_envelope
 from config.outage import ChannelLayerOutageMixin
 

@@ -22,7 +22,8 @@ from chat.consumers.auth import SocketAuthMixin
 from chat.consumers.follow import SocketFollowMixin
 from chat.consumers.work import message_settled, prepare_turn
 from chat.db import chat_db
-from chat.generation import generation_cancel, generation_local, generation_start
+from chat.generation.generation import generation_start
+from chat.generation.running import generation_cancel, generation_local
 from chat.models import ACTIVE_STATUSES
 from chat.selectors import chat_message_get
 from config.exceptions import ApplicationError

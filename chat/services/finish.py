@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ai.providers import Usage
-from chat.completions import generation_meter
+from chat.completions.steps import generation_meter
 from chat.models import ACTIVE_STATUSES, ChatMessage, MessageStatus
 from metering.models import UsageKind
 from metering.quotas import quota_release

@@ -13,7 +13,7 @@ from ai.errors import provider_error_to_application
 from ai.providers import ModelProvider, PromptMessage, ProviderError
 from ai.providers.references import format_references
 from ai.providers.tokens import count_message_tokens
-from chat.completions import generation_model_resolve, generation_reserve
+from chat.completions.steps import generation_model_resolve, generation_reserve
 from chat.models import ACTIVE_STATUSES, ChatMessage, ChatSession, MessageStatus
 from chat.selectors import chat_history_for_prompt, chat_session_get
 from chat.services.access import chat_message_rate_check, require_writer

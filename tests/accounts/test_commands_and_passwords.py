@@ -163,7 +163,7 @@ def test_password_reset_refuses_a_repeated_character(api_client, user, password)
 
 def test_admin_console_forms_refuse_trivial_passwords(user):
     """The console's set-password and add-user forms (Django's, fed by the same validators)."""
-    from accounts.admin import UserAdmin
+    from accounts.admin.users import UserAdmin
 
     change = UserAdmin.change_password_form(
         user, data={"password1": " " * 12, "password2": " " * 12, "usable_password": "true"}

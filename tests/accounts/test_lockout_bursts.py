@@ -110,8 +110,8 @@ def in_memory_users():
     """Users the service finds without the database (threads cannot see the test's
     transaction), with the audit trail kept out of the threads for the same reason."""
     with (
-        mock.patch("accounts.services._user_by_identifier", side_effect=_user),
-        mock.patch("accounts.services.audit_log"),
+        mock.patch("accounts.services.login._user_by_identifier", side_effect=_user),
+        mock.patch("accounts.services.login.audit_log"),
     ):
         yield
 

@@ -104,7 +104,9 @@ def test_batch_concurrency_is_bounded(user, user_client, settings, monkeypatch):
     settings.AI_PROVIDER = "offline"
     settings.AI_BATCH_CONCURRENCY = 2
     tracker = {"now": 0, "max": 0}
-    monkeypatch.setattr("chat.completions.get_provider", lambda **_: _CountingProvider(tracker))
+    monkeypatch.setattr(
+        "chat.completions.steps.get_provider", lambda **_: _CountingProvider(tracker)
+    )
     prompts = [f"p{i}" for i in range(6)] + ["boom"]
     response = user_client.post("/api/v1/ai/generate/batch", {"prompts": prompts}, format="json")
     assert response.status_code == 200, response.content

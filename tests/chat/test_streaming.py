@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.tokens import issue_tokens
 from ai.providers.tokens import count_tokens
-from chat.generation import generations_wait
+from chat.generation.running import generations_wait
 from chat.models import ChatMessage, ChatSession, MessageStatus
 from chat.recovery import (
     cancel_key,

@@ -8,7 +8,7 @@ from channels.layers import get_channel_layer
 
 from accounts.sessions import REVOKED_EVENT, user_group_name
 from accounts.tokens import issue_tokens
-from chat.generation import generations_wait
+from chat.generation.running import generations_wait
 from chat.models import ChatMessage, MessageStatus
 from metering.models import UsageRecord
 from tests.chat.ws import assert_in_order, open_socket, text_of, until_end
@@ -395,7 +395,7 @@ async def test_cancel_from_another_worker_stops_at_the_next_checkpoint(
     """A worker that does not run the generation can only leave a flag in the shared cache."""
     from django.core.cache import cache
 
-    from chat.generation import cancel_key
+    from chat.recovery import cancel_key
 
     openai_settings.script(tokens=400, delay=0.01)
     ws = await open_socket(access_token)

@@ -25,7 +25,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.tokens import issue_tokens
-from chat.generation import generations_wait
+from chat.generation.running import generations_wait
 from metering.models import Quota
 from tests.chat.factories import ChatMessageFactory, ChatSessionFactory
 from tests.chat.ws import open_socket, until_end

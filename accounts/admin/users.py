@@ -6,52 +6,20 @@ audited, MFA reset removes devices), so the console never bypasses a rule.
 
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import AdminUserCreationForm
-from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
-from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework import exceptions as drf_exceptions
-from rest_framework_simplejwt.token_blacklist.admin import BlacklistedTokenAdmin
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
-from accounts import apikeys, deletion, mfa, mfa_state, services
-from accounts.models import ApiKey, RevokedAccessToken, Role, User, UserDeletion, UserDeletionStatus
-from accounts.stepup import PASSWORD_INCORRECT, user_password_verify
-from config.admin_mixins import ReadOnlyAdminMixin, form_errors_from
+from accounts import deletion, mfa, mfa_state, services
+from accounts.admin.forms import UserChangeForm, UserCreationForm
+from accounts.models import Role, User
 from config.exceptions import ApplicationError
 from core.actor import actor_from_request
-
-# django-otp's device admins show TOTP secrets (and let anyone with the console copy a user's
-# second factor). Devices are managed through the user: the "MFA" column and the audited
-# "Reset MFA" action below.
-for _device_model in (TOTPDevice, StaticDevice):
-    if admin.site.is_registered(_device_model):
-        admin.site.unregister(_device_model)
-
-# Permission groups mean nothing here (the role decides; admins are superusers), and editing
-# them would be a console change outside every service and the audit trail.
-if admin.site.is_registered(Group):
-    admin.site.unregister(Group)
-
-# simplejwt's blacklist admin lets anyone add or edit blacklist rows by hand, unaudited:
-# sessions end through the services (suspension, "log out everywhere"); here they are records.
-if admin.site.is_registered(BlacklistedToken):
-    admin.site.unregister(BlacklistedToken)
-
-
-@admin.register(BlacklistedToken)
-class BlacklistedTokenRecordAdmin(ReadOnlyAdminMixin, BlacklistedTokenAdmin):
-    """Ended refresh tokens, read-only."""
 
 
 class MfaFilter(admin.SimpleListFilter):
@@ -67,65 +35,6 @@ class MfaFilter(admin.SimpleListFilter):
         if self.value() == "off":
             return queryset.filter(mfa_enabled=False)
         return queryset
-
-
-class UserCreationForm(AdminUserCreationForm):
-    class Meta:
-        model = User
-        fields = ("email", "username", "full_name", "role")
-
-
-class UserChangeForm(DjangoUserChangeForm):
-    """Shows the password as a hash summary with a link to the set-password form.
-
-    Changing the email address needs the acting admin's current password, as on the API
-    (``user_update``): password resets and sign-in codes go to that address, so a hijacked
-    console session must not be able to redirect them.
-    """
-
-    current_password = forms.CharField(
-        label="Your password",
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-        help_text="Needed only to change the email address.",
-    )
-    console_request: HttpRequest | None = None
-
-    class Meta:
-        model = User
-        fields = ("email", "username", "full_name", "password", "role", "is_active", "is_verified")
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        request = self.console_request
-        if request is not None and self.instance.pk is not None:
-            # The API's rules (own role, own suspension) before anything is saved: a refused
-            # change is one error on the form, never a save followed by "changed successfully".
-            try:
-                services.user_update_check(
-                    actor=actor_from_request(request),
-                    user=User.objects.get(pk=self.instance.pk),
-                    data={f: cleaned[f] for f in ("role", "is_active") if f in self.changed_data},
-                )
-            except ApplicationError as exc:
-                form_errors_from(self, exc)
-                return cleaned
-            except drf_exceptions.ValidationError as exc:
-                form_errors_from(self, exc)
-                return cleaned
-        if "email" in self.changed_data and request is not None:
-            try:
-                valid = user_password_verify(
-                    password=cleaned.get("current_password") or "",
-                    purpose="email_change",
-                    actor=actor_from_request(request),
-                )
-            except ApplicationError as exc:  # locked out: shown on the form, not a 500
-                raise forms.ValidationError(exc.message) from exc
-            if not valid:
-                self.add_error("current_password", PASSWORD_INCORRECT)
-        return cleaned
 
 
 # What the change form may change, all through ``services.user_update``.
@@ -371,101 +280,3 @@ class UserAdmin(DjangoUserAdmin):
     @admin.action(description="Change role to viewer")
     def make_viewer(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._make(request, queryset, Role.VIEWER)
-
-
-@admin.register(RevokedAccessToken)
-class RevokedAccessTokenAdmin(admin.ModelAdmin):
-    list_display = ("jti", "user", "revoked_at", "expires_at")
-    search_fields = ("jti", "user__email")
-    list_select_related = ("user",)
-    readonly_fields = ("jti", "user", "revoked_at", "expires_at")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # a record of a logout: viewable, never edited
-
-
-@admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
-    """See every personal API key (never a secret: only its hash is stored) and revoke them."""
-
-    list_display = ("name", "prefix", "user", "scopes", "created_at", "last_used_at", "expires_at")
-    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "created_at")
-    search_fields = ("name", "prefix", "user__email")
-    list_select_related = ("user",)
-    readonly_fields = (
-        "user",
-        "name",
-        "prefix",
-        "scopes",
-        "created_at",
-        "last_used_at",
-        "expires_at",
-        "revoked_at",
-    )
-    exclude = ("secret_hash",)
-    actions = ["revoke_keys"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # keys are created by their owner, who alone sees the secret once
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    @admin.action(description="Revoke selected API keys")
-    def revoke_keys(self, request: HttpRequest, queryset: QuerySet) -> None:
-        count = 0
-        for key in queryset.select_related("user"):
-            apikeys.api_key_revoke(key=key, actor=actor_from_request(request))
-            count += 1
-        self.message_user(request, f"Revoked {count} API key(s).", messages.SUCCESS)
-
-
-@admin.register(UserDeletion)
-class UserDeletionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Deletion jobs (``accounts.deletion``): what the preview promised and what is gone so far.
-
-    Started from a user's "Delete" page; a failed job is retried from where it stopped."""
-
-    list_display = ["created_at", "user_label", "status", "step", "requested_by", "finished_at"]
-    list_filter = ["status"]
-    search_fields = ["user_label"]
-    list_select_related = ["requested_by"]
-    ordering = ["-created_at"]
-    actions = ["retry_jobs"]
-    fields = [
-        "user_label",
-        "status",
-        "step",
-        "preview_table",
-        "removed_table",
-        "attempts",
-        "error",
-        "requested_by",
-        "created_at",
-        "heartbeat_at",
-        "finished_at",
-    ]
-    readonly_fields = fields
-
-    @admin.display(description="Preview (at request)")
-    def preview_table(self, job: UserDeletion) -> str:
-        removed = job.preview.get("removed", {})
-        kept = job.preview.get("kept", {})
-        lines = [f"{label}: {count}" for label, count in removed.items()]
-        lines += [f"kept - {label}: {count}" for label, count in kept.items()]
-        return "; ".join(lines) or "-"
-
-    @admin.display(description="Done so far")
-    def removed_table(self, job: UserDeletion) -> str:
-        return "; ".join(f"{key}: {count}" for key, count in job.removed.items()) or "-"
-
-    @admin.action(description="Retry selected failed deletions")
-    def retry_jobs(self, request: HttpRequest, queryset: QuerySet) -> None:
-        retried = 0
-        for job in queryset.filter(status=UserDeletionStatus.FAILED):
-            deletion.user_deletion_retry(actor=actor_from_request(request), job=job)
-            retried += 1
-        self.message_user(request, f"Queued {retried} deletion(s) again.", messages.SUCCESS)

@@ -1,6 +1,6 @@
 """Generations that run independently of any socket.
 
-A generation is an asyncio task owned by the process (kept in ``_RUNNING`` so it is never
+A generation is an asyncio task owned by the process (kept in ``running.RUNNING`` so it is never
 garbage-collected mid-answer). It streams from the provider and publishes frames:
 
 - deltas are coalesced into token frames: the first one goes out at once (time to first token
@@ -30,15 +30,15 @@ import time
 from typing import Any, Protocol
 
 import structlog
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
 from ai.providers import ProviderError, StreamDelta, StreamEnd, Usage
 from ai.providers.tokens import count_message_tokens, count_tokens
 from chat.db import chat_db
+from chat.generation.running import RUNNING, ensure_heartbeat, heartbeat_stop_if_idle
 from chat.models import MessageStatus
-from chat.recovery import cancel_key, chat_messages_recover_orphans, heartbeats_refresh
+from chat.recovery import cancel_key
 from chat.services.finish import chat_message_checkpoint, chat_message_finish
 from chat.services.turns import Turn
 from chat.streams import END, ERROR, TOKEN, RedisFrameLog, frame_log
@@ -47,15 +47,6 @@ from config.exceptions import current_request_id, error_envelope
 logger = structlog.get_logger(__name__)
 
 _FINISH_ATTEMPTS = 3
-
-# Strong references to the generations running in this process, by message id.
-_RUNNING: dict[int, "Generation"] = {}
-# The process's heartbeat task (one for all its generations).
-_HEARTBEAT: asyncio.Task | None = None
-# Whether this process has swept for lost answers since it started.
-_SWEPT = False
-
-__all__ = ["cancel_key", "generation_cancel", "generation_start"]
 
 
 class FrameSink(Protocol):
@@ -237,11 +228,10 @@ class Generation:
             await self._finish()
         finally:
             # The provider's HTTP client stays open: it is this loop's pool for the next answer.
-            _RUNNING.pop(self.message_id, None)
+            RUNNING.pop(self.message_id, None)
             if self.timer is not None:
                 self.timer.cancel()
-            if not _RUNNING and _HEARTBEAT is not None:
-                _HEARTBEAT.cancel()
+            heartbeat_stop_if_idle()
 
     async def _finish(self) -> None:
         pump = self.pump
@@ -327,47 +317,6 @@ class Generation:
         )
 
 
-async def _heartbeat_loop() -> None:
-    """Beat for every generation of this process; stop those cancelled from other workers.
-
-    Under a server without the ASGI lifespan (Daphne), the first beat of a process also
-    sweeps: answers left by a worker that died (this one, before a restart) are closed
-    without waiting for anyone to look at them. uvicorn sweeps at start (``config.startup``).
-    """
-    global _SWEPT
-    interval = max(0.05, float(settings.CHAT_HEARTBEAT_INTERVAL))
-    if not _SWEPT:
-        _SWEPT = True
-        try:
-            await database_sync_to_async(chat_messages_recover_orphans)()
-        except Exception:  # the periodic sweep will do it
-            logger.warning("startup_sweep_failed", exc_info=True)
-    while _RUNNING:
-        try:
-            asked = await asyncio.to_thread(heartbeats_refresh, list(_RUNNING))
-        except Exception:  # a cache blip must not stop the beat
-            logger.warning("heartbeat_failed", exc_info=True)
-        else:
-            for message_id in asked:
-                generation = _RUNNING.get(message_id)
-                if generation is not None:
-                    generation.cancel()
-        await asyncio.sleep(interval)
-
-
-def mark_swept() -> None:
-    """The process start swept already (``config.startup``): the first beat need not."""
-    global _SWEPT
-    _SWEPT = True
-
-
-def _ensure_heartbeat() -> None:
-    global _HEARTBEAT
-    loop = asyncio.get_running_loop()
-    if _HEARTBEAT is None or _HEARTBEAT.done() or _HEARTBEAT.get_loop() is not loop:
-        _HEARTBEAT = loop.create_task(_heartbeat_loop())
-
-
 def generation_start(
     *,
     turn: Turn,
@@ -390,38 +339,13 @@ def generation_start(
     )
     if sink is not None:
         generation.followers[id(sink)] = _Follower(sink, cursor=0, after_seq=0)
-    _RUNNING[generation.message_id] = generation
+    RUNNING[generation.message_id] = generation
     generation.task = asyncio.get_running_loop().create_task(generation.run())
-    _ensure_heartbeat()
+    ensure_heartbeat()
     return generation
-
-
-def generation_local(*, message_id: int) -> Generation | None:
-    """The generation of ``message_id`` if this process runs it."""
-    return _RUNNING.get(message_id)
-
-
-async def generation_cancel(*, message_id: int) -> None:
-    """Stop a running generation wherever it runs (the partial answer is kept)."""
-    local = _RUNNING.get(message_id)
-    if local is not None:
-        local.cancel()
-        return
-    await database_sync_to_async(cache.set)(cancel_key(message_id), 1, timeout=3600)
 
 
 def _checkpoint_and_poll(*, message_id: int, response: str, token_ends: list[int]) -> bool:
     """Checkpoint, and say whether another worker asked for a cancel (one thread hop)."""
     chat_message_checkpoint(message_id=message_id, response=response, token_ends=token_ends)
     return cache.get(cancel_key(message_id)) is not None
-
-
-async def generations_wait(*, timeout: float) -> None:
-    """Wait until every generation of this process has ended and its frames are in the shared
-    log (shutdown, tests, benchmarks)."""
-    tasks = [g.task for g in _RUNNING.values() if g.task is not None]
-    if tasks:
-        await asyncio.wait(tasks, timeout=timeout)
-    log = frame_log()
-    if log is not None:
-        await asyncio.wait_for(log.drain(), timeout=timeout)

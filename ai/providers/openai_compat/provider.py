@@ -1,19 +1,12 @@
-"""Azure OpenAI and OpenAI-compatible servers through the official ``openai`` SDK.
-
-The SDK's own retries are turned off: we retry here so that ``Retry-After`` is honoured up to
-``AI_RETRY_AFTER_CAP``, every attempt shares one policy, and a stream is only retried before
-its first token (text already shown to a user cannot be taken back).
-"""
+"""OpenAI and OpenAI-compatible servers through the official ``openai`` SDK."""
 
 import asyncio
 import contextlib
 import json
-import random
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Sequence
+from typing import Any
 
-import httpx
 import openai
 from django.conf import settings
 
@@ -29,9 +22,9 @@ from ai.providers.base import (
     Usage,
 )
 from ai.providers.limits import cap_max_tokens, check_model_allowed
+from ai.providers.openai_compat.retries import classify, with_retries
+from ai.providers.openai_compat.watchdog import IdleWatchdog
 from ai.providers.tokens import count_message_tokens, count_tokens
-
-T = TypeVar("T")
 
 # SDK clients by event loop, then by configuration (see OpenAICompatibleProvider.client).
 _CLIENTS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, Any]]" = (
@@ -40,115 +33,6 @@ _CLIENTS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, Any]
 
 # Embedding requests are split so one call never exceeds what the APIs accept.
 EMBEDDING_BATCH_SIZE = 256
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    if response is None:
-        return None
-    raw = response.headers.get("retry-after-ms")
-    if raw:
-        with contextlib.suppress(ValueError):
-            return max(0.0, float(raw) / 1000.0)
-    raw = response.headers.get("retry-after")
-    if raw:
-        with contextlib.suppress(ValueError):
-            return max(0.0, float(raw))
-    return None
-
-
-def classify(exc: BaseException) -> ProviderError:
-    """Turn an SDK or transport exception into a ``ProviderError`` with a stable kind."""
-    if isinstance(exc, ProviderError):
-        return exc
-    if isinstance(exc, openai.RateLimitError):
-        return ProviderError(
-            "The model provider is rate limiting requests.",
-            kind="rate_limited",
-            retry_after=_retry_after(exc),
-        )
-    if isinstance(exc, openai.APITimeoutError):
-        return ProviderError("The model provider timed out.", kind="timeout")
-    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
-        return ProviderError("Could not reach the model provider.", kind="connection")
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        if status >= 500:
-            return ProviderError(
-                f"The model provider failed ({status}).",
-                kind="server_error",
-                retry_after=_retry_after(exc),
-            )
-        if status in (401, 403):
-            return ProviderError("The model provider refused our credentials.", kind="auth")
-        if status == 404:
-            return ProviderError("The model or deployment does not exist.", kind="not_found")
-        return ProviderError(
-            f"The model provider rejected the request ({status}).", kind="bad_request"
-        )
-    return ProviderError("The model provider call failed.", kind="error")
-
-
-_RETRYABLE = frozenset({"rate_limited", "timeout", "connection", "server_error"})
-
-
-async def with_retries(call: Callable[[], Awaitable[T]]) -> T:
-    """Run ``call`` with backoff on 429/5xx/connection errors, honouring capped Retry-After."""
-    attempts = int(settings.AI_MAX_RETRIES) + 1
-    cap = float(settings.AI_RETRY_AFTER_CAP)
-    base = float(settings.AI_RETRY_BACKOFF_BASE)
-    for attempt in range(attempts):
-        try:
-            return await call()
-        except Exception as exc:
-            error = classify(exc)
-            if error.kind not in _RETRYABLE or attempt == attempts - 1:
-                raise error from exc
-            if error.retry_after is not None:
-                delay = min(error.retry_after, cap)
-            else:
-                # Full jitter keeps many workers from retrying in lockstep.
-                delay = min(cap, base * (2**attempt)) * (0.5 + random.random() / 2)  # noqa: S311
-            await asyncio.sleep(delay)
-    raise AssertionError("unreachable")
-
-
-class _IdleWatchdog:
-    """Cancels the reading task when it has waited ``idle`` seconds for one line.
-
-    ``asyncio.timeout`` per line scheduled (and cancelled) a timer for every token: with a
-    thousand streams, a fifth of the event loop's time (profiled). This arms one timer per
-    idle period: each line only stamps ``last``; when the timer fires early it re-arms.
-    """
-
-    __slots__ = ("fired", "handle", "idle", "last", "loop", "task", "waiting")
-
-    def __init__(self, idle: float) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.task = asyncio.current_task()
-        self.idle = idle
-        self.last = self.loop.time()
-        self.waiting = False
-        self.fired = False
-        self.handle = self.loop.call_at(self.last + idle, self._check)
-
-    def _check(self) -> None:
-        now = self.loop.time()
-        if self.waiting and now - self.last >= self.idle and self.task is not None:
-            self.fired = True
-            self.task.cancel()
-            return
-        # Not waiting (the consumer holds the stream) or a line came since: look again later.
-        start = self.last if self.waiting else now
-        self.handle = self.loop.call_at(start + self.idle, self._check)
-
-    def absorb(self) -> None:
-        """The cancellation was this watchdog's own: the task is not being cancelled."""
-        if self.task is not None:
-            self.task.uncancel()
-
-    def close(self) -> None:
-        self.handle.cancel()
 
 
 class OpenAICompatibleProvider(ModelProvider):
@@ -285,7 +169,7 @@ class OpenAICompatibleProvider(ModelProvider):
         iterator = response.iter_lines().__aiter__()
         # The idle watchdog: a server that stops sending without closing would otherwise
         # hold the generation (and the user's socket) forever.
-        watchdog = _IdleWatchdog(idle)
+        watchdog = IdleWatchdog(idle)
         try:
             while True:
                 try:
@@ -390,49 +274,3 @@ class OpenAICompatibleProvider(ModelProvider):
             return
         with contextlib.suppress(Exception):
             await client.close()
-
-
-class AzureOpenAIProvider(OpenAICompatibleProvider):
-    """Azure OpenAI: model names are deployment names, the API version is explicit."""
-
-    name = "azure"
-
-    def __init__(
-        self,
-        *,
-        endpoint: str,
-        api_key: str,
-        api_version: str,
-        chat_deployment: str,
-        embedding_deployment: str,
-        embedding_dimensions: int | None = None,
-        pooled: bool = False,
-    ) -> None:
-        super().__init__(
-            base_url=None,
-            api_key=api_key,
-            chat_model=chat_deployment,
-            embedding_model=embedding_deployment,
-            embedding_dimensions=embedding_dimensions,
-            pooled=pooled,
-        )
-        self.endpoint = endpoint
-        self.api_version = api_version
-
-    def _client_key(self) -> tuple:
-        return (
-            type(self).__name__,
-            self.endpoint,
-            self.api_key,
-            self.api_version,
-            float(settings.AI_REQUEST_TIMEOUT),
-        )
-
-    def _make_client(self) -> Any:
-        return openai.AsyncAzureOpenAI(
-            azure_endpoint=self.endpoint,
-            api_key=self.api_key,
-            api_version=self.api_version,
-            timeout=float(settings.AI_REQUEST_TIMEOUT),
-            max_retries=0,
-        )
