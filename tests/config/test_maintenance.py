@@ -25,6 +25,7 @@ MAINTENANCE = {
     "ai.documents_sweep",
     "ai.quota_reservations_expire",
     "accounts.user_deletions_resume",
+    "tenants.organization_deletions_resume",
 }
 
 
