@@ -198,7 +198,8 @@ def test_bench_search_with_1000_organizations(settings, tmp_path):
 
     print(f"\n== Search through search_chunks, {TOTAL_CHUNKS:,} chunks, {DIM} dims, Qdrant Edge")
     print(
-        f"   {'shape':<36} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'p99/base':>9} {'upsert s':>9}"
+        f"   {'shape':<36} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} "
+        f"{'p99/base':>9} {'upsert s':>9}"
     )
     for label, figures, upsert in rows:
         ratio = figures["p99"] / baseline["p99"]
