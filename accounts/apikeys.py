@@ -36,7 +36,7 @@ from accounts.models import ApiKey, ApiKeyScope, User
 from accounts.stepup import user_password_confirm
 from config.exceptions import ApplicationError, NotFoundError, PermissionDeniedError
 from core.actor import Actor
-from core.tenancy import organization_for_new_row
+from core.tenant_models import organization_for_new_row
 from ops.audit import audit_log
 
 KEYWORD = "Api-Key"

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from core.tenancy import TenantOwnedModel
+from core.tenant_models import TenantOwnedModel
 
 
 class ChatSession(TenantOwnedModel):

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from core.tenancy import TenantOwnedModel
+from core.tenant_models import TenantOwnedModel
 
 
 class DocumentStatus(models.TextChoices):

@@ -11,6 +11,8 @@ from typing import Any
 
 from django.utils import timezone
 
+from core.tenancy import platform_code
+
 # A contributor receives the moment the report is made and returns its top-level keys.
 StatsContributor = Callable[[dt.datetime], dict[str, Any]]
 _contributors: dict[str, StatsContributor] = {}
@@ -21,6 +23,7 @@ def platform_stats_register(name: str, contributor: StatsContributor) -> None:
     _contributors[name] = contributor
 
 
+@platform_code
 def admin_stats() -> dict[str, Any]:
     """Users by role and state, activity, sessions, messages, documents, tokens, top users."""
     now = timezone.now()

@@ -19,7 +19,7 @@ from tenants.resolution import TENANT_HEADER, membership_resolve
 
 def request_tenant_resolve(request: Request, user: Any, auth: Any) -> None:
     """Resolve and activate the organization of an authenticated request (once)."""
-    http = getattr(request, "_request", request)
+    http: Any = getattr(request, "_request", request)
     if getattr(http, "tenant_membership", None) is not None:
         return
     key_organization = auth.organization_id if isinstance(auth, ApiKey) else None

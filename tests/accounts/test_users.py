@@ -32,7 +32,9 @@ def test_me_get(user_client, user):
 
 
 def test_me_is_one_query_with_the_mfa_state(user_client, user, django_assert_num_queries):
-    """The authentication query loads the caller with its MFA state: no second fetch."""
+    """The authentication query loads the caller with its MFA state: no second fetch (the
+    memberships that resolve the organization are cached after the first request)."""
+    user_client.get(ME)
     with django_assert_num_queries(1):
         body = user_client.get(ME).json()
     assert body["mfa_enabled"] is False

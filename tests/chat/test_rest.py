@@ -13,6 +13,7 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
+ME = "/api/v1/users/me"
 SESSIONS = "/api/v1/chat/sessions"
 SEND = "/api/v1/chat/message"
 
@@ -108,6 +109,7 @@ def test_session_list_query_count_is_constant(
     document = _document(user)
     for _ in range(page_size):
         ChatSessionFactory(user=user).documents.add(document)
+    user_client.get(ME)  # the user's memberships are cached from the first request on
     # auth user + count + page + documents prefetch
     with django_assert_num_queries(4):
         response = user_client.get(f"{SESSIONS}?page_size={page_size}")
@@ -136,6 +138,7 @@ def test_message_list_query_count_is_constant(
     session = ChatSessionFactory(user=user)
     for _ in range(page_size):
         ChatMessageFactory(session=session)
+    user_client.get(ME)  # the user's memberships are cached from the first request on
     # auth user + session (+ its documents prefetch) + count + page
     with django_assert_num_queries(5):
         response = user_client.get(f"{SESSIONS}/{session.pk}/messages?page_size={page_size}")
