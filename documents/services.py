@@ -26,7 +26,8 @@ from config.exceptions import (
 )
 from core import policies
 from core.actor import Actor
-from core.tenancy import current_organization_id, organization_for_new_row
+from core.tenancy import current_organization_id
+from core.tenant_models import organization_for_new_row
 from documents.dispatch import document_dispatch
 from documents.extraction import (
     UnsupportedFileError,

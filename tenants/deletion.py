@@ -116,12 +116,15 @@ def organization_deletion_check(*, actor: Actor, organization: Organization) -> 
     administrator, or the platform itself (an operator's command)."""
     if actor.system or is_admin(actor):
         return
-    is_owner = Membership.objects.filter(
-        organization=organization,
-        user_id=actor.user_id,
-        role=MemberRole.OWNER,
-        status=MembershipStatus.ACTIVE,
-    ).exists()
+    is_owner = (
+        actor.user_id is not None
+        and Membership.objects.filter(
+            organization=organization,
+            user_id=actor.user_id,
+            role=MemberRole.OWNER,
+            status=MembershipStatus.ACTIVE,
+        ).exists()
+    )
     if not is_owner:
         raise PermissionDeniedError("Only an owner of the organization may delete it.")
 
