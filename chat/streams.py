@@ -85,21 +85,25 @@ class RedisFrameLog:
                 url, max_connections=1, timeout=10, **socket_kwargs
             )
         )
-        self._pending: list[tuple[int, str, str]] = []
+        self._pending: list[tuple[str, str, str]] = []
         self._task: asyncio.Task | None = None
         self._dropped = 0
 
-    def key(self, message_id: int) -> str:
-        return f"{self.prefix}:chat:stream:{message_id}"
+    def key(self, message_id: int, organization_id: Any) -> str:
+        # The organization is part of the name: a log is only ever read in the organization
+        # its message belongs to, and an operator can find (or drop) an organization's logs.
+        return f"{self.prefix}:chat:stream:{organization_id}:{message_id}"
 
-    def append(self, message_id: int, kind: int, seq: int, text: str) -> None:
+    def append(
+        self, message_id: int, kind: int, seq: int, text: str, *, organization_id: Any
+    ) -> None:
         """Queue one frame for the log (never waits; written by the writer task in order)."""
         if len(self._pending) >= MAX_PENDING_APPENDS:
             self._dropped += 1
             if self._dropped == 1:
                 logger.error("stream_log_backlog_full", pending=len(self._pending))
             return
-        self._pending.append((message_id, entry_id(kind, seq), text))
+        self._pending.append((self.key(message_id, organization_id), entry_id(kind, seq), text))
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._write())
 
@@ -108,8 +112,7 @@ class RedisFrameLog:
             batch, self._pending = self._pending, []
             pipe = self.writer.pipeline(transaction=False)
             keys: set[str] = set()
-            for message_id, entry, text in batch:
-                key = self.key(message_id)
+            for key, entry, text in batch:
                 keys.add(key)
                 pipe.xadd(key, {"f": text}, id=entry, maxlen=self.maxlen, approximate=True)
             for key in keys:
@@ -127,12 +130,20 @@ class RedisFrameLog:
             await asyncio.shield(self._task)
 
     async def read(
-        self, message_id: int, after: str, *, block_seconds: float, count: int = 512
+        self,
+        message_id: int,
+        after: str,
+        *,
+        organization_id: Any,
+        block_seconds: float,
+        count: int = 512,
     ) -> list[tuple[str, str]]:
         """Entries after id ``after`` as ``(id, frame text)``; waits up to ``block_seconds``."""
         try:
             response = await self.readers.xread(
-                {self.key(message_id): after}, count=count, block=int(block_seconds * 1000)
+                {self.key(message_id, organization_id): after},
+                count=count,
+                block=int(block_seconds * 1000),
             )
         except (RedisError, OSError) as exc:
             raise FrameLogUnavailable(str(exc)) from exc

@@ -90,3 +90,19 @@ def role_requires_mfa(role: str | None) -> bool:
 
 def requires_mfa(actor: Actor) -> bool:
     return role_requires_mfa(platform_role_of(actor))
+
+
+def can_change_document(actor: Actor, *, owner_id: object, shared: bool) -> bool:
+    """Whether the actor may delete, reindex, rename or re-share a document they can read:
+    its owner, an organization admin when it is shared with the organization, the platform
+    (a command) or a platform administrator in the console (no organization there); never a
+    viewer (of the account or the organization)."""
+    if actor.system:
+        return True
+    if not can_write(actor):
+        return False
+    if actor.user_id is not None and actor.user_id == owner_id:
+        return True
+    if shared and is_org_admin(actor):
+        return True
+    return actor.organization is None and is_admin(actor)

@@ -33,7 +33,7 @@ from django.utils import timezone
 from ai.metrics import AI_INGESTION_DURATION
 from ai.providers import ProviderError
 from ai.vectorstore import ChunkPoint, VectorStoreError, collection_name, get_vector_store
-from core.tenancy import platform_code
+from core.tenancy import organization_scope, platform_code
 from documents.chunking import chunk_pages
 from documents.embedding import embed_texts_metered
 from documents.extraction import (
@@ -182,6 +182,22 @@ def _heartbeat(document_id: uuid.UUID) -> Iterator[None]:
 def _ingest_claimed(
     document_id: uuid.UUID | str, *, progress: ProgressCallback | None, optimize: bool
 ) -> str | None:
+    # Claimed in the platform scope (the fair queue spans organizations); the work on the
+    # document runs in its own organization, like any task restoring its kwargs.
+    organization_id = (
+        Document.all_organizations.filter(pk=document_id)
+        .values_list("organization_id", flat=True)
+        .first()
+    )
+    if organization_id is None:
+        return None  # deleted right after the claim
+    with organization_scope(organization_id):
+        return _ingest_in_organization(document_id, progress=progress, optimize=optimize)
+
+
+def _ingest_in_organization(
+    document_id: uuid.UUID | str, *, progress: ProgressCallback | None, optimize: bool
+) -> str | None:
     document = Document.objects.select_related("owner").filter(pk=document_id).first()
     if document is None:
         return None  # deleted right after the claim
@@ -296,6 +312,11 @@ def _extract_and_chunk(
     document.pages, document.chunks, document.chunks_indexed = len(pages), len(specs), 0
 
 
+def _current_visibility(document_id: uuid.UUID) -> str:
+    value = Document.objects.filter(pk=document_id).values_list("visibility", flat=True).first()
+    return str(value or "private")
+
+
 def _run_pipeline(
     document: Document, *, limits: ExtractionLimits, progress: ProgressCallback | None
 ) -> str | None:
@@ -309,7 +330,9 @@ def _run_pipeline(
     done = document.chunks_indexed
     batch_size = max(1, int(settings.EMBED_BATCH_SIZE))
     owner_id = str(document.owner_id)
+    organization_id = str(document.organization_id)
     collection: str | None = None
+    visibilities: set[str] = set()
     if progress:
         progress("embed", done, total)
     while done < total:
@@ -325,6 +348,9 @@ def _run_pipeline(
             texts=[c["text"] for c in batch],
             document_id=document.pk,
         )
+        # Read per batch: the owner may share the document (or make it private) meanwhile.
+        visibility = _current_visibility(document.pk)
+        visibilities.add(visibility)
         if collection is None:
             model, dimensions = result.model, result.dimensions
             if done and (model, dimensions) != (
@@ -349,6 +375,8 @@ def _run_pipeline(
                 page=c["page"],
                 text=c["text"],
                 vector=vector,
+                organization_id=organization_id,
+                visibility=visibility,
             )
             for c, vector in zip(batch, result.vectors, strict=True)
         ]
@@ -363,6 +391,16 @@ def _run_pipeline(
             return None
         if progress:
             progress("embed", done, total)
+    if visibilities and visibilities != {_current_visibility(document.pk)}:
+        # Changed while the batches went in: every point gets the visibility of now.
+        async_to_sync(store.update_document_payload)(
+            str(document.pk),
+            {
+                "organization_id": organization_id,
+                "owner_id": owner_id,
+                "visibility": _current_visibility(document.pk),
+            },
+        )
     Document.objects.filter(pk=document.pk).update(
         status=DocumentStatus.READY,
         error="",

@@ -1,8 +1,10 @@
-"""Hybrid search over one user's ready documents: dense + BM25, fused with RRF.
+"""Hybrid search over the ready documents an actor may read: dense + BM25, fused with RRF.
 
-Used by ``POST /api/v1/search`` and by grounded chat (``documents.retrieval``). Every hit is
-checked against the user's own ready documents in the database as well as filtered by
-owner in Qdrant, so a leftover vector of a deleted or foreign document is never returned.
+Used by ``POST /api/v1/search`` and by grounded chat (``documents.retrieval``). Qdrant filters
+every query server-side by the organization and (own or shared) visibility
+(:class:`ai.vectorstore.SearchScope`); every hit is then checked against the documents the
+actor may read in the database (``document_list``), so a leftover vector of a deleted
+document, or one made private since, never reaches a response or a prompt.
 """
 
 from typing import Any
@@ -12,9 +14,10 @@ from django.conf import settings
 
 from ai.errors import provider_error_to_application, vector_store_error_to_application
 from ai.providers import ProviderError
-from ai.vectorstore import VectorStoreError, collection_name, get_vector_store
+from ai.vectorstore import SearchScope, VectorStoreError, collection_name, get_vector_store
 from config.exceptions import ApplicationError
 from core.actor import Actor
+from core.tenancy import TenantContextMissing
 from documents.embedding import aembed_texts_metered
 from documents.selectors import document_ready_titles
 
@@ -36,10 +39,20 @@ def _clamp_top_k(top_k: int | None) -> int:
     return max(1, min(value, int(settings.RAG_MAX_TOP_K)))
 
 
+def search_scope(actor: Actor) -> SearchScope:
+    """The vector filter of the actor: their organization, their own or shared chunks."""
+    if actor.organization_id is None or actor.user_id is None:
+        # A door that searches has resolved an organization; not having one is a bug.
+        raise TenantContextMissing("Searching documents needs a member of an organization.")
+    return SearchScope(organization_id=str(actor.organization_id), owner_id=str(actor.user_id))
+
+
 async def asearch_chunks(
     *, actor: Actor, query: str, top_k: int | None = None, document_ids: list | None = None
 ) -> list[dict[str, Any]]:
-    """``[{document_id, title, page, score, text}]`` best first, from the user's documents."""
+    """``[{document_id, title, page, score, text}]`` best first, from the documents the actor
+    may read in their organization."""
+    scope = search_scope(actor)
     query = _clean_query(query)
     top_k = _clamp_top_k(top_k)
     wanted = [str(d) for d in document_ids] if document_ids is not None else None
@@ -59,7 +72,7 @@ async def asearch_chunks(
     try:
         hits = await get_vector_store().search(
             collection_name(result.model, result.dimensions),
-            owner_id=str(actor.user_id),
+            scope=scope,
             dense_vector=result.vectors[0],
             query_text=query,
             # Ask for a few more when not restricted: hits of documents that are not ready

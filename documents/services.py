@@ -13,8 +13,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.services import user_require_verified
@@ -27,6 +26,8 @@ from config.exceptions import (
 )
 from core import policies
 from core.actor import Actor
+from core.tenancy import current_organization_id
+from core.tenant_models import organization_for_new_row
 from documents.dispatch import document_dispatch
 from documents.extraction import (
     UnsupportedFileError,
@@ -34,10 +35,15 @@ from documents.extraction import (
     detect_file_type,
     pdf_page_count,
 )
-from documents.models import Document, DocumentChunk, DocumentStatus, DocumentType
-from documents.selectors import document_list
+from documents.models import (
+    Document,
+    DocumentChunk,
+    DocumentStatus,
+    DocumentType,
+    DocumentVisibility,
+)
 from ops.audit import audit_log
-from tenants.limits import organization_cap_check
+from tenants.models import Organization
 
 logger = structlog.get_logger(__name__)
 
@@ -63,32 +69,93 @@ def _require_writer(actor: Actor) -> None:
         )
 
 
-def _require_plan_room(actor: Actor, size_bytes: int) -> None:
-    # The organization's caps (its plan's documents and storage, tenants.limits): PLAN_LIMIT.
-    organization = actor.organization
+def _require_changer(actor: Actor, document: Document) -> None:
+    # Reading a document (own or shared) is not enough to change it: the owner, or an
+    # organization admin for a shared one (core.policies.can_change_document).
+    _require_writer(actor)
+    shared = document.visibility == DocumentVisibility.SHARED
+    if not policies.can_change_document(actor, owner_id=document.owner_id, shared=shared):
+        raise PermissionDeniedError(
+            "Only the document's owner, or an organization admin for a shared document, may "
+            "change it."
+        )
+
+
+def _clean_visibility(visibility: str | None) -> str:
+    value = visibility or DocumentVisibility.PRIVATE
+    if value not in DocumentVisibility.values:
+        raise ApplicationError(
+            f"Visibility must be one of: {', '.join(DocumentVisibility.values)}.",
+            code="VALIDATION_ERROR",
+            details={"visibility": [f"Must be one of: {', '.join(DocumentVisibility.values)}."]},
+        )
+    return value
+
+
+def _plan_limit(message: str, *, limit: str, maximum: int, current: int) -> PermissionDeniedError:
+    return PermissionDeniedError(
+        message, code="PLAN_LIMIT", details={"limit": limit, "max": maximum, "current": current}
+    )
+
+
+def _require_organization_room(*, organization_id: Any, size_bytes: int) -> None:
+    """Refuse (``PLAN_LIMIT``) an upload over the organization's document or storage cap.
+
+    Call inside the transaction that saves the document: the organization row is locked, so
+    two uploads racing for the last slot are counted one after the other (PostgreSQL)."""
+    organization = Organization.objects.select_for_update().filter(pk=organization_id).first()
     if organization is None:
         return
-    totals = Document.all_organizations.filter(organization_id=organization.pk).aggregate(
-        count=Count("id"), size=Coalesce(Sum("size_bytes"), 0)
-    )
-    organization_cap_check(organization=organization, cap="documents", current=totals["count"])
-    organization_cap_check(
-        organization=organization, cap="storage_bytes", current=totals["size"], adding=size_bytes
-    )
+    if organization.max_documents is None and organization.max_storage_bytes is None:
+        return
+    # The organization's own rows by name (the cap counts every member's documents).
+    existing = Document.all_organizations.filter(organization_id=organization_id)
+    if organization.max_documents is not None:
+        count = existing.count()
+        if count + 1 > organization.max_documents:
+            raise _plan_limit(
+                f"The organization has reached its limit of {organization.max_documents} "
+                "documents.",
+                limit="max_documents",
+                maximum=organization.max_documents,
+                current=count,
+            )
+    if organization.max_storage_bytes is not None:
+        used = int(existing.aggregate(n=Sum("size_bytes"))["n"] or 0)
+        if used + size_bytes > organization.max_storage_bytes:
+            raise _plan_limit(
+                "The organization's document storage is full "
+                f"({organization.max_storage_bytes:,} bytes).",
+                limit="max_storage_bytes",
+                maximum=organization.max_storage_bytes,
+                current=used,
+            )
 
 
 def document_create(
-    *, actor: Actor, uploaded_file: UploadedFile, title: str = "", dispatch: bool = True
+    *,
+    actor: Actor,
+    uploaded_file: UploadedFile,
+    title: str = "",
+    visibility: str | None = None,
+    dispatch: bool = True,
 ) -> tuple[Document, bool]:
-    """Validate and store an upload by ``actor``, then queue its ingestion.
+    """Validate and store an upload by ``actor`` in their organization, then queue its
+    ingestion.
 
-    Returns ``(document, created)``; the same bytes uploaded again by the same user return
-    the existing document with ``created=False``. Nothing is stored when a check fails.
-    ``dispatch=False`` leaves the ingestion to the caller (the ``ingest`` command).
+    Returns ``(document, created)``; the same bytes uploaded again by the same user in the
+    same organization return the existing document with ``created=False``. Nothing is stored
+    when a check fails (the organization's caps: ``PLAN_LIMIT``). ``visibility``: ``private``
+    (default) or ``shared`` with the organization. ``dispatch=False`` leaves the ingestion to
+    the caller (the ``ingest`` command).
     """
     user_require_verified(actor=actor)  # REQUIRE_VERIFIED_EMAIL blocks uploads
     _require_writer(actor)
+    visibility = _clean_visibility(visibility)
     owner = actor.user
+    organization_id = (
+        actor.organization_id or current_organization_id() or organization_for_new_row(owner.pk)
+    )
     max_bytes = int(settings.DOCUMENT_MAX_UPLOAD_BYTES)
     if uploaded_file.size is not None and uploaded_file.size > max_bytes:
         raise PayloadTooLargeError(
@@ -124,21 +191,24 @@ def document_create(
         raise ApplicationError("The file contains no text.", code="EMPTY_FILE")
 
     digest = hashlib.sha256(data).hexdigest()
-    existing = document_list(actor=actor).filter(sha256=digest).first()
+    # The owner's own documents in the organization (one row per owner and bytes there).
+    own = Document.all_organizations.filter(organization_id=organization_id, owner_id=owner.pk)
+    existing = own.filter(sha256=digest).first()
     if existing is not None:
         return existing, False
-    if document_list(actor=actor).count() >= settings.DOCUMENT_MAX_PER_USER:
+    if own.count() >= settings.DOCUMENT_MAX_PER_USER:
         raise ApplicationError(
             f"You have reached the limit of {settings.DOCUMENT_MAX_PER_USER} documents. "
             "Delete some to upload more.",
             code="DOCUMENT_LIMIT_REACHED",
         )
-    _require_plan_room(actor, len(data))
 
     original_name = _clean_name(uploaded_file.name or "")
     clean_title = _clean_name(title.replace("/", " "), 255) if title else ""
     document = Document(
+        organization_id=organization_id,
         owner=owner,
+        visibility=visibility,
         title=clean_title or os.path.splitext(original_name)[0] or "Untitled document",
         original_name=original_name,
         file_type=file_type,
@@ -147,6 +217,7 @@ def document_create(
     )
     try:
         with transaction.atomic():
+            _require_organization_room(organization_id=organization_id, size_bytes=len(data))
             # upload_to builds the stored name from the id and type, never the client's name.
             document.file.save("upload", ContentFile(data), save=False)
             document.save()
@@ -155,7 +226,7 @@ def document_create(
     except IntegrityError:
         # The same bytes raced in from another request of the same user.
         document.file.delete(save=False)
-        return document_list(actor=actor).get(sha256=digest), False
+        return own.get(sha256=digest), False
     except Exception:
         document.file.delete(save=False)
         raise
@@ -167,8 +238,9 @@ def document_create(
 def document_delete(*, document: Document, actor: Actor) -> None:
     """Delete the document: its rows now, its file and vectors once the transaction commits
     (see ``document_cleanup``, connected to ``post_delete`` so admin and cascades do it too).
-    Audited, with ``actor`` (the owner or an admin)."""
-    _require_writer(actor)
+    Audited, with ``actor`` (the owner, an organization admin for a shared document, or a
+    platform admin in the console)."""
+    _require_changer(actor, document)
     document_id, title, owner_id = str(document.pk), document.title, document.owner_id
     with transaction.atomic():
         document.delete()
@@ -200,10 +272,64 @@ def document_cleanup(*, document_id: str, file_name: str) -> None:
         logger.exception("document_vectors_delete_failed", document_id=document_id)
 
 
+def document_payload_sync(*, document_id: Any) -> None:
+    """Write the document's organization, owner and visibility, as the database has them
+    now, into the payload of every vector of it (after a visibility change commits, and for
+    ``manage.py reindex_payloads``). A failure is logged: until it is repaired the search
+    filter errs on the side of the old payload, and every hit is checked against the database."""
+    row = (
+        Document.all_organizations.filter(pk=document_id)
+        .values("organization_id", "owner_id", "visibility")
+        .first()
+    )
+    if row is None:
+        return
+    payload = {
+        "organization_id": str(row["organization_id"]),
+        "owner_id": str(row["owner_id"]),
+        "visibility": row["visibility"],
+    }
+    async_to_sync(get_vector_store().update_document_payload)(str(document_id), payload)
+
+
+def _payload_sync_logged(document_id: Any) -> None:
+    try:
+        document_payload_sync(document_id=document_id)
+    except Exception:
+        logger.exception("document_payload_sync_failed", document_id=str(document_id))
+
+
+def document_visibility_set(*, document: Document, actor: Actor, visibility: str) -> Document:
+    """Share a document with its organization or make it private again (the owner, or an
+    organization admin); its vectors' payload follows once the change commits. Audited."""
+    _require_changer(actor, document)
+    visibility = _clean_visibility(visibility)
+    if visibility == document.visibility:
+        return document
+    previous = document.visibility
+    with transaction.atomic():
+        Document.all_organizations.filter(pk=document.pk).update(
+            visibility=visibility, updated_at=timezone.now()
+        )
+        transaction.on_commit(lambda: _payload_sync_logged(document.pk))
+    document.refresh_from_db()
+    audit_log(
+        action="document_visibility_changed",
+        actor=actor,
+        target=document,
+        old_visibility=previous,
+        new_visibility=visibility,
+        owner_id=document.owner_id,
+    )
+    return document
+
+
 def document_update(*, document: Document, actor: Actor, title: str) -> Document:
-    """Rename a document (the console's change form); audited."""
+    """Rename a document (the owner, an organization admin for a shared one, the console);
+    audited."""
     from ops.audit import audit_log
 
+    _require_changer(actor, document)
     title = _clean_name(title) or document.title
     if title == document.title:
         return document
@@ -263,8 +389,8 @@ def document_reindex(
 ) -> Document:
     """Run the whole pipeline again from the stored file (``dispatch=False``: the caller runs
     it, as ``manage.py reindex`` does). Audited when a user other than the owner asks (the
-    console); the system (a command) is not."""
-    _require_writer(actor)
+    console, an organization admin); the system (a command) is not."""
+    _require_changer(actor, document)
     stale_before = timezone.now() - timedelta(seconds=int(settings.INGEST_STALL_SECONDS))
     if (
         not force

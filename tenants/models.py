@@ -128,3 +128,56 @@ class Invitation(models.Model):
             and self.revoked_at is None
             and self.expires_at > timezone.now()
         )
+
+
+class OrganizationDeletionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class OrganizationDeletion(models.Model):
+    """A background job erasing one organization and what belongs to it, part by part, in
+    small batches (``tenants.deletion``).
+
+    Outlives the organization (``organization`` becomes NULL at the end; ``organization_key``
+    keeps its id, which usage records and audit events still carry). Resumable: every batch is
+    its own transaction, ``removed`` counts what is gone, and a job whose worker died (no
+    heartbeat) is claimed again by the periodic maintenance or a worker's start.
+    """
+
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="deletions"
+    )
+    organization_key = models.UUIDField(db_index=True)
+    organization_label = models.CharField(max_length=300)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(
+        max_length=16,
+        choices=OrganizationDeletionStatus.choices,
+        default=OrganizationDeletionStatus.PENDING,
+        db_index=True,
+    )
+    removed = models.JSONField(default=dict, blank=True)
+    step = models.CharField(max_length=64, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization_key"],
+                condition=models.Q(status__in=["pending", "running"]),
+                name="one_open_deletion_per_organization",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Deletion of {self.organization_label} ({self.status})"

@@ -220,11 +220,13 @@ def organization_update(
     return locked
 
 
-def organization_delete_request(*, actor: Actor) -> Organization:
-    """Ask for the current organization to be deleted (owners only): it is marked
-    ``deleting`` at once (every member's requests answer 404, their sockets close); the
-    deletion job that removes its chats, documents and vectors (keeping usage records for
-    accounting) starts from here. A personal organization ends with its user."""
+def organization_delete_current(*, actor: Actor) -> Organization:
+    """Delete the current organization (owners only): it is closed at once (every member's
+    requests answer 404, their sockets close) and the resumable deletion job
+    (:mod:`tenants.deletion`) removes its chats, documents and vectors, keeping usage records
+    for accounting. A personal organization ends with its user."""
+    from tenants.deletion import organization_delete_request
+
     if not is_org_owner(actor):
         raise PermissionDeniedError("Only an owner may delete the organization.")
     organization = actor.organization
@@ -233,25 +235,23 @@ def organization_delete_request(*, actor: Actor) -> Organization:
             "A personal organization is deleted with its user's account.",
             code="PERSONAL_ORGANIZATION",
         )
+    members = list(
+        Membership.objects.filter(organization=organization).values_list("user_id", flat=True)
+    )
     with transaction.atomic():
-        locked = Organization.objects.select_for_update().get(pk=organization.pk)
-        if locked.status == OrganizationStatus.DELETING:
-            return locked
-        locked.status = OrganizationStatus.DELETING
-        locked.save(update_fields=["status"])
-        members = list(
-            Membership.objects.filter(organization=locked).values_list("user_id", flat=True)
-        )
+        organization_delete_request(actor=actor, organization=organization)
         # Members whose default it was fall back to another organization of theirs.
-        Membership.objects.filter(organization=locked, is_default=True).update(is_default=False)
-        audit_log(actor=actor, action="organization.delete_requested", target=locked)
+        Membership.objects.filter(organization=organization, is_default=True).update(
+            is_default=False
+        )
         sockets_close_for(
             user_ids=members,
-            organization_id=locked.pk,
+            organization_id=organization.pk,
             code="TENANT_NOT_FOUND",
             message="This organization is being deleted.",
         )
-    return locked
+    organization.refresh_from_db()
+    return organization
 
 
 def membership_default_set(*, actor: Actor) -> Membership:

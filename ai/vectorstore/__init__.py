@@ -12,6 +12,7 @@ from django.conf import settings
 from ai.vectorstore.base import (
     ChunkPoint,
     SearchHit,
+    SearchScope,
     VectorStore,
     VectorStoreError,
     chunk_point_id,
@@ -21,6 +22,7 @@ from ai.vectorstore.base import (
 __all__ = [
     "ChunkPoint",
     "SearchHit",
+    "SearchScope",
     "VectorStore",
     "VectorStoreError",
     "chunk_point_id",

@@ -18,9 +18,11 @@ from qdrant_client import AsyncQdrantClient, models
 from ai.vectorstore import bm25
 from ai.vectorstore.base import (
     DENSE,
+    SHARED,
     SPARSE,
     ChunkPoint,
     SearchHit,
+    SearchScope,
     VectorStore,
     VectorStoreError,
 )
@@ -32,9 +34,15 @@ def _sparse(vector: Any) -> models.SparseVector:
     return models.SparseVector(indices=list(vector.indices), values=list(vector.values))
 
 
-def _owner_filter(owner_id: str, document_ids: Sequence[str] | None) -> models.Filter:
+def _match(key: str, value: str) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def _scope_filter(scope: SearchScope, document_ids: Sequence[str] | None) -> models.Filter:
+    """The organization (the tenant key), and within it the actor's own or shared chunks."""
     must: list[Any] = [
-        models.FieldCondition(key="owner_id", match=models.MatchValue(value=owner_id))
+        _match("organization_id", scope.organization_id),
+        models.Filter(should=[_match("owner_id", scope.owner_id), _match("visibility", SHARED)]),
     ]
     if document_ids is not None:
         must.append(
@@ -119,14 +127,15 @@ class QdrantClientVectorStore(VectorStore):
                     if not await client.collection_exists(name):
                         raise
             if self.url:  # local mode has no payload indexes (and warns about them)
+                # The organization is the tenant key: the server keeps each organization's
+                # points together and plans filtered searches per organization.
                 await client.create_payload_index(
                     name,
-                    "owner_id",
+                    "organization_id",
                     models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
                 )
-                await client.create_payload_index(
-                    name, "document_id", models.PayloadSchemaType.KEYWORD
-                )
+                for field in ("owner_id", "visibility", "document_id"):
+                    await client.create_payload_index(name, field, models.PayloadSchemaType.KEYWORD)
 
         await self._call(create)
         self._known.add(name)
@@ -154,13 +163,7 @@ class QdrantClientVectorStore(VectorStore):
 
     async def delete_document(self, document_id: str) -> None:
         selector = models.FilterSelector(
-            filter=models.Filter(
-                must=[
-                    models.FieldCondition(
-                        key="document_id", match=models.MatchValue(value=document_id)
-                    )
-                ]
-            )
+            filter=models.Filter(must=[_match("document_id", document_id)])
         )
         client = self._client
         for name in await self.list_collections():
@@ -168,18 +171,22 @@ class QdrantClientVectorStore(VectorStore):
                 lambda name=name: client.delete(name, points_selector=selector, wait=True)
             )
 
+    async def update_document_payload(self, document_id: str, payload: dict[str, Any]) -> None:
+        selector = models.FilterSelector(
+            filter=models.Filter(must=[_match("document_id", document_id)])
+        )
+        client = self._client
+        for name in await self.list_collections():
+            await self._call(
+                lambda name=name: client.set_payload(
+                    name, payload=dict(payload), points=selector, wait=True
+                )
+            )
+
     async def count(self, name: str, *, document_id: str | None = None) -> int:
         client = self._client
         condition = (
-            models.Filter(
-                must=[
-                    models.FieldCondition(
-                        key="document_id", match=models.MatchValue(value=document_id)
-                    )
-                ]
-            )
-            if document_id
-            else None
+            models.Filter(must=[_match("document_id", document_id)]) if document_id else None
         )
 
         async def run() -> int:
@@ -193,7 +200,7 @@ class QdrantClientVectorStore(VectorStore):
         self,
         name: str,
         *,
-        owner_id: str,
+        scope: SearchScope,
         dense_vector: Sequence[float],
         query_text: str,
         limit: int,
@@ -201,7 +208,7 @@ class QdrantClientVectorStore(VectorStore):
         min_dense_score: float | None = None,
     ) -> list[SearchHit]:
         client = self._client
-        condition = _owner_filter(owner_id, document_ids)
+        condition = _scope_filter(scope, document_ids)
         candidates = max(limit * 4, 20)
         prefetch = [
             models.Prefetch(
@@ -244,7 +251,7 @@ class QdrantClientVectorStore(VectorStore):
                 score=float(p.score),
             )
             for p in points
-            if p.payload and p.payload.get("owner_id") == owner_id
+            if scope.allows(p.payload)
         ]
 
     def health(self) -> dict[str, Any]:

@@ -48,9 +48,11 @@ from qdrant_edge import (
 from ai.vectorstore import bm25
 from ai.vectorstore.base import (
     DENSE,
+    SHARED,
     SPARSE,
     ChunkPoint,
     SearchHit,
+    SearchScope,
     VectorStore,
     VectorStoreError,
 )
@@ -92,11 +94,29 @@ def _lock_index_folder(path: Path) -> int:
     return fd
 
 
-def _owner_filter(owner_id: str, document_ids: Sequence[str] | None) -> Filter:
-    must: list[Any] = [FieldCondition("owner_id", match=MatchValue(owner_id))]
+def _scope_filter(scope: SearchScope, document_ids: Sequence[str] | None) -> Filter:
+    """The organization (the tenant key), and within it the actor's own or shared chunks."""
+    must: list[Any] = [
+        FieldCondition("organization_id", match=MatchValue(scope.organization_id)),
+        Filter(
+            should=[
+                FieldCondition("owner_id", match=MatchValue(scope.owner_id)),
+                FieldCondition("visibility", match=MatchValue(SHARED)),
+            ]
+        ),
+    ]
     if document_ids is not None:
         must.append(FieldCondition("document_id", match=MatchAny(list(document_ids))))
     return Filter(must=must)
+
+
+def _document_filter(document_id: str) -> Filter:
+    return Filter(must=[FieldCondition("document_id", match=MatchValue(document_id))])
+
+
+# Payload indexes every shard has: the organization is the tenant key (Qdrant keeps each
+# organization's points together and plans the filtered search per organization).
+_INDEXED = ("organization_id", "owner_id", "visibility", "document_id")
 
 
 class EdgeVectorStore(VectorStore):
@@ -149,18 +169,24 @@ class EdgeVectorStore(VectorStore):
 
     @staticmethod
     def _create_indexes(shard: EdgeShard) -> None:
-        # owner_id is the tenant key: Qdrant groups each tenant's points and plans the
-        # filtered search per tenant; document_id serves deletes and "only these documents".
-        shard.update(
-            UpdateOperation.create_field_index("owner_id", KeywordIndexParams(is_tenant=True))
-        )
-        shard.update(UpdateOperation.create_field_index("document_id", PayloadSchemaType.Keyword))
+        # organization_id is the tenant key (is_tenant); owner_id and visibility narrow the
+        # search inside it; document_id serves deletes and "only these documents".
+        existing = set(shard.info().payload_schema)
+        if "organization_id" not in existing:
+            shard.update(
+                UpdateOperation.create_field_index(
+                    "organization_id", KeywordIndexParams(is_tenant=True)
+                )
+            )
+        for field in ("owner_id", "visibility", "document_id"):
+            if field not in existing:
+                shard.update(UpdateOperation.create_field_index(field, PayloadSchemaType.Keyword))
 
     # --- interface -------------------------------------------------------------------------
     async def ensure_collection(self, name: str, *, dimensions: int) -> None:
         shard = self._open(name, dimensions=dimensions)
         assert shard is not None
-        if not {"owner_id", "document_id"} <= set(shard.info().payload_schema):
+        if not set(_INDEXED) <= set(shard.info().payload_schema):
             self._create_indexes(shard)
 
     async def list_collections(self) -> list[str]:
@@ -185,7 +211,7 @@ class EdgeVectorStore(VectorStore):
         await asyncio.to_thread(shard.update, UpdateOperation.upsert_points(edge_points))
 
     async def delete_document(self, document_id: str) -> None:
-        condition = Filter(must=[FieldCondition("document_id", match=MatchValue(document_id))])
+        condition = _document_filter(document_id)
         for name in await self.list_collections():
             shard = self._open(name)
             if shard is not None:
@@ -193,22 +219,27 @@ class EdgeVectorStore(VectorStore):
                     shard.update, UpdateOperation.delete_points_by_filter(condition)
                 )
 
+    async def update_document_payload(self, document_id: str, payload: dict[str, Any]) -> None:
+        condition = _document_filter(document_id)
+        for name in await self.list_collections():
+            shard = self._open(name)
+            if shard is not None:
+                await asyncio.to_thread(
+                    shard.update, UpdateOperation.set_payload_by_filter(condition, dict(payload))
+                )
+
     async def count(self, name: str, *, document_id: str | None = None) -> int:
         shard = self._open(name)
         if shard is None:
             return 0
-        condition = (
-            Filter(must=[FieldCondition("document_id", match=MatchValue(document_id))])
-            if document_id
-            else None
-        )
+        condition = _document_filter(document_id) if document_id else None
         return int(shard.count(CountRequest(exact=True, filter=condition)))
 
     async def search(
         self,
         name: str,
         *,
-        owner_id: str,
+        scope: SearchScope,
         dense_vector: Sequence[float],
         query_text: str,
         limit: int,
@@ -217,7 +248,7 @@ class EdgeVectorStore(VectorStore):
     ) -> list[SearchHit]:
         return self.search_sync(
             name,
-            owner_id=owner_id,
+            scope=scope,
             dense_vector=dense_vector,
             query_text=query_text,
             limit=limit,
@@ -229,7 +260,7 @@ class EdgeVectorStore(VectorStore):
         self,
         name: str,
         *,
-        owner_id: str,
+        scope: SearchScope,
         dense_vector: Sequence[float],
         query_text: str,
         limit: int,
@@ -239,7 +270,7 @@ class EdgeVectorStore(VectorStore):
         shard = self._open(name)
         if shard is None:
             return []
-        condition = _owner_filter(owner_id, document_ids)
+        condition = _scope_filter(scope, document_ids)
         candidates = max(limit * 4, 20)
         prefetches = [
             Prefetch(
@@ -276,7 +307,7 @@ class EdgeVectorStore(VectorStore):
                 score=float(p.score),
             )
             for p in points
-            if p.payload and p.payload.get("owner_id") == owner_id
+            if scope.allows(p.payload)
         ]
 
     def optimize(self, name: str) -> bool:

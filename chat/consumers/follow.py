@@ -111,7 +111,10 @@ class SocketFollowMixin(SocketBase):
                 else:
                     try:
                         entries = await log.read(
-                            message_id, after, block_seconds=min(idle, FOLLOW_BLOCK_SECONDS)
+                            message_id,
+                            after,
+                            organization_id=self.membership.organization_id,
+                            block_seconds=min(idle, FOLLOW_BLOCK_SECONDS),
                         )
                     except FrameLogUnavailable as exc:
                         logger.warning("stream_follow_unavailable", error=str(exc))

@@ -81,6 +81,7 @@ class Generation:
     ) -> None:
         self.turn = turn
         self.message_id: int = turn.message.pk
+        self.organization_id = turn.message.organization_id
         self.user_id = user_id
         self.persist_interval = persist_interval
         # Published token frames: their contents and end offsets (seq n = index n - 1).
@@ -114,7 +115,9 @@ class Generation:
         text = json.dumps(frame, separators=(",", ":"))
         self.log.append((kind, seq, text))
         if self.shared_log is not None:
-            self.shared_log.append(self.message_id, kind, seq, text)
+            self.shared_log.append(
+                self.message_id, kind, seq, text, organization_id=self.organization_id
+            )
         for follower in list(self.followers.values()):
             if not follower.busy:
                 await self._deliver(follower)

@@ -16,7 +16,9 @@ from ops.audit import audit_log
 MAX_SESSION_DOCUMENTS = 100
 
 
-def _own_documents(*, actor: Actor, document_ids: list) -> list[Document]:
+def _readable_documents(*, actor: Actor, document_ids: list) -> list[Document]:
+    """The documents a session may be limited to: ones the actor may read in the session's
+    organization (their own or shared there); any other id is "unknown", never a hint."""
     ids = list(dict.fromkeys(document_ids))
     if len(ids) > MAX_SESSION_DOCUMENTS:
         raise ApplicationError(
@@ -37,7 +39,7 @@ def chat_session_create(
     require_writer(actor)
     session = ChatSession.objects.create(user=actor.user, title=title.strip()[:200] or "New chat")
     if document_ids:
-        session.documents.set(_own_documents(actor=actor, document_ids=document_ids))
+        session.documents.set(_readable_documents(actor=actor, document_ids=document_ids))
     return session
 
 
@@ -64,7 +66,7 @@ def chat_session_update(
     session.updated_at = timezone.now()
     session.save(update_fields=fields)
     if document_ids is not None:
-        session.documents.set(_own_documents(actor=actor, document_ids=document_ids))
+        session.documents.set(_readable_documents(actor=actor, document_ids=document_ids))
     changed = [f for f in ("title", "is_active") if getattr(session, f) != before[f]]
     if actor.user_id != session.user_id and changed:
         audit_log(

@@ -650,6 +650,11 @@ if USER_DELETION_RUNNER not in ("thread", "celery", "inline"):
     raise ImproperlyConfigured("USER_DELETION_RUNNER must be thread, celery or inline.")
 USER_DELETION_STALL_SECONDS = env.int("USER_DELETION_STALL_SECONDS", default=60)
 USER_DELETION_MAX_ATTEMPTS = env.int("USER_DELETION_MAX_ATTEMPTS", default=5)
+# Deleting an organization (tenants.deletion): the same kind of job, on its own runner setting;
+# it shares USER_DELETION_STALL_SECONDS and USER_DELETION_MAX_ATTEMPTS.
+ORGANIZATION_DELETION_RUNNER = env.str("ORGANIZATION_DELETION_RUNNER", default=USER_DELETION_RUNNER)
+if ORGANIZATION_DELETION_RUNNER not in ("thread", "celery", "inline"):
+    raise ImproperlyConfigured("ORGANIZATION_DELETION_RUNNER must be thread, celery or inline.")
 CELERY_BEAT_SCHEDULE = {
     name: {"task": name, "schedule": float(MAINTENANCE_INTERVAL)}
     for name in (
@@ -660,6 +665,7 @@ CELERY_BEAT_SCHEDULE = {
         "finetuning.jobs_sync",
         # Period closes, the end of past-due grace, webhook events left unprocessed.
         "billing.maintenance",
+        "tenants.organization_deletions_resume",
     )
 }
 # --- Subscriptions and billing (billing app) -------------------------------------------------

@@ -25,6 +25,7 @@ CELERY_BROKER_URL = "memory://"
 INGEST_RUNNER = "inline"
 # The same for user deletion; the end-to-end server runs it on its background thread.
 USER_DELETION_RUNNER = os.environ.get("USER_DELETION_RUNNER", "inline")
+ORGANIZATION_DELETION_RUNNER = os.environ.get("ORGANIZATION_DELETION_RUNNER", "inline")
 MAINTENANCE_INTERVAL = 0
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 # Throttles stay on (tests assert them) but generous enough for ordinary tests.

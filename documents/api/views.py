@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from accounts.permissions import CanWriteOrReadOnly
 from accounts.throttles import IndexedUserRateThrottle, ScopedUserThrottle
 from core.actor import actor_from_request
-from documents.models import Document, DocumentStatus
+from documents.models import Document, DocumentStatus, DocumentVisibility
 from documents.selectors import (
     FILE_CONTENT_TYPES,
     FILE_LINK_SECONDS,
@@ -32,7 +32,13 @@ from documents.selectors import (
     document_get,
     document_list,
 )
-from documents.services import document_create, document_delete, document_reindex
+from documents.services import (
+    document_create,
+    document_delete,
+    document_reindex,
+    document_update,
+    document_visibility_set,
+)
 
 
 class DocumentUploadThrottle(ScopedUserThrottle):
@@ -48,12 +54,17 @@ class DocumentUploadThrottle(ScopedUserThrottle):
 
 class DocumentSerializer(serializers.ModelSerializer):
     progress = serializers.IntegerField(read_only=True, help_text="Percent of chunks indexed.")
+    owner_id = serializers.IntegerField(
+        read_only=True, help_text="The member who uploaded it (shared documents: maybe not you)."
+    )
 
     class Meta:
         model = Document
         fields = [
             "id",
             "title",
+            "visibility",
+            "owner_id",
             "original_name",
             "file_type",
             "size_bytes",
@@ -83,11 +94,27 @@ class DocumentUploadSerializer(serializers.Serializer):
         allow_empty_file=True,  # the service answers with a clearer message
     )
     title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    visibility = serializers.ChoiceField(
+        choices=DocumentVisibility.choices,
+        default=DocumentVisibility.PRIVATE,
+        help_text="`private` (only you) or `shared` with every member of the organization.",
+    )
+
+
+class DocumentChangeSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=255, required=False, allow_blank=False)
+    visibility = serializers.ChoiceField(
+        choices=DocumentVisibility.choices,
+        required=False,
+        help_text="`private` or `shared` with the organization (the owner or an org admin).",
+    )
 
 
 _DOCUMENT_EXAMPLE = {
     "id": "0b8f8a3e-6a49-4c1c-9a55-2f1d0c7d9e21",
     "title": "Quarterly report",
+    "visibility": "private",
+    "owner_id": 42,
     "original_name": "q3-report.pdf",
     "file_type": "pdf",
     "size_bytes": 482133,
@@ -107,7 +134,7 @@ _DOCUMENT_EXAMPLE = {
 
 @extend_schema_view(
     list=extend_schema(
-        summary="List your documents",
+        summary="List your documents and the ones shared with your organization",
         parameters=[
             OpenApiParameter(
                 "status",
@@ -126,7 +153,12 @@ _DOCUMENT_EXAMPLE = {
     ),
     destroy=extend_schema(
         summary="Delete a document, its file and every vector of it",
-        responses={204: None, 404: OpenApiResponse(description="Not yours.")},
+        description="The owner, or an organization admin for a shared document.",
+        responses={
+            204: None,
+            403: OpenApiResponse(description="A viewer, or not yours to change."),
+            404: OpenApiResponse(description="Not a document you may read."),
+        },
         tags=["documents"],
     ),
 )
@@ -182,6 +214,7 @@ class DocumentViewSet(viewsets.GenericViewSet):
             202: DocumentSerializer,
             200: OpenApiResponse(DocumentSerializer, description="Already uploaded."),
             400: OpenApiResponse(description="Empty file, too many pages, invalid input."),
+            403: OpenApiResponse(description="A viewer, or the organization's cap (PLAN_LIMIT)."),
             413: OpenApiResponse(description="File too large."),
             415: OpenApiResponse(description="Not a PDF, text or Markdown file."),
         },
@@ -195,12 +228,41 @@ class DocumentViewSet(viewsets.GenericViewSet):
             actor=actor_from_request(request),
             uploaded_file=serializer.validated_data["file"],
             title=serializer.validated_data.get("title", ""),
+            visibility=serializer.validated_data.get("visibility"),
         )
         if created:
             # The state when accepted; in embedded mode processing may already have finished.
             body = DocumentSerializer(document).data
             return Response(body, status=status.HTTP_202_ACCEPTED)
         return Response(DocumentSerializer(document).data, status=status.HTTP_200_OK)
+
+    @extend_schema(
+        summary="Rename a document, or share it with the organization (or make it private)",
+        description="The owner, or an organization admin for a shared document. Sharing makes "
+        "the document readable and searchable by every member of the organization; making it "
+        "private again takes it back at once.",
+        request=DocumentChangeSerializer,
+        responses={
+            200: DocumentSerializer,
+            400: OpenApiResponse(description="Invalid input."),
+            403: OpenApiResponse(description="A viewer, or not yours to change."),
+            404: OpenApiResponse(description="Not a document you may read."),
+        },
+        tags=["documents"],
+    )
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        serializer = DocumentChangeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        actor = actor_from_request(request)
+        document = document_get(actor=actor, document_id=pk)
+        data = serializer.validated_data
+        if "visibility" in data:
+            document = document_visibility_set(
+                document=document, actor=actor, visibility=data["visibility"]
+            )
+        if "title" in data:
+            document = document_update(document=document, actor=actor, title=data["title"])
+        return Response(DocumentSerializer(document).data)
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         actor = actor_from_request(request)
@@ -215,7 +277,12 @@ class DocumentViewSet(viewsets.GenericViewSet):
         description="Re-extracts, re-chunks and re-embeds the stored file (e.g. after a "
         "failure or an embedding model change). 409 while it is being processed.",
         request=None,
-        responses={202: DocumentSerializer, 409: OpenApiResponse(description="Busy.")},
+        responses={
+            202: DocumentSerializer,
+            403: OpenApiResponse(description="A viewer, or not yours to change."),
+            404: OpenApiResponse(description="Not a document you may read."),
+            409: OpenApiResponse(description="Busy."),
+        },
         tags=["documents"],
     )
     @action(detail=True, methods=["post"])
@@ -225,11 +292,11 @@ class DocumentViewSet(viewsets.GenericViewSet):
         return Response(DocumentSerializer(document).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        summary="A short-lived link that opens your document's file",
+        summary="A short-lived link that opens a document's file",
         description="For a browser tab, which cannot send the Authorization header: the link "
         f"opens the original file (PDF inline; append `#page=N`) for {FILE_LINK_SECONDS} "
-        "seconds, for the owner only. API clients can `GET documents/{id}/file` with their "
-        "token instead.",
+        "seconds, for you only (while you may still read the document). API clients can "
+        "`GET documents/{id}/file` with their token instead.",
         request=None,
         responses={200: DocumentLinkSerializer, 404: OpenApiResponse(description="Not yours.")},
         tags=["documents"],

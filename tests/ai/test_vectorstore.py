@@ -1,16 +1,29 @@
-"""Both vector store backends behind one interface: isolation, delete, hybrid ranking."""
+"""Both vector store backends behind one interface: isolation (organization, owner,
+visibility, filtered server-side), payload updates, delete, hybrid ranking."""
 
 import pytest
 from asgiref.sync import async_to_sync
 
 from ai.embeddings import hashed_embedding
-from ai.vectorstore import ChunkPoint, collection_name
+from ai.vectorstore import ChunkPoint, SearchScope, collection_name
 from tests.ai.factories import vector_store_fixture  # noqa: F401
 
 DIM = 64
 
 
-def point(document: str, owner: str, index: int, text: str, page: int = 1) -> ChunkPoint:
+ORG = "org-1"
+
+
+def point(
+    document: str,
+    owner: str,
+    index: int,
+    text: str,
+    page: int = 1,
+    *,
+    organization: str = ORG,
+    visibility: str = "private",
+) -> ChunkPoint:
     return ChunkPoint(
         document_id=document,
         owner_id=owner,
@@ -18,13 +31,15 @@ def point(document: str, owner: str, index: int, text: str, page: int = 1) -> Ch
         page=page,
         text=text,
         vector=hashed_embedding(text, DIM),
+        organization_id=organization,
+        visibility=visibility,
     )
 
 
-def search(store, owner: str, query: str, **kwargs):
+def search(store, owner: str, query: str, *, organization: str = ORG, **kwargs):
     return async_to_sync(store.search)(
         "chunks_test_64",
-        owner_id=owner,
+        scope=SearchScope(organization_id=organization, owner_id=owner),
         dense_vector=hashed_embedding(query, DIM),
         query_text=query,
         limit=kwargs.pop("limit", 5),
@@ -71,6 +86,93 @@ def test_document_filter_cannot_reach_other_owners(loaded):
     assert [h.document_id for h in hits] == ["doc-a2"]
 
 
+@pytest.fixture
+def two_orgs(vector_store):
+    """The same text in two organizations; in org-1 one private and one shared document."""
+    run = async_to_sync
+    run(vector_store.ensure_collection)("chunks_test_64", dimensions=DIM)
+    text = "Quarterly revenue forecast KESTREL-4471 for the board."
+    run(vector_store.upsert)(
+        "chunks_test_64",
+        [
+            point("a-private", "1", 0, text, organization="org-a"),
+            point("a-shared", "1", 0, text, organization="org-a", visibility="shared"),
+            point("b-private", "2", 0, text, organization="org-b"),
+            point("b-shared", "2", 0, text, organization="org-b", visibility="shared"),
+        ],
+    )
+    return vector_store
+
+
+def ids(hits) -> set[str]:
+    return {h.document_id for h in hits}
+
+
+def test_search_is_filtered_by_organization_and_visibility(two_orgs):
+    # The owner finds both of theirs; another member of org-a only the shared one.
+    assert ids(search(two_orgs, "1", "KESTREL-4471", organization="org-a")) == {
+        "a-private",
+        "a-shared",
+    }
+    assert ids(search(two_orgs, "3", "KESTREL-4471", organization="org-a")) == {"a-shared"}
+    # Org-b sees its own documents only, whoever asks - even user 1 with org-b's id.
+    assert ids(search(two_orgs, "1", "KESTREL-4471", organization="org-b")) == {"b-shared"}
+    assert ids(search(two_orgs, "2", "KESTREL-4471", organization="org-b")) == {
+        "b-private",
+        "b-shared",
+    }
+
+
+def test_another_organization_id_finds_nothing_even_naming_the_documents(two_orgs):
+    # The filter is applied by Qdrant: naming org-a's documents from org-c returns nothing,
+    # though the query matches them exactly and a limit leaves room for them.
+    hits = search(
+        two_orgs,
+        "1",
+        "KESTREL-4471",
+        organization="org-c",
+        document_ids=["a-private", "a-shared"],
+        limit=50,
+    )
+    assert hits == []
+
+
+def test_update_document_payload_changes_who_finds_it(two_orgs):
+    run = async_to_sync
+    run(two_orgs.update_document_payload)(
+        "a-private", {"organization_id": "org-a", "owner_id": "1", "visibility": "shared"}
+    )
+    assert ids(search(two_orgs, "3", "KESTREL-4471", organization="org-a")) == {
+        "a-private",
+        "a-shared",
+    }
+    run(two_orgs.update_document_payload)(
+        "a-shared", {"organization_id": "org-a", "owner_id": "1", "visibility": "private"}
+    )
+    assert ids(search(two_orgs, "3", "KESTREL-4471", organization="org-a")) == {"a-private"}
+    # Vectors and the other fields are untouched.
+    assert ids(search(two_orgs, "1", "KESTREL-4471", organization="org-a")) == {
+        "a-private",
+        "a-shared",
+    }
+
+
+def test_points_without_organization_payload_are_found_after_their_payload_is_set(
+    vector_store,
+):
+    # Points indexed before organizations existed carry no organization: no search finds
+    # them until ``reindex_payloads`` writes it into their payload.
+    run = async_to_sync
+    run(vector_store.ensure_collection)("chunks_test_64", dimensions=DIM)
+    legacy = point("legacy", "1", 0, "An old note about the lighthouse keeper.", organization="")
+    run(vector_store.upsert)("chunks_test_64", [legacy])
+    assert search(vector_store, "1", "lighthouse keeper") == []
+    run(vector_store.update_document_payload)(
+        "legacy", {"organization_id": ORG, "owner_id": "1", "visibility": "private"}
+    )
+    assert ids(search(vector_store, "1", "lighthouse keeper")) == {"legacy"}
+
+
 def test_rare_exact_token_is_found_by_bm25_even_when_dense_misses(loaded):
     # A dense threshold no chunk reaches leaves only the BM25 half of the hybrid search.
     hits = search(loaded, "1", "QX-88213", min_dense_score=0.99)
@@ -95,7 +197,11 @@ def test_delete_document_removes_all_its_points(loaded):
 def test_missing_collection_is_empty_not_an_error(vector_store):
     assert async_to_sync(vector_store.count)("chunks_nothing_8") == 0
     hits = async_to_sync(vector_store.search)(
-        "chunks_nothing_8", owner_id="1", dense_vector=[0.1] * 8, query_text="x", limit=3
+        "chunks_nothing_8",
+        scope=SearchScope(organization_id=ORG, owner_id="1"),
+        dense_vector=[0.1] * 8,
+        query_text="x",
+        limit=3,
     )
     assert hits == []
 

@@ -223,13 +223,14 @@ async def test_frame_log_reads_from_any_position(db):
     log = frame_log()
     assert log is not None
     message_id = 10**9 + os.getpid()
-    await log.writer.delete(log.key(message_id))
+    org = "org-a"
+    await log.writer.delete(log.key(message_id, org))
     for seq in (1, 2, 3):
-        log.append(message_id, TOKEN, seq, json.dumps({"seq": seq}))
-    log.append(message_id, ERROR, 3, '{"type":"error"}')
-    log.append(message_id, END, 3, '{"type":"end"}')
+        log.append(message_id, TOKEN, seq, json.dumps({"seq": seq}), organization_id=org)
+    log.append(message_id, ERROR, 3, '{"type":"error"}', organization_id=org)
+    log.append(message_id, END, 3, '{"type":"end"}', organization_id=org)
     await log.drain()
-    entries = await log.read(message_id, "1-0", block_seconds=0.1)
+    entries = await log.read(message_id, "1-0", organization_id=org, block_seconds=0.1)
     assert [parse_entry_id(e) for e, _ in entries] == [
         (TOKEN, 2),
         (TOKEN, 3),
@@ -237,8 +238,11 @@ async def test_frame_log_reads_from_any_position(db):
         (END, 3),
     ]
     assert entries[0][1] == '{"seq": 2}'
-    assert 0 < await log.writer.ttl(log.key(message_id)) <= 600
-    await log.writer.delete(log.key(message_id))
+    # The log's name carries the organization: the same message id elsewhere reads nothing.
+    assert org in log.key(message_id, org)
+    assert await log.read(message_id, "0-0", organization_id="org-b", block_seconds=0.1) == []
+    assert 0 < await log.writer.ttl(log.key(message_id, org)) <= 600
+    await log.writer.delete(log.key(message_id, org))
 
 
 @needs_redis
@@ -246,10 +250,12 @@ async def test_exhausted_pool_is_an_error_not_a_hang(db, settings):
     settings.CHAT_STREAM_REDIS_MAX_CONNECTIONS = 1
     settings.CHAT_STREAM_REDIS_POOL_TIMEOUT = 0.2
     log = frame_log()
-    blocked = asyncio.create_task(log.read(10**9 + 1, "0-0", block_seconds=1.5))
+    blocked = asyncio.create_task(
+        log.read(10**9 + 1, "0-0", organization_id="o", block_seconds=1.5)
+    )
     await asyncio.sleep(0.1)
     with pytest.raises(FrameLogUnavailable):
-        await log.read(10**9 + 2, "0-0", block_seconds=0.1)
+        await log.read(10**9 + 2, "0-0", organization_id="o", block_seconds=0.1)
     await blocked
 
 
@@ -260,7 +266,8 @@ async def test_follower_on_another_worker_reads_the_shared_log(user, settings):
     message = await database_sync_to_async(_active_message)(user, response="t1 t2 ", ends=[3, 6])
     await database_sync_to_async(heartbeats_refresh)([message.pk])
     log = frame_log()
-    await log.writer.delete(log.key(message.pk))
+    org = message.organization_id
+    await log.writer.delete(log.key(message.pk, org))
     token = (await database_sync_to_async(issue_tokens)(user=user))["access"]
     ws = await open_socket(token)
     await ws.send_json_to({"type": "resume", "message_id": message.pk, "after_seq": 0})
@@ -273,16 +280,16 @@ async def test_follower_on_another_worker_reads_the_shared_log(user, settings):
 
     # The other worker's log holds every frame (1 and 2 are already replayed from the database).
     for seq in (1, 2, 3, 4):
-        log.append(message.pk, TOKEN, seq, frame(seq, f"t{seq} "))
+        log.append(message.pk, TOKEN, seq, frame(seq, f"t{seq} "), organization_id=org)
     end = {"type": "end", "message_id": message.pk, "status": "complete", "seq": 4}
-    log.append(message.pk, END, 4, json.dumps(end))
+    log.append(message.pk, END, 4, json.dumps(end), organization_id=org)
     await log.drain()
     rest = await until_end(ws, timeout=5)
     await ws.disconnect()
     assert_in_order(head + rest)
     assert text_of(head + rest) == "t1 t2 t3 t4 "
     assert rest[-1] == end
-    await log.writer.delete(log.key(message.pk))
+    await log.writer.delete(log.key(message.pk, org))
 
 
 async def test_frames_of_a_generation_land_in_the_shared_log(
@@ -297,9 +304,14 @@ async def test_frames_of_a_generation_land_in_the_shared_log(
     await ws.disconnect()
     await generations_wait(timeout=10)
     log = frame_log()
-    entries = await log.read(start["message_id"], "0-0", block_seconds=0.1)
+    org = await database_sync_to_async(_organization_of_message)(start["message_id"])
+    entries = await log.read(start["message_id"], "0-0", organization_id=org, block_seconds=0.1)
     assert [json.loads(text) for _, text in entries] == frames
-    await log.writer.delete(log.key(start["message_id"]))
+    await log.writer.delete(log.key(start["message_id"], org))
+
+
+def _organization_of_message(message_id: int):
+    return ChatMessage.all_organizations.get(pk=message_id).organization_id
 
 
 # --- overload: bounded Redis pools answer an error frame, never a hang ---------------------

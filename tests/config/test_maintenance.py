@@ -27,6 +27,7 @@ MAINTENANCE = {
     "accounts.user_deletions_resume",
     "finetuning.jobs_sync",
     "billing.maintenance",
+    "tenants.organization_deletions_resume",
 }
 
 

@@ -12,6 +12,7 @@ from tests.ai.factories import (
     make_pdf,
     upload,
 )
+from tests.conftest import _bearer_client
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,8 +49,7 @@ def test_owner_gets_a_link_that_opens_the_pdf_inline(user_client, edge_store, lo
 
 def test_the_link_is_the_owners_only_and_expires(user_client, edge_store):
     document = _upload(user_client, "guide.pdf", make_pdf(["One."]))
-    other = APIClient()
-    other.force_authenticate(UserFactory())
+    other = _bearer_client(UserFactory())
     assert other.post(f"{URL}/{document['id']}/link").status_code == 404
     assert other.get(f"{URL}/{document['id']}/file").status_code == 404
 

@@ -2,7 +2,6 @@
 
 import pytest
 
-from core.actor import Actor
 from documents.models import Document, DocumentStatus
 from documents.search import search_chunks
 from metering.models import UsageRecord
@@ -13,6 +12,7 @@ from tests.ai.factories import (
     vector_store_fixture,  # noqa: F401
 )
 from tests.conftest import _bearer_client
+from tests.documents.tenancy import actor_in
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -69,12 +69,10 @@ def test_user_b_never_sees_user_a_chunks(user_client, alice_doc):
         assert all("ZEPHYR" not in h["text"] for h in hits)
     # The service the chat uses, with Alice's document id passed explicitly.
     assert (
-        search_chunks(
-            actor=Actor(user=bob), query="ZEPHYR-77Q1", top_k=10, document_ids=[alice_doc]
-        )
+        search_chunks(actor=actor_in(bob), query="ZEPHYR-77Q1", top_k=10, document_ids=[alice_doc])
         == []
     )
-    direct = search_chunks(actor=Actor(user=bob), query="ZEPHYR-77Q1", top_k=50, document_ids=None)
+    direct = search_chunks(actor=actor_in(bob), query="ZEPHYR-77Q1", top_k=50, document_ids=None)
     assert all(h["document_id"] != alice_doc for h in direct)
     assert bob_client.get(f"/api/v1/documents/{alice_doc}").status_code == 404
     listed = bob_client.get("/api/v1/documents").json()["results"]

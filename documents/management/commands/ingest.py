@@ -1,6 +1,7 @@
-"""``manage.py ingest PATH... --user EMAIL``: load files, or every PDF/text/Markdown file of a
-folder (recursively), from the terminal with a progress bar per file and a summary;
-``manage.py ingest --resume``: finish documents a crash left half-processed."""
+"""``manage.py ingest PATH... --user EMAIL [--organization SLUG|ID] [--shared]``: load files, or
+every PDF/text/Markdown file of a folder (recursively), from the terminal with a progress bar
+per file and a summary, into one organization of the user (default: their default one), under
+its caps; ``manage.py ingest --resume``: finish documents a crash left half-processed."""
 
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,11 @@ from accounts.models import User
 from ai.vectorstore import VectorStoreError, get_vector_store, selected_backend
 from config.exceptions import ApplicationError
 from core.actor import actor_for_system
-from documents.models import Document, DocumentStatus
+from core.tenancy import organization_scope, platform_scope
+from documents.models import Document, DocumentStatus, DocumentVisibility
 from documents.pipeline import document_ingest, documents_stalled
 from documents.services import document_create
+from tenants.resolution import membership_resolve
 
 # What a folder contributes (other files in it are skipped silently: a folder of reports often
 # holds spreadsheets and images too); a file named explicitly is always tried.
@@ -63,6 +66,15 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="Email of the owner of the new documents.")
         parser.add_argument("--title", help="Title (single file only; default: file name).")
         parser.add_argument(
+            "--organization",
+            help="Organization (id or slug) the user is a member of (default: their default).",
+        )
+        parser.add_argument(
+            "--shared",
+            action="store_true",
+            help="Share the documents with the organization (default: private to the user).",
+        )
+        parser.add_argument(
             "--resume",
             action="store_true",
             help="Process documents left pending/processing by a crash, from their last batch.",
@@ -82,8 +94,13 @@ class Command(BaseCommand):
         except VectorStoreError as exc:
             raise CommandError(str(exc)) from exc
         if options["resume"]:
-            self._resume(options["older_than"])
+            # An operator's command over every organization's interrupted work.
+            with platform_scope():
+                self._resume(options["older_than"])
             return
+        self._upload(options)
+
+    def _upload(self, options: dict[str, Any]) -> None:
         if not options["paths"]:
             raise CommandError("Give one or more files, or --resume.")
         if not options["user"]:
@@ -94,6 +111,24 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(email__iexact=options["user"]).first()
         if user is None:
             raise CommandError(f"No user with email {options['user']}.")
+        try:
+            membership = membership_resolve(
+                user=user, tenant=options["organization"] or None, organization_id=None
+            )
+        except ApplicationError as exc:
+            raise CommandError(
+                f"{options['user']} is not an active member of that organization ({exc.message})"
+            ) from exc
+        self._organization = membership.organization
+        self._visibility = (
+            DocumentVisibility.SHARED if options["shared"] else DocumentVisibility.PRIVATE
+        )
+        with organization_scope(membership.organization_id):
+            self._upload_files(files, missing, user, options)
+
+    def _upload_files(
+        self, files: list[Path], missing: list[Path], user: Any, options: dict[str, Any]
+    ) -> None:
         counts = {"ready": 0, "already": 0, "failed": 0}
         for path in missing:
             self.stderr.write(f"{path}: no such file or folder")
@@ -128,7 +163,11 @@ class Command(BaseCommand):
     def _create(self, user: User, upload: SimpleUploadedFile, title: str) -> tuple[Document, bool]:
         # No task: this command runs the pipeline itself, with a progress bar.
         return document_create(
-            actor=actor_for_system(user), uploaded_file=upload, title=title, dispatch=False
+            actor=actor_for_system(user, organization=self._organization),
+            uploaded_file=upload,
+            title=title,
+            visibility=self._visibility,
+            dispatch=False,
         )
 
     def _run(self, document: Document, label: str = "") -> Document:

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from ai.vectorstore import get_vector_store
 from config.exceptions import ApplicationError
 from core.actor import actor_for_system
+from core.tenancy import platform_scope
 from documents.models import Document, DocumentStatus
 from documents.pipeline import document_ingest
 from documents.services import document_reindex
@@ -24,6 +25,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # An operator's command over every organization's documents.
+        with platform_scope():
+            self._reindex(options)
+
+    def _reindex(self, options: dict[str, Any]) -> None:
         documents = Document.objects.order_by("created_at")
         if options["document"]:
             documents = documents.filter(pk__in=options["document"])

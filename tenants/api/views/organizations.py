@@ -108,7 +108,7 @@ class OrganizationDetailView(APIView):
         chats, documents and vectors are removed in the background."""
         actor = organization_actor(request, organization)
         membership = selectors.membership_current(actor=actor)
-        services.organization_delete_request(actor=actor)
+        services.organization_delete_current(actor=actor)
         membership.organization.refresh_from_db()
         return Response(OrganizationSerializer(membership).data, status=status.HTTP_202_ACCEPTED)
 
