@@ -376,6 +376,12 @@ _CORE_CASES: dict[tuple[str, str], Case] = {
         roles=everyone(200),
         extra={"also": "shared_document"},
     ),
+    ("api:documents-detail", "PATCH"): Case(
+        call=lambda ids: Call("PATCH", f"/api/v1/documents/{ids.document}", {"title": "x"}),
+        walk=not_found,
+        roles=writers(200),
+        extra={"also": "shared_document"},
+    ),
     ("api:documents-detail", "DELETE"): Case(
         call=lambda ids: Call("DELETE", f"/api/v1/documents/{ids.document}"),
         walk=not_found,
