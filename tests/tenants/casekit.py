@@ -39,6 +39,9 @@ class Case:
     extra: dict[str, Any] = field(default_factory=dict)
     # Django settings the case runs with (a configured webhook secret, ...).
     settings: dict[str, Any] = field(default_factory=dict)
+    # Settings of the isolation walk only, over ``settings`` (a provider that can fine-tune,
+    # so that the walk reaches the lookups the offline provider's 409 answers before).
+    walk_settings: dict[str, Any] = field(default_factory=dict)
 
 
 # --- role rows --------------------------------------------------------------------------------

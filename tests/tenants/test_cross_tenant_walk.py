@@ -168,7 +168,7 @@ def _retarget(ids, attr: str):
 def _world_for(case, settings, tmp_path, request, on_commit) -> World:
     settings.AI_PROVIDER = "offline"
     settings.MEDIA_ROOT = tmp_path / "media"
-    for name, value in case.settings.items():
+    for name, value in {**case.settings, **case.walk_settings}.items():
         setattr(settings, name, value)
     world = build_world()
     if case.indexed:

@@ -20,6 +20,7 @@ from chat.models import ChatMessage, ChatSession, MessageStatus
 from core.actor import actor_for_system
 from core.tenancy import organization_scope
 from documents.models import Document, DocumentChunk, DocumentStatus, DocumentVisibility
+from finetuning.models import FineTuneJob, TrainingDataset
 from metering.models import UsageRecord
 from ops.models import AuditEvent, FeatureFlag
 from tenants.models import Invitation, MemberRole, Membership, Organization
@@ -45,6 +46,8 @@ class Ids:
     api_key: int = 0
     generation: int = 0
     invitation: str = ""
+    dataset: str = ""
+    job: str = ""
 
 
 @dataclass
@@ -61,7 +64,7 @@ class World:
         found = [SECRET, str(self.a.pk), self.a.slug, self.a1.email, self.a2.email]
         for label in ("a1", "a2"):
             ids = self.ids[label]
-            found += [ids.document, ids.shared_document, ids.invitation]
+            found += [ids.document, ids.shared_document, ids.invitation, ids.dataset, ids.job]
         key = ApiKey.objects.get(pk=self.ids["a1"].api_key)
         return [m for m in found if m] + [f"ak_{key.prefix}"]
 
@@ -144,6 +147,24 @@ def seed_user_data(user: Any, organization: Organization, label: str, tokens: in
             secret_hash=f"{label}-{organization.pk}"[:64],
             scopes=["chat", "documents", "openai", "read"],
         )
+        dataset = TrainingDataset.objects.create(
+            organization=organization,
+            created_by=user,
+            name=f"dataset of {text}",
+            source="upload",
+            file=f"finetuning/{organization.pk}/{label}.jsonl",
+            base_model="gpt-4o-mini-2024-07-18",
+        )
+        job = FineTuneJob.objects.create(
+            organization=organization,
+            created_by=user,
+            dataset=dataset,
+            provider="openai",
+            base_model="gpt-4o-mini-2024-07-18",
+            suffix=label,
+            status="running",
+            provider_job_id=f"ftjob-{label}-{organization.slug}",
+        )
         generation = Generation.objects.create(
             user=user,
             organization=organization,
@@ -179,6 +200,8 @@ def seed_user_data(user: Any, organization: Organization, label: str, tokens: in
         api_key=key.pk,
         generation=generation.pk,
         invitation=str(invitation.pk),
+        dataset=str(dataset.pk),
+        job=str(job.pk),
     )
 
 
@@ -224,6 +247,12 @@ def snapshot(organization: Organization) -> str:
         "usage": list(UsageRecord.objects.filter(organization_id=org_id).values().order_by("pk")),
         "audit": list(AuditEvent.objects.filter(organization_id=org_id).values().order_by("pk")),
         "flags": list(FeatureFlag.objects.filter(organization_id=org_id).values().order_by("pk")),
+        "datasets": list(
+            TrainingDataset.all_organizations.filter(organization_id=org_id).values().order_by("pk")
+        ),
+        "jobs": list(
+            FineTuneJob.all_organizations.filter(organization_id=org_id).values().order_by("pk")
+        ),
         "invitations": list(
             Invitation.objects.filter(organization_id=org_id).values().order_by("pk")
         ),
