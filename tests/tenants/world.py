@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiKey
 from accounts.tokens import issue_tokens
 from ai.models import Generation
+from billing.models import Invoice
 from chat.models import ChatMessage, ChatSession, MessageStatus
 from core.actor import actor_for_system
 from core.tenancy import organization_scope
@@ -48,6 +49,7 @@ class Ids:
     invitation: str = ""
     dataset: str = ""
     job: str = ""
+    invoice: str = ""
 
 
 @dataclass
@@ -64,7 +66,14 @@ class World:
         found = [SECRET, str(self.a.pk), self.a.slug, self.a1.email, self.a2.email]
         for label in ("a1", "a2"):
             ids = self.ids[label]
-            found += [ids.document, ids.shared_document, ids.invitation, ids.dataset, ids.job]
+            found += [
+                ids.document,
+                ids.shared_document,
+                ids.invitation,
+                ids.dataset,
+                ids.job,
+                ids.invoice,
+            ]
         key = ApiKey.objects.get(pk=self.ids["a1"].api_key)
         return [m for m in found if m] + [f"ak_{key.prefix}"]
 
@@ -165,6 +174,18 @@ def seed_user_data(user: Any, organization: Organization, label: str, tokens: in
             status="running",
             provider_job_id=f"ftjob-{label}-{organization.slug}",
         )
+        invoice = Invoice.objects.create(
+            organization=organization,
+            number=f"INV-{label}-{organization.slug}",
+            reason="subscription_update",
+            status="open",
+            currency="USD",
+            subtotal_minor=1900,
+            total_minor=1900,
+            period_start=timezone.now() - dt.timedelta(days=30),
+            period_end=timezone.now(),
+            issued_at=timezone.now(),
+        )
         generation = Generation.objects.create(
             user=user,
             organization=organization,
@@ -202,6 +223,7 @@ def seed_user_data(user: Any, organization: Organization, label: str, tokens: in
         invitation=str(invitation.pk),
         dataset=str(dataset.pk),
         job=str(job.pk),
+        invoice=str(invoice.pk),
     )
 
 
@@ -253,6 +275,7 @@ def snapshot(organization: Organization) -> str:
         "jobs": list(
             FineTuneJob.all_organizations.filter(organization_id=org_id).values().order_by("pk")
         ),
+        "invoices": list(Invoice.all_organizations.filter(organization_id=org_id).values()),
         "invitations": list(
             Invitation.objects.filter(organization_id=org_id).values().order_by("pk")
         ),
