@@ -11,7 +11,7 @@ from channels.layers import channel_layers
 
 from accounts.tokens import issue_tokens
 from tests.chat.ws import open_socket
-from tests.tenants.cases import ANSWERS_QUESTION, items_of
+from tests.tenants.casekit import ANSWERS_QUESTION, items_of
 from tests.tenants.test_cross_tenant_walk import index_documents
 from tests.tenants.world import SECRET, World, build_world, client_for
 
