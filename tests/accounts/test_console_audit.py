@@ -65,6 +65,14 @@ def _organization(_admin: User) -> Any:
     return organization
 
 
+def _organization_quota(_admin: User) -> Any:
+    from metering.models import OrganizationQuota
+    from tenants.models import Organization
+
+    organization = Organization.objects.create(name="Quota Org", slug="quota-org")
+    return OrganizationQuota.objects.get_or_create(organization=organization)[0]
+
+
 # model label -> (instance factory, form changes, expected audit action)
 CHANGES: dict[str, tuple[Callable[[User], Any], dict[str, Any], str]] = {
     "accounts.user": (_user, {"full_name": "Changed In Console"}, "user_updated"),
@@ -72,6 +80,11 @@ CHANGES: dict[str, tuple[Callable[[User], Any], dict[str, Any], str]] = {
     "chat.chatsession": (_session, {"title": "Renamed by an admin"}, "chat_session_updated"),
     "documents.document": (_document, {"title": "Renamed report"}, "document_updated"),
     "metering.quota": (_quota, {"daily_tokens": "2500"}, "quota_changed"),
+    "metering.organizationquota": (
+        _organization_quota,
+        {"monthly_tokens": "5000"},
+        "organization.quota_changed",
+    ),
     "ops.featureflag": (_flag, {"enabled": False}, "feature_flag_changed"),
     "tenants.organization": (_organization, {"name": "Renamed Org"}, "organization.console_change"),
 }
@@ -111,7 +124,9 @@ def test_each_change_form_saves_through_a_service_and_is_audited(admin_user, lab
     assert response.status_code == 302, _form_errors(response)
     events = AuditEvent.objects.filter(action=action, actor=admin_user)
     assert events.count() == 1, list(AuditEvent.objects.values_list("action", flat=True))
-    assert events.get().target_id in ("", str(instance.pk), str(getattr(instance, "user_id", "")))
+    # The target is the row, or whom it is about (its user, its organization).
+    about = (str(getattr(instance, "user_id", "")), str(getattr(instance, "organization_id", "")))
+    assert events.get().target_id in ("", str(instance.pk), *about)
     instance.refresh_from_db()
     for key, value in changes.items():
         stored = getattr(instance, key)
