@@ -124,7 +124,8 @@ def test_the_embedded_server_starts_the_timer(tmp_path):
 _LOST_ANSWER = """
 import datetime
 from core.tenancy import platform_scope
-platform_scope().__enter__()  # the script is platform code: it writes into the user's organization
+_scope = platform_scope()  # the script is platform code: it writes into the user's organization
+_scope.__enter__()
 from django.utils import timezone
 from accounts.models import User
 from core.actor import Actor

@@ -81,7 +81,8 @@ def test_role_matrix_of_the_organization_endpoints(team, role, allowed):
             assert response.status_code == 200, response.content
         else:
             assert_envelope(response, 403, "PERMISSION_DENIED")
-    assert OrganizationQuota.objects.filter(organization=organization).exists() is allowed
+    changed = OrganizationQuota.objects.filter(organization=organization, member_daily_tokens=1000)
+    assert changed.exists() is allowed
 
 
 def test_a_non_member_gets_tenant_not_found(team):
@@ -93,14 +94,16 @@ def test_a_non_member_gets_tenant_not_found(team):
         outsider.put(QUOTAS, {"daily_tokens": 1}, format="json"),
     ):
         assert_envelope(response, 404, "TENANT_NOT_FOUND")
-    assert not OrganizationQuota.objects.exists()
+    assert not OrganizationQuota.objects.filter(daily_tokens=1).exists()
 
 
 def test_an_admin_of_another_organization_sees_only_their_own(team):
     organization, users = team
     other, (other_owner,) = organization_with(name="Other")
     _record(users["member"], organization, total=500)
-    OrganizationQuota.objects.create(organization=organization, daily_tokens=777)
+    OrganizationQuota.objects.update_or_create(
+        organization=organization, defaults={"daily_tokens": 777}
+    )
     with time_machine.travel(NOW, tick=False):
         client = client_in(other_owner, other)
         usage = client.get(USAGE).json()
@@ -147,7 +150,7 @@ def test_put_validates_audits_and_applies_at_once(team, settings):
     assert int(refused["Retry-After"]) > 0
     # A PUT without a field leaves it; null removes a limit.
     owner.put(QUOTAS, {"daily_tokens": None}, format="json")
-    assert OrganizationQuota.objects.get().monthly_tokens == 10**6
+    assert OrganizationQuota.objects.get(organization=organization).monthly_tokens == 10**6
     assert member.post("/api/v1/chat/message", {"message": "hello"}).status_code == 200
 
 
@@ -193,7 +196,9 @@ def test_own_usage_is_the_current_organizations(team):
     personal = Membership.objects.get(user=member, is_default=True).organization
     _record(member, organization, total=100)
     _record(member, personal, total=7)
-    OrganizationQuota.objects.create(organization=organization, member_daily_tokens=1000)
+    OrganizationQuota.objects.update_or_create(
+        organization=organization, defaults={"member_daily_tokens": 1000}
+    )
     with time_machine.travel(NOW, tick=False):
         in_team = client_in(member, organization).get("/api/v1/usage").json()
         at_home = client_in(member).get("/api/v1/usage").json()
@@ -247,6 +252,8 @@ def test_every_door_reserves_and_records_in_the_current_organization(team, setti
 
 def test_console_edits_organization_quotas_through_the_service(client, admin_user, team):
     organization, _ = team
+    # Billing gives every organization its row; the console adds one where there is none.
+    OrganizationQuota.objects.filter(organization=organization).delete()
     client.force_login(admin_user)
     url = "/admin/metering/organizationquota/add/"
     assert client.get(url).status_code == 200
@@ -260,10 +267,10 @@ def test_console_edits_organization_quotas_through_the_service(client, admin_use
     }
     response = client.post(url, form)
     assert response.status_code == 200 and b"must not exceed" in response.content.lower()
-    assert not OrganizationQuota.objects.exists()
+    assert not OrganizationQuota.objects.filter(organization=organization).exists()
     response = client.post(url, {**form, "member_daily_tokens": "50"})
     assert response.status_code == 302, response.content
-    quota = OrganizationQuota.objects.get()
+    quota = OrganizationQuota.objects.get(organization=organization)
     assert (quota.daily_tokens, quota.member_daily_tokens, quota.monthly_tokens) == (100, 50, None)
     event = AuditEvent.objects.get(action="organization.quota_changed")
     assert event.details["new"]["member_daily_tokens"] == 50

@@ -60,7 +60,9 @@ def _held(counter) -> tuple[int, int]:
 def test_organization_budget_refuses_once_the_total_is_used(settings):
     organization, (alice, bob) = organization_with(MEMBER)
     _roomy(alice, bob)
-    OrganizationQuota.objects.create(organization=organization, daily_tokens=1000)
+    OrganizationQuota.objects.update_or_create(
+        organization=organization, defaults={"daily_tokens": 1000}
+    )
     with time_machine.travel(NOON, tick=False):
         _spend(organization, alice, 600)
         _spend(organization, bob, 300)
@@ -84,8 +86,8 @@ def test_organization_budget_refuses_once_the_total_is_used(settings):
 def test_monthly_organization_budget_names_the_month():
     organization, (alice,) = organization_with()
     _roomy(alice)
-    OrganizationQuota.objects.create(
-        organization=organization, daily_tokens=900, monthly_tokens=1000
+    OrganizationQuota.objects.update_or_create(
+        organization=organization, defaults={"daily_tokens": 900, "monthly_tokens": 1000}
     )
     with time_machine.travel(NOON, tick=False):
         _spend(organization, alice, 800)
@@ -101,8 +103,8 @@ def test_monthly_organization_budget_names_the_month():
 def test_member_limit_refuses_one_member_while_others_continue():
     organization, (alice, bob) = organization_with(MEMBER)
     _roomy(alice, bob)
-    OrganizationQuota.objects.create(
-        organization=organization, daily_tokens=10_000, member_daily_tokens=500
+    OrganizationQuota.objects.update_or_create(
+        organization=organization, defaults={"daily_tokens": 10_000, "member_daily_tokens": 500}
     )
     with time_machine.travel(NOON, tick=False):
         _spend(organization, alice, 400)
@@ -125,7 +127,9 @@ def test_the_member_limit_is_per_organization():
     Membership.objects.create(organization=second, user=alice, role=MEMBER)
     _roomy(alice)
     for organization in (first, second):
-        OrganizationQuota.objects.create(organization=organization, member_daily_tokens=500)
+        OrganizationQuota.objects.update_or_create(
+            organization=organization, defaults={"member_daily_tokens": 500}
+        )
     with time_machine.travel(NOON, tick=False):
         _spend(first, alice, 500)
         with pytest.raises(QuotaExceededError):
@@ -139,7 +143,9 @@ def test_the_member_limit_is_per_organization():
 def test_the_users_own_limit_still_applies_inside_an_organization():
     organization, (alice,) = organization_with()
     Quota.objects.create(user=alice, daily_tokens=100, monthly_tokens=BIG, max_concurrent=5)
-    OrganizationQuota.objects.create(organization=organization, daily_tokens=10_000)
+    OrganizationQuota.objects.update_or_create(
+        organization=organization, defaults={"daily_tokens": 10_000}
+    )
     with time_machine.travel(NOON, tick=False), pytest.raises(QuotaExceededError) as exc:
         quota_reserve(actor=actor_in(organization, alice), estimate=200)
     assert (exc.value.details["scope"], exc.value.details["reason"]) == ("user", "daily_tokens")
@@ -148,8 +154,8 @@ def test_the_users_own_limit_still_applies_inside_an_organization():
 def test_settle_and_release_update_every_counter_of_the_reservation():
     organization, (alice,) = organization_with()
     _roomy(alice)
-    OrganizationQuota.objects.create(
-        organization=organization, daily_tokens=5000, member_monthly_tokens=5000
+    OrganizationQuota.objects.update_or_create(
+        organization=organization, defaults={"daily_tokens": 5000, "member_monthly_tokens": 5000}
     )
     with time_machine.travel(NOON, tick=False):
         first = quota_reserve(actor=actor_in(organization, alice), estimate=300)
@@ -185,7 +191,9 @@ def test_a_budget_set_mid_period_counts_what_was_already_used():
     _roomy(alice)
     with time_machine.travel(NOON, tick=False):
         _spend(organization, alice, 800)
-        OrganizationQuota.objects.create(organization=organization, daily_tokens=1000)
+        OrganizationQuota.objects.update_or_create(
+            organization=organization, defaults={"daily_tokens": 1000}
+        )
         with pytest.raises(QuotaExceededError) as exc:
             quota_reserve(actor=actor_in(organization, alice), estimate=300)
     assert exc.value.details["scope"] == "organization"
@@ -195,7 +203,9 @@ def test_stale_reservations_are_swept_and_status_is_a_pure_read(settings):
     settings.QUOTA_RESERVATION_TTL = 60
     organization, (alice, bob) = organization_with(MEMBER)
     _roomy(alice, bob)
-    OrganizationQuota.objects.create(organization=organization, daily_tokens=1000)
+    OrganizationQuota.objects.update_or_create(
+        organization=organization, defaults={"daily_tokens": 1000}
+    )
     with time_machine.travel(NOON, tick=False):
         stale = quota_reserve(actor=actor_in(organization, alice), estimate=900)  # worker died
     with time_machine.travel(NOON + dt.timedelta(seconds=61), tick=False):
@@ -219,7 +229,9 @@ def test_own_stale_reservation_is_expired_by_the_next_refused_reservation(settin
     settings.QUOTA_RESERVATION_TTL = 60
     organization, (alice,) = organization_with()
     _roomy(alice)
-    OrganizationQuota.objects.create(organization=organization, daily_tokens=1000)
+    OrganizationQuota.objects.update_or_create(
+        organization=organization, defaults={"daily_tokens": 1000}
+    )
     with time_machine.travel(NOON, tick=False):
         stale = quota_reserve(actor=actor_in(organization, alice), estimate=900)
     with time_machine.travel(NOON + dt.timedelta(seconds=61), tick=False):
@@ -233,8 +245,8 @@ def test_own_stale_reservation_is_expired_by_the_next_refused_reservation(settin
 def test_organization_quota_status_shows_member_and_total():
     organization, (alice, bob) = organization_with(MEMBER)
     _roomy(alice, bob)
-    OrganizationQuota.objects.create(
-        organization=organization, daily_tokens=1000, member_daily_tokens=400
+    OrganizationQuota.objects.update_or_create(
+        organization=organization, defaults={"daily_tokens": 1000, "member_daily_tokens": 400}
     )
     with time_machine.travel(NOON, tick=False):
         _spend(organization, alice, 100)
@@ -261,8 +273,8 @@ def test_parallel_members_never_overrun_the_organization_budget_or_member_limit(
         pytest.skip("row locks need PostgreSQL (SQLite serialises writers anyway)")
     organization, (alice, bob) = organization_with(MEMBER)
     _roomy(alice, bob)
-    OrganizationQuota.objects.create(
-        organization=organization, daily_tokens=1500, member_daily_tokens=1000
+    OrganizationQuota.objects.update_or_create(
+        organization=organization, defaults={"daily_tokens": 1500, "member_daily_tokens": 1000}
     )
     actors = [actor_in(organization, alice), actor_in(organization, bob)]
     barrier = threading.Barrier(24)
