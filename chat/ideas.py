@@ -23,7 +23,8 @@ from chat.completions.steps import (
     generation_require_writer,
     system_prompt_for,
 )
-from config.exceptions import ApplicationError, NotFoundError
+from config.exceptions import ApplicationError, NotFoundError, PermissionDeniedError
+from core import policies
 from core.actor import Actor
 
 logger = structlog.get_logger(__name__)
@@ -152,7 +153,10 @@ def idea_stream_plan(
 def idea_rate(
     *, actor: Actor, generation_id: int, stars: int, comment: str = ""
 ) -> GenerationRating:
-    """Rate one of the caller's generations 1-5; rating again replaces the earlier rating."""
+    """Rate one of the caller's generations 1-5; rating again replaces the earlier rating.
+    A write: viewers only read (as with chat feedback)."""
+    if not policies.can_write(actor):
+        raise PermissionDeniedError("Your role (viewer) can read answers but not rate them.")
     generation = generation_get(actor=actor, generation_id=generation_id)
     if generation.status == GenerationStatus.STREAMING:
         raise ApplicationError(

@@ -50,7 +50,8 @@ def _team(env: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.mark.xfail(
-    strict=True,
+    # Not strict: the stall depends on load, and a run that happens to finish must not fail CI.
+    strict=False,
     reason="Concurrent REST chat turns over two workers stall (20 s client timeouts, sessions "
     "'idle in transaction' holding counter rows while others wait for them); reproduced with "
     "ONE user and no organization budget on the orgs base (5a1d4c5), so not caused by the "

@@ -347,10 +347,6 @@ _CORE_CASES: dict[tuple[str, str], Case] = {
         call=lambda ids: Call("POST", f"/api/v1/ai/ideas/{ids.generation}/rate", {"stars": 1}),
         walk=not_found,
         roles=writers(200),
-        role_gaps={
-            "viewer": "chat.ideas.idea_rate does not check core.policies.can_write: a viewer "
-            "rates a generation (200), while chat feedback refuses viewers (403)"
-        },
     ),
     # --- documents and search ---------------------------------------------------------------
     ("api:search", "POST"): Case(
