@@ -115,7 +115,7 @@ def test_document_cap_refuses_uploads_with_plan_limit(plans, owner, owner_client
     first = upload("a.txt", "first document")
     assert first.status_code in (200, 201, 202), first.content
     body = assert_envelope(upload("b.txt", "second document"), 403, "PLAN_LIMIT")
-    assert body["details"]["limit"] == "documents"
+    assert body["details"]["limit"] == "max_documents"
 
 
 @pytest.mark.django_db

@@ -20,7 +20,12 @@ def default_organization(user: Any) -> Organization:
 
 def organization_with(name: str, **caps: Any) -> Organization:
     slug = name.lower().replace(" ", "-")
-    return Organization.objects.create(name=name, slug=slug, **caps)
+    organization = Organization.objects.create(name=name, slug=slug)
+    if caps:
+        # After creation: billing gives a new organization its plan's (free: no) caps.
+        Organization.objects.filter(pk=organization.pk).update(**caps)
+        organization.refresh_from_db()
+    return organization
 
 
 def member(organization: Organization, role: str = "member", user: Any = None) -> Any:
