@@ -53,7 +53,7 @@ def plan_fee_line(plan: Plan, start: dt.datetime, end: dt.datetime) -> LineSpec:
 def invoice_number_next(*, at: dt.datetime) -> str:
     """The next gap-free number of the year (``INV-2026-000001``); locks the sequence row."""
     prefix = settings.BILLING_INVOICE_PREFIX
-    sequence, _ = InvoiceNumberSequence.objects.select_for_update().get_or_create(
+    sequence, _ = InvoiceNumberSequence.objects.select_for_update(of=("self",)).get_or_create(
         prefix=prefix, year=at.year
     )
     InvoiceNumberSequence.objects.filter(pk=sequence.pk).update(last=F("last") + 1)
@@ -128,7 +128,7 @@ def invoice_mark_paid(*, actor: Actor, invoice: Invoice) -> Invoice:
     if not (actor.system or is_admin(actor)):
         raise PermissionDeniedError("Only platform administrators record payments.")
     with transaction.atomic():
-        invoice = Invoice.all_organizations.select_for_update().get(pk=invoice.pk)
+        invoice = Invoice.all_organizations.select_for_update(of=("self",)).get(pk=invoice.pk)
         if invoice.provider != "manual":
             raise ConflictError(
                 "The payment provider is the source of truth for this invoice.",

@@ -69,7 +69,7 @@ def subscription_period_close(
     try:
         with transaction.atomic():
             subscription = (
-                Subscription.all_organizations.select_for_update()
+                Subscription.all_organizations.select_for_update(of=("self",))
                 .select_related("plan", "pending_plan", "organization")
                 .get(pk=subscription_id)
             )
@@ -247,7 +247,7 @@ def subscriptions_past_due_sweep(*, now: dt.datetime | None = None) -> int:
     )
     for subscription_id in list(overdue_subscriptions):
         with transaction.atomic():
-            subscription = Subscription.all_organizations.select_for_update().get(
+            subscription = Subscription.all_organizations.select_for_update(of=("self",)).get(
                 pk=subscription_id
             )
             if subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING):
@@ -269,7 +269,7 @@ def subscriptions_past_due_sweep(*, now: dt.datetime | None = None) -> int:
         try:
             with transaction.atomic():
                 subscription = (
-                    Subscription.all_organizations.select_for_update()
+                    Subscription.all_organizations.select_for_update(of=("self",))
                     .select_related("plan", "organization")
                     .get(pk=subscription_id)
                 )

@@ -55,7 +55,7 @@ def _subscription_for(obj: dict[str, Any], *, remote_id: str = "") -> Subscripti
     else by the Stripe subscription or customer id it names. Locked."""
     metadata = obj.get("metadata") or {}
     organization_id = metadata.get("organization_id") or obj.get("client_reference_id")
-    queryset = Subscription.all_organizations.select_for_update().select_related(
+    queryset = Subscription.all_organizations.select_for_update(of=("self",)).select_related(
         "plan", "organization"
     )
     if organization_id and _is_uuid(organization_id):

@@ -100,7 +100,7 @@ def subscription_ensure(*, organization: Organization, actor: Actor | None = Non
 def subscription_locked(*, organization_id: Any) -> Subscription:
     """The organization's subscription, row-locked (inside a transaction)."""
     subscription = (
-        Subscription.all_organizations.select_for_update()
+        Subscription.all_organizations.select_for_update(of=("self",))
         .select_related("plan", "organization")
         .filter(organization_id=organization_id)
         .first()

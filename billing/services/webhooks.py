@@ -59,7 +59,7 @@ def payment_event_process(*, event_pk: int) -> str:
 
     handlers: dict[str, Any] = {"stripe": stripe_event_apply}
     with transaction.atomic():
-        event = PaymentEvent.objects.select_for_update().get(pk=event_pk)
+        event = PaymentEvent.objects.select_for_update(of=("self",)).get(pk=event_pk)
         if event.processed_at is not None:
             return str(event.outcome)
         event.attempts += 1

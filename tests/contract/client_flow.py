@@ -36,7 +36,12 @@ def generate_client(schema_url: str, workdir: Path) -> Path:
         schema_path.write_bytes(response.read())
     bin_dir = Path(sys.executable).parent
     config = workdir / "generator.yaml"
-    config.write_text(f"package_name_override: {PACKAGE}\nproject_name_override: {PACKAGE}\n")
+    # The dataset download is JSON Lines (``application/jsonl``), a binary body to this
+    # generator; it only knows the common binary types by name.
+    config.write_text(
+        f"package_name_override: {PACKAGE}\nproject_name_override: {PACKAGE}\n"
+        "content_type_overrides:\n  application/jsonl: application/octet-stream\n"
+    )
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     output = workdir / "generated"
     subprocess.run(
