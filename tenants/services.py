@@ -250,7 +250,8 @@ def organization_delete_current(*, actor: Actor) -> Organization:
             code="TENANT_NOT_FOUND",
             message="This organization is being deleted.",
         )
-    organization.refresh_from_db()
+    # Not read back: the job may already have removed the row (an inline or fast runner).
+    organization.status = OrganizationStatus.DELETING
     return organization
 
 
